@@ -1,0 +1,49 @@
+"""bootstrap(): the one place where the application is assembled from settings and ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.engine import Engine
+from bot.ingest import ReactionRecorder
+from bot.llm import LiteLLMGenerator
+from bot.ports import ChatPort, Clock, Generator
+from bot.services import EngineOptions, Services, SystemClock
+from bot.settings import Settings
+from storage.database import Database
+from storage.uow import UnitOfWorkFactory
+
+
+@dataclass
+class App:
+    settings: Settings
+    database: Database
+    engine: Engine
+
+    async def close(self) -> None:
+        await self.engine.close()
+        await self.database.dispose()
+
+
+def bootstrap(
+    settings: Settings,
+    chat: ChatPort,
+    *,
+    generator: Generator | None = None,
+    clock: Clock | None = None,
+    database: Database | None = None,
+) -> App:
+    database = database or Database(settings.database_url)
+    generator = generator or LiteLLMGenerator(
+        settings.model, api_base=settings.llm_api_base, timeout=settings.llm_timeout, retries=settings.llm_retries
+    )
+    services = Services(
+        uow=UnitOfWorkFactory(database),
+        chat=chat,
+        generator=generator,
+        clock=clock or SystemClock(),
+        options=EngineOptions(llm_concurrency=settings.llm_concurrency, temperature=settings.temperature),
+    )
+    dialect = "sqlite" if database.is_sqlite else "postgresql"
+    engine = Engine(services, ReactionRecorder(services, dialect))
+    return App(settings, database, engine)

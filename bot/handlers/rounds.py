@@ -1,0 +1,248 @@
+"""Rounds: open, status, advance, cancel; members' hand-written responses."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import col, func, select
+
+from bot.commands import AdvanceRound, CancelRound, ContributeResponse, OpenRound, RoundStatus
+from bot.errors import CommandError
+from bot.generation import generate_round
+from bot.lifecycle import advance, participants, rule_of
+from bot.model import MAX_K, AuthorKind, Phase, check_text, parse_duration, parse_threshold
+from bot.outputs import Outcome, Post, Reply
+from bot.publishing import publish
+from bot.queries import (
+    get_policy,
+    get_round,
+    get_version,
+    latest_round,
+    policy_of_version,
+    require_moderator,
+    require_phase,
+    round_scenarios,
+)
+from bot.services import Services
+from bot.views import candidate_post, phase_line
+from storage.tables import (
+    AmendmentRow,
+    BallotEventRow,
+    CandidateRow,
+    PolicyVersionRow,
+    ReactionEventRow,
+    RoundRow,
+    RoundScenarioRow,
+    ScenarioRow,
+)
+
+ACTIVE = (Phase.OPENING.value, Phase.REVIEW.value, Phase.AMEND.value, Phase.VOTE.value)
+
+
+async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
+    require_moderator(cmd.actor, "open a round")
+    if not 2 <= cmd.k <= MAX_K:
+        raise CommandError(f"k must be between 2 and {MAX_K} candidates per scenario (got {cmd.k}).")
+    review, amend, vote = parse_duration(cmd.review), parse_duration(cmd.amend), parse_duration(cmd.vote)
+    threshold, inclusive = parse_threshold(cmd.threshold)
+    if cmd.quorum < 1:
+        raise CommandError("The quorum must be at least 1 ballot.")
+    if not 0 <= cmd.quorum_share <= 1:
+        raise CommandError("The quorum share must be between 0 and 1 (e.g. 0.3 for 30% of participants).")
+    if cmd.bridging_min_voters < 0:
+        raise CommandError("The bridging minimum must be 0 (off) or a number of voters per group.")
+    if not cmd.scenario_ids:
+        raise CommandError("Choose at least one scenario: scenarios=1,2,3 (see /scenario list).")
+    if len(set(cmd.scenario_ids)) != len(cmd.scenario_ids):
+        raise CommandError("A scenario is listed twice.")
+    if len(cmd.scenario_ids) > svc.options.max_scenarios_per_round:
+        raise CommandError(f"A round can have at most {svc.options.max_scenarios_per_round} scenarios.")
+    if not cmd.channel:
+        raise CommandError("A round needs a channel to post in.")
+    now = svc.now()
+    async with svc.uow() as uow:
+        s = uow.session
+        policy = await get_policy(s, cmd.actor.community, cmd.policy)
+        version = await get_version(s, policy, cmd.version)
+        versions_of_policy = select(PolicyVersionRow.id).where(PolicyVersionRow.policy_id == policy.id)
+        busy = (
+            await s.exec(
+                select(RoundRow.id).where(
+                    RoundRow.community == cmd.actor.community,
+                    col(RoundRow.phase).in_(ACTIVE),
+                    col(RoundRow.policy_version_id).in_(versions_of_policy),
+                )
+            )
+        ).first()
+        if busy is not None:
+            raise CommandError(
+                f"Round #{busy} on '{policy.name}' is still running; close or cancel it first, so "
+                "two rounds do not amend the same policy at once."
+            )
+        rows = (
+            await s.exec(
+                select(ScenarioRow).where(
+                    col(ScenarioRow.id).in_(cmd.scenario_ids),
+                    ScenarioRow.community == cmd.actor.community,
+                    col(ScenarioRow.removed).is_(False),
+                )
+            )
+        ).all()
+        missing = sorted(set(cmd.scenario_ids) - {r.id for r in rows})
+        if missing:
+            raise CommandError(f"Unknown scenario(s): {', '.join(f'#{m}' for m in missing)} (see /scenario list).")
+        r = RoundRow(
+            community=cmd.actor.community,
+            platform=cmd.actor.platform,
+            channel=cmd.channel,
+            policy_version_id=version.id or 0,
+            phase=Phase.OPENING.value,
+            k=cmd.k,
+            opened_by=cmd.actor.member,
+            opened_at=now,
+            phase_changed_at=now,
+            review_seconds=int(review.total_seconds()),
+            amend_seconds=int(amend.total_seconds()),
+            vote_seconds=int(vote.total_seconds()),
+            quorum_count=cmd.quorum,
+            quorum_share=cmd.quorum_share,
+            threshold=str(threshold),
+            threshold_inclusive=inclusive,
+            bridging_min_voters=cmd.bridging_min_voters,
+        )
+        s.add(r)
+        await s.flush()
+        for pos, sid in enumerate(cmd.scenario_ids):
+            s.add(RoundScenarioRow(round_id=r.id or 0, scenario_id=sid, position=pos))
+        await uow.commit()
+    assert r.id is not None
+    svc.spawn(generate_round(svc, r.id, cmd.actor), name=f"generate-round-{r.id}")
+    n = len(cmd.scenario_ids) * cmd.k
+    return Outcome(
+        Reply(
+            f"Opening round #{r.id} on {policy.name} v{version.version}: generating {n} candidates "
+            f"({len(cmd.scenario_ids)} scenario(s) × {cmd.k}) with {svc.generator.model}. "
+            "They will be posted when ready."
+        )
+    )
+
+
+async def round_status(cmd: RoundStatus, svc: Services) -> Outcome:
+    async with svc.uow() as uow:
+        s = uow.session
+        r = await (get_round(s, cmd.actor.community, cmd.round_id) if cmd.round_id else latest_round(s, cmd.actor.community))
+        assert r.id is not None
+        policy, version = await policy_of_version(s, r.policy_version_id)
+        scenarios = await round_scenarios(s, r.id)
+        n_cand = (await s.exec(select(func.count()).select_from(CandidateRow).where(CandidateRow.round_id == r.id))).one()
+        reactors = (
+            await s.exec(select(func.count(func.distinct(ReactionEventRow.member))).where(ReactionEventRow.round_id == r.id))
+        ).one()
+        n_amend = (
+            await s.exec(
+                select(func.count())
+                .select_from(AmendmentRow)
+                .where(AmendmentRow.round_id == r.id, AmendmentRow.status != "withdrawn")
+            )
+        ).one()
+        voters = (
+            await s.exec(select(func.count(func.distinct(BallotEventRow.member))).where(BallotEventRow.round_id == r.id))
+        ).one()
+        people = await participants(s, r.id)
+    lines = [
+        f"Round #{r.id} on {policy.name} v{version.version}: {phase_line(r)}",
+        f"{len(scenarios)} scenario(s), {n_cand} candidate(s) (k={r.k}), {reactors} member(s) reacted, "
+        f"{n_amend} amendment(s), {voters} member(s) voted; {people} participant(s) in all.",
+        f"Tally rule: {rule_of(r).describe()}.",
+    ]
+    if r.note:
+        lines.append(f"Note: {r.note}")
+    return Outcome(Reply("\n".join(lines)))
+
+
+async def advance_round(cmd: AdvanceRound, svc: Services) -> Outcome:
+    require_moderator(cmd.actor, "advance a round")
+    async with svc.uow() as uow:
+        r = await get_round(uow.session, cmd.actor.community, cmd.round_id)
+    phase = Phase(r.phase)
+    if cmd.expected_phase is not None and cmd.expected_phase != phase.value:
+        return Outcome(Reply(f"Round #{r.id} is already in {phase.value.upper()}; nothing changed."))
+    require_phase(r, (Phase.REVIEW, Phase.AMEND, Phase.VOTE), "advance it")
+    result = await advance(svc, cmd.round_id, phase, reason=f"advanced by {cmd.actor.name}")
+    if not result.changed:
+        return Outcome(Reply(f"Round #{r.id} had already moved on from {phase.value.upper()}; nothing changed."))
+    return Outcome(Reply(result.message))
+
+
+async def cancel_round(cmd: CancelRound, svc: Services) -> Outcome:
+    require_moderator(cmd.actor, "cancel a round")
+    async with svc.uow() as uow:
+        s = uow.session
+        r = await get_round(s, cmd.actor.community, cmd.round_id)
+        require_phase(r, (Phase.OPENING, Phase.REVIEW, Phase.AMEND, Phase.VOTE), "cancel it")
+        now = svc.now()
+        done = await s.exec(
+            update(RoundRow)
+            .where(RoundRow.id == r.id, RoundRow.phase == r.phase)  # type: ignore[arg-type]
+            .values(
+                phase=Phase.CANCELLED.value,
+                phase_changed_at=now,
+                closed_at=now,
+                phase_ends_at=None,
+                note=f"Cancelled by {cmd.actor.name}.",
+            )
+        )
+        if done.rowcount != 1:
+            raise CommandError(f"Round #{r.id} changed phase meanwhile; try again.")
+        await uow.commit()
+    post = Post(r.channel, f"Round #{r.id} was cancelled", f"Cancelled by {cmd.actor.name}. The policy is unchanged.")
+    return Outcome(Reply(f"Cancelled round #{r.id}."), (post,))
+
+
+async def contribute_response(cmd: ContributeResponse, svc: Services) -> Outcome:
+    text = check_text(cmd.text, "response")
+    async with svc.uow() as uow:
+        s = uow.session
+        r = await get_round(s, cmd.actor.community, cmd.round_id)
+        require_phase(r, (Phase.REVIEW,), "contribute a response")
+        rs = (
+            await s.exec(
+                select(RoundScenarioRow).where(RoundScenarioRow.round_id == r.id, RoundScenarioRow.scenario_id == cmd.scenario_id)
+            )
+        ).first()
+        if rs is None:
+            raise CommandError(f"Scenario #{cmd.scenario_id} is not part of round #{r.id}.")
+        mine = (
+            await s.exec(
+                select(CandidateRow.id).where(
+                    CandidateRow.round_id == r.id,
+                    CandidateRow.scenario_id == cmd.scenario_id,
+                    CandidateRow.author_member == cmd.actor.member,
+                    col(CandidateRow.amendment_id).is_(None),
+                )
+            )
+        ).first()
+        if mine is not None:
+            raise CommandError(f"You already contributed a response to this scenario (candidate #{mine}).")
+        last = (
+            await s.exec(
+                select(func.max(CandidateRow.position)).where(
+                    CandidateRow.round_id == r.id,
+                    CandidateRow.scenario_id == cmd.scenario_id,
+                    col(CandidateRow.amendment_id).is_(None),
+                )
+            )
+        ).one()
+        c = CandidateRow(
+            round_id=r.id or 0,
+            scenario_id=cmd.scenario_id,
+            position=(last if last is not None else -1) + 1,
+            text=text,
+            author_kind=AuthorKind.HUMAN.value,
+            author_member=cmd.actor.member,
+            method="human",
+            created_at=svc.now(),
+        )
+        s.add(c)
+        await uow.commit()
+    await publish(svc, candidate_post(r, c, rs.thread_key))
+    return Outcome(Reply(f"Your response is candidate #{c.id} in round #{r.id}; members can react to it now."))

@@ -1,0 +1,162 @@
+"""Scenarios: add (single- or multi-turn), list, remove, import from JSONL or text."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from sqlmodel import col, select
+
+from bot.commands import AddScenario, ImportScenarios, ListScenarios, RemoveScenario
+from bot.errors import CommandError
+from bot.model import Turn, check_text
+from bot.outputs import Outcome, Reply
+from bot.queries import scenario_title
+from bot.services import Services
+from storage.tables import ScenarioRow
+
+MAX_TURNS = 20
+MAX_IMPORT = 500
+_ROLE = re.compile(r"^(user|assistant)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def check_turns(turns: tuple[Turn, ...] | list[Turn], where: str = "scenario") -> tuple[Turn, ...]:
+    if not turns:
+        raise CommandError(f"The {where} is empty.")
+    if len(turns) > MAX_TURNS:
+        raise CommandError(f"The {where} has {len(turns)} turns; the limit is {MAX_TURNS}.")
+    out = []
+    for i, t in enumerate(turns, 1):
+        if t.role not in ("user", "assistant"):
+            raise CommandError(f"Turn {i} of the {where} has role '{t.role[:20]}'; use 'user' or 'assistant'.")
+        out.append(Turn(t.role, check_text(t.content, f"text of turn {i} of the {where}")))
+    if out[-1].role != "user":
+        raise CommandError(f"The {where} must end with a user turn: that is what the model answers.")
+    return tuple(out)
+
+
+def turns_from_text(text: str) -> tuple[Turn, ...]:
+    """'user: … / assistant: …' lines make a conversation; anything else is one user turn."""
+    lines = text.strip().splitlines()
+    if not lines or not _ROLE.match(lines[0].strip()):
+        return (Turn("user", text.strip()),)
+    turns: list[Turn] = []
+    for line in lines:
+        m = _ROLE.match(line.strip())
+        if m:
+            turns.append(Turn(m.group(1).lower(), m.group(2).strip()))
+        elif turns:
+            turns[-1] = Turn(turns[-1].role, (turns[-1].content + "\n" + line).strip())
+    return tuple(turns)
+
+
+def _turns_json(turns: tuple[Turn, ...]) -> str:
+    return json.dumps([{"role": t.role, "content": t.content} for t in turns], ensure_ascii=False)
+
+
+async def add_scenario(cmd: AddScenario, svc: Services) -> Outcome:
+    turns = check_turns(cmd.turns)
+    title = cmd.title.strip()
+    if len(title) > 200:
+        raise CommandError("The scenario title is over 200 characters.")
+    async with svc.uow() as uow:
+        row = ScenarioRow(
+            community=cmd.actor.community,
+            title=title,
+            turns_json=_turns_json(turns),
+            created_by=cmd.actor.member,
+            created_at=svc.now(),
+        )
+        uow.session.add(row)
+        await uow.commit()
+    kind = f"a conversation of {len(turns)} turns" if len(turns) > 1 else "a single prompt"
+    return Outcome(Reply(f"Added scenario #{row.id} ({kind}): {scenario_title(row)}"))
+
+
+async def list_scenarios(cmd: ListScenarios, svc: Services) -> Outcome:
+    async with svc.uow() as uow:
+        rows = (
+            await uow.session.exec(
+                select(ScenarioRow)
+                .where(ScenarioRow.community == cmd.actor.community, col(ScenarioRow.removed).is_(False))
+                .order_by(col(ScenarioRow.id))
+            )
+        ).all()
+    if not rows:
+        return Outcome(Reply("No scenarios yet: add one with /scenario add <prompt>."))
+    return Outcome(Reply("Scenarios:\n" + "\n".join(f"#{r.id} {scenario_title(r)}" for r in rows)))
+
+
+async def remove_scenario(cmd: RemoveScenario, svc: Services) -> Outcome:
+    async with svc.uow() as uow:
+        row = await uow.session.get(ScenarioRow, cmd.scenario_id)
+        if row is None or row.community != cmd.actor.community or row.removed:
+            raise CommandError(f"There is no scenario #{cmd.scenario_id} in this community.")
+        if row.created_by != cmd.actor.member and not cmd.actor.is_moderator:
+            raise CommandError("Only the member who added a scenario, or a moderator, can remove it.")
+        row.removed = True  # rounds that used it keep it
+        uow.session.add(row)
+        await uow.commit()
+    return Outcome(Reply(f"Removed scenario #{cmd.scenario_id}."))
+
+
+def parse_import(content: str, fmt: str) -> list[tuple[str, tuple[Turn, ...]]]:
+    """All scenarios of a file, validated; the first bad one stops the import (nothing is added)."""
+    if fmt not in ("auto", "jsonl", "text"):
+        raise CommandError(f"Unknown import format '{fmt[:20]}': use jsonl or text.")
+    stripped = content.strip()
+    if not stripped:
+        raise CommandError("The file is empty.")
+    if fmt == "auto":
+        fmt = "jsonl" if stripped.startswith("{") else "text"
+    found: list[tuple[str, tuple[Turn, ...]]] = []
+    if fmt == "jsonl":
+        for n, line in enumerate(content.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CommandError(f"Line {n} is not valid JSON ({e.msg}).") from None
+            if not isinstance(obj, dict):
+                raise CommandError(f'Line {n}: expected an object like {{"prompt": "…"}}.')
+            title = str(obj.get("title", ""))[:200]
+            if isinstance(obj.get("prompt"), str):
+                turns: tuple[Turn, ...] = (Turn("user", obj["prompt"]),)
+            elif isinstance(obj.get("messages") or obj.get("turns"), list):
+                raw = obj.get("messages") or obj.get("turns")
+                if not all(
+                    isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str) for t in raw
+                ):
+                    raise CommandError(f"Line {n}: each message needs a string 'role' and 'content'.")
+                turns = tuple(Turn(t["role"], t["content"]) for t in raw)
+            else:
+                raise CommandError(f"Line {n}: needs 'prompt' (text) or 'messages' (a list of role/content).")
+            found.append((title, check_turns(turns, f"scenario on line {n}")))
+    else:
+        blocks = [b for b in re.split(r"\n\s*\n", content.replace("\r\n", "\n")) if b.strip()]
+        for i, block in enumerate(blocks, 1):
+            found.append(("", check_turns(turns_from_text(block), f"scenario {i} of the file")))
+    if len(found) > MAX_IMPORT:
+        raise CommandError(f"The file has {len(found)} scenarios; import at most {MAX_IMPORT} at once.")
+    return found
+
+
+async def import_scenarios(cmd: ImportScenarios, svc: Services) -> Outcome:
+    found = parse_import(cmd.content, cmd.format)
+    now = svc.now()
+    async with svc.uow() as uow:
+        rows = [
+            ScenarioRow(
+                community=cmd.actor.community,
+                title=title,
+                turns_json=_turns_json(turns),
+                created_by=cmd.actor.member,
+                created_at=now,
+            )
+            for title, turns in found
+        ]
+        uow.session.add_all(rows)
+        await uow.commit()
+    ids = [r.id for r in rows]
+    return Outcome(Reply(f"Imported {len(rows)} scenario(s): #{ids[0]} to #{ids[-1]}."))

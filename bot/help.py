@@ -1,0 +1,43 @@
+"""Usage text for every command, shown by /help and with every parse error."""
+
+from __future__ import annotations
+
+USAGE: dict[str, str] = {
+    "policy": (
+        "/policy create <name> <clauses…>   (numbered clauses: '1. … 2. …'; console: --file PATH)\n"
+        "/policy show <name> [version]\n"
+        "/policy history <name>\n"
+        "/policy diff <name> <from-version> <to-version>\n"
+        "/policy list"
+    ),
+    "scenario": (
+        "/scenario add <prompt>   (a conversation: 'user: … || assistant: … || user: …')\n"
+        "/scenario list\n"
+        "/scenario remove <id>\n"
+        "/scenario import <path>   (JSONL with 'prompt' or 'messages', or text with blank-line-separated scenarios)"
+    ),
+    "round": (
+        "/round open <policy> scenarios=1,2,3 [version=N] [k=4] [review=48h] [amend=24h] [vote=24h]\n"
+        "            [quorum=1] [quorum-share=0.3] [threshold=>1/2|>=2/3]\n"
+        "/round status [round]\n"
+        "/round advance <round>\n"
+        "/round cancel <round>\n"
+        "/round respond <round> <scenario> <your response…>"
+    ),
+    "react": ("/react <candidate> endorse|object|pass|best [reason…]\n/unreact <candidate> endorse|object|pass|best"),
+    "amend": (
+        "/amend add <round> [after=N] <clause text…> [-- rationale]\n"
+        "/amend replace <round> <clause-number> <new text…> [-- rationale]\n"
+        "/amend remove <round> <clause-number> [-- rationale]\n"
+        "/amend withdraw <amendment>\n"
+        "/amend list <round>"
+    ),
+    "vote": "/vote <amendment> yes|no|abstain",
+}
+
+
+def help_text(topic: str = "") -> str:
+    topic = topic.strip().lstrip("/").lower()
+    if topic in USAGE:
+        return USAGE[topic]
+    return "Commands:\n" + "\n".join(USAGE.values())

@@ -1,0 +1,253 @@
+"""Reading a text command ("/round open kindness scenarios=1,2 k=4") into a command dataclass.
+
+Used by the console adapter and by Slack, whose slash commands arrive as text. Any input either
+parses or raises CommandError with the usage of the command; nothing else escapes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from bot import commands as c
+from bot.commands import Actor
+from bot.errors import CommandError
+from bot.handlers.scenarios import turns_from_text
+from bot.help import USAGE, help_text
+from bot.model import AmendmentKind, BallotChoice, Stance
+
+ReadFile = Callable[[str], str]
+_OPTION = re.compile(r"^([a-z][a-z-]*)=(.*)$")
+
+
+def _int(value: str, what: str, usage: str) -> int:
+    v = value.strip().lstrip("#")
+    if not re.fullmatch(r"-?\d{1,12}", v):
+        raise CommandError(f"'{value[:40]}' is not a valid {what} number.\nUsage:\n{usage}")
+    return int(v)
+
+
+def _need(args: list[str], n: int, usage: str) -> None:
+    if len(args) < n:
+        raise CommandError(f"Missing arguments.\nUsage:\n{usage}")
+
+
+def _options(words: list[str], allowed: set[str], usage: str) -> tuple[list[str], dict[str, str]]:
+    positional: list[str] = []
+    options: dict[str, str] = {}
+    for w in words:
+        m = _OPTION.match(w)
+        if m:
+            if m.group(1) not in allowed:
+                raise CommandError(f"Unknown option '{m.group(1)}'.\nUsage:\n{usage}")
+            options[m.group(1)] = m.group(2)
+        else:
+            positional.append(w)
+    return positional, options
+
+
+def _split_rationale(text: str) -> tuple[str, str]:
+    if " -- " in f" {text} ":
+        head, _, tail = f" {text} ".partition(" -- ")
+        return head.strip(), tail.strip()
+    return text.strip(), ""
+
+
+def parse(
+    line: str,
+    actor: Actor,
+    channel: str,
+    *,
+    read_file: ReadFile | None = None,
+    event_key: str | None = None,
+) -> c.Command:
+    text = line.strip()
+    if not text.startswith("/"):
+        raise CommandError("Commands start with '/'. Try /help.")
+    head, _, rest = text[1:].partition(" ")
+    name = head.lower()
+    rest = rest.strip()
+    if name == "help":
+        return c.Help(actor, rest)
+    if name == "policy":
+        return _policy(rest, actor, read_file)
+    if name == "scenario":
+        return _scenario(rest, actor, read_file)
+    if name == "round":
+        return _round(rest, actor, channel)
+    if name in ("react", "unreact"):
+        return _react(rest, actor, removed=name == "unreact", event_key=event_key)
+    if name == "amend":
+        return _amend(rest, actor)
+    if name == "vote":
+        usage = USAGE["vote"]
+        args = rest.split()
+        _need(args, 2, usage)
+        try:
+            choice = BallotChoice(args[1].lower())
+        except ValueError:
+            raise CommandError(f"Vote yes, no or abstain (not '{args[1][:20]}').\nUsage:\n{usage}") from None
+        return c.CastBallot(actor, _int(args[0], "amendment", usage), choice, event_key=event_key or "")
+    raise CommandError(f"Unknown command '/{head[:30]}'.\n{help_text()}")
+
+
+def _sub(rest: str) -> tuple[str, str]:
+    sub, _, tail = rest.partition(" ")
+    return sub.lower(), tail.strip()
+
+
+def _read(read_file: ReadFile | None, path: str) -> str:
+    if read_file is None:
+        raise CommandError("Reading a file is not available here; attach the file or paste its text.")
+    return read_file(path)
+
+
+def _policy(rest: str, actor: Actor, read_file: ReadFile | None) -> c.Command:
+    usage = USAGE["policy"]
+    sub, tail = _sub(rest)
+    args = tail.split()
+    if sub == "create":
+        _need(args, 2, usage)
+        name, _, body = tail.partition(" ")
+        body = body.strip()
+        body = _read(read_file, body.removeprefix("--file ").strip()) if body.startswith("--file ") else body.replace("\\n", "\n")
+        return c.CreatePolicy(actor, name, body)
+    if sub == "show":
+        _need(args, 1, usage)
+        version = _int(args[1].lstrip("v"), "version", usage) if len(args) > 1 else None
+        return c.ShowPolicy(actor, args[0], version)
+    if sub == "history":
+        _need(args, 1, usage)
+        return c.PolicyHistory(actor, args[0])
+    if sub == "diff":
+        _need(args, 3, usage)
+        return c.DiffPolicy(
+            actor, args[0], _int(args[1].lstrip("v"), "version", usage), _int(args[2].lstrip("v"), "version", usage)
+        )
+    if sub == "list":
+        return c.ListPolicies(actor)
+    raise CommandError(f"Unknown /policy subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+
+
+def _scenario(rest: str, actor: Actor, read_file: ReadFile | None) -> c.Command:
+    usage = USAGE["scenario"]
+    sub, tail = _sub(rest)
+    if sub == "add":
+        if not tail:
+            raise CommandError(f"Missing the prompt.\nUsage:\n{usage}")
+        return c.AddScenario(actor, turns_from_text(tail.replace(" || ", "\n").replace("\\n", "\n")))
+    if sub == "list":
+        return c.ListScenarios(actor)
+    if sub == "remove":
+        _need(tail.split(), 1, usage)
+        return c.RemoveScenario(actor, _int(tail.split()[0], "scenario", usage))
+    if sub == "import":
+        _need(tail.split(), 1, usage)
+        path = tail
+        fmt = "jsonl" if path.endswith(".jsonl") else "text" if path.endswith((".txt", ".md")) else "auto"
+        return c.ImportScenarios(actor, _read(read_file, path), fmt)
+    raise CommandError(f"Unknown /scenario subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+
+
+def _round(rest: str, actor: Actor, channel: str) -> c.Command:
+    usage = USAGE["round"]
+    sub, tail = _sub(rest)
+    args = tail.split()
+    if sub == "open":
+        pos, opt = _options(
+            args, {"scenarios", "version", "k", "review", "amend", "vote", "quorum", "quorum-share", "threshold"}, usage
+        )
+        if len(pos) != 1:
+            raise CommandError(f"Name exactly one policy.\nUsage:\n{usage}")
+        ids = tuple(_int(x, "scenario", usage) for x in opt.get("scenarios", "").split(",") if x.strip())
+        try:
+            share = float(opt.get("quorum-share", "0"))
+        except ValueError:
+            raise CommandError(f"quorum-share must be a number between 0 and 1.\nUsage:\n{usage}") from None
+        return c.OpenRound(
+            actor,
+            pos[0],
+            channel,
+            ids,
+            version=_int(opt["version"].lstrip("v"), "version", usage) if "version" in opt else None,
+            k=_int(opt.get("k", "4"), "k", usage),
+            review=opt.get("review", "48h"),
+            amend=opt.get("amend", "24h"),
+            vote=opt.get("vote", "24h"),
+            quorum=_int(opt.get("quorum", "1"), "quorum", usage),
+            quorum_share=share,
+            threshold=opt.get("threshold", ">1/2"),
+        )
+    if sub == "status":
+        return c.RoundStatus(actor, _int(args[0], "round", usage) if args else None)
+    if sub == "advance":
+        _need(args, 1, usage)
+        return c.AdvanceRound(actor, _int(args[0], "round", usage))
+    if sub == "cancel":
+        _need(args, 1, usage)
+        return c.CancelRound(actor, _int(args[0], "round", usage))
+    if sub == "respond":
+        _need(args, 3, usage)
+        text = tail.split(None, 2)[2]
+        return c.ContributeResponse(actor, _int(args[0], "round", usage), _int(args[1], "scenario", usage), text)
+    raise CommandError(f"Unknown /round subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+
+
+def _react(rest: str, actor: Actor, *, removed: bool, event_key: str | None) -> c.Command:
+    usage = USAGE["react"]
+    args = rest.split(None, 2)
+    _need(args, 2, usage)
+    try:
+        stance = Stance(args[1].lower())
+    except ValueError:
+        raise CommandError(f"React with endorse, object, pass or best (not '{args[1][:20]}').\nUsage:\n{usage}") from None
+    reason = args[2] if len(args) > 2 and not removed else ""
+    return c.RecordReaction(
+        actor,
+        stance,
+        event_key=event_key or f"console:{uuid.uuid4()}",
+        candidate_id=_int(args[0], "candidate", usage),
+        removed=removed,
+        reason=reason,
+    )
+
+
+def _amend(rest: str, actor: Actor) -> c.Command:
+    usage = USAGE["amend"]
+    sub, tail = _sub(rest)
+    body, rationale = _split_rationale(tail)
+    args = body.split()
+    if sub == "add":
+        _need(args, 2, usage)
+        round_id = _int(args[0], "round", usage)
+        words = body.split(None, 1)[1]
+        after: int | None = None
+        m = re.match(r"^after=(\S+)\s+(.*)$", words, re.DOTALL)
+        if m:
+            after = _int(m.group(1), "clause", usage)
+            words = m.group(2)
+        return c.ProposeAmendment(actor, round_id, AmendmentKind.ADD, after, words, rationale)
+    if sub == "replace":
+        _need(args, 3, usage)
+        new_text = body.split(None, 2)[2]
+        return c.ProposeAmendment(
+            actor, _int(args[0], "round", usage), AmendmentKind.REPLACE, _int(args[1], "clause", usage), new_text, rationale
+        )
+    if sub == "remove":
+        _need(args, 2, usage)
+        if len(args) > 2:
+            raise CommandError(f"A removal takes no clause text; give reasons after ' -- '.\nUsage:\n{usage}")
+        return c.ProposeAmendment(
+            actor, _int(args[0], "round", usage), AmendmentKind.REMOVE, _int(args[1], "clause", usage), "", rationale
+        )
+    if sub == "withdraw":
+        _need(args, 1, usage)
+        return c.WithdrawAmendment(actor, _int(args[0], "amendment", usage))
+    if sub == "list":
+        _need(args, 1, usage)
+        return c.ListAmendments(actor, _int(args[0], "round", usage))
+    raise CommandError(f"Unknown /amend subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+
+
+def new_event_key(prefix: str) -> str:
+    return f"{prefix}:{uuid.uuid4()}"

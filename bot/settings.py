@@ -1,0 +1,30 @@
+"""Typed settings from the environment and .env (prefix POLICYBOT_). Built by bootstrap(), never at import."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICYBOT_", env_file=".env", extra="ignore")
+
+    database_url: str = Field("sqlite:///policybot.db", description="sqlite:///file.db or postgresql://user@host/db")
+
+    model: str = Field("openai/gpt-4o-mini", description="litellm model name, e.g. openai/gpt-4o-mini, ollama/llama3.1")
+    llm_api_base: str | None = Field(None, description="API base URL for a local or proxy server")
+    llm_timeout: float = Field(60.0, gt=0, description="seconds per LLM call")
+    llm_retries: int = Field(2, ge=0, le=10, description="retries of a failed LLM call, with backoff")
+    llm_concurrency: int = Field(8, ge=1, le=64, description="LLM calls in flight at once")
+    temperature: float = Field(0.9, ge=0, le=2)
+
+    discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "POLICYBOT_DISCORD_TOKEN"))
+    discord_guild_id: int | None = Field(None, description="guild for instant command sync while developing")
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "POLICYBOT_SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "POLICYBOT_SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "POLICYBOT_SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
+
+    export_secret: SecretStr | None = Field(None, description="key for pseudonymous annotator ids in exports")

@@ -1,0 +1,205 @@
+"""SQLModel tables. Every row carries or reaches its community; events are append-only.
+
+Migrations in storage/migrations must match these (tests/integration/test_migrations.py checks).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import DateTime as SADateTime
+from sqlmodel import Field, SQLModel
+
+
+def _ts() -> Column:  # type: ignore[type-arg]
+    return Column(SADateTime(timezone=True), nullable=False)
+
+
+def _ts_opt() -> Column:  # type: ignore[type-arg]
+    return Column(SADateTime(timezone=True), nullable=True)
+
+
+class PolicyRow(SQLModel, table=True):
+    __tablename__ = "policy"
+    __table_args__ = (UniqueConstraint("community", "name", name="uq_policy_community_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    name: str = Field(max_length=64)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(sa_column=_ts())
+    next_clause_number: int = Field(default=1)  # source of stable clause keys "c1", "c2", …
+
+
+class PolicyVersionRow(SQLModel, table=True):
+    __tablename__ = "policy_version"
+    __table_args__ = (UniqueConstraint("policy_id", "version", name="uq_policy_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    version: int
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(sa_column=_ts())
+    changelog: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    source_round_id: int | None = Field(default=None)
+
+
+class ClauseRow(SQLModel, table=True):
+    __tablename__ = "clause"
+    __table_args__ = (UniqueConstraint("policy_version_id", "position", name="uq_clause_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    policy_version_id: int = Field(foreign_key="policy_version.id", index=True)
+    position: int  # 1-based
+    clause_key: str = Field(max_length=16)  # stable across versions
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ScenarioRow(SQLModel, table=True):
+    __tablename__ = "scenario"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    title: str = Field(default="", max_length=200)
+    turns_json: str = Field(sa_column=Column(Text, nullable=False))  # [{"role", "content"}, …]
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(sa_column=_ts())
+    removed: bool = Field(default=False)  # soft: rounds that used it keep it
+
+
+class RoundRow(SQLModel, table=True):
+    __tablename__ = "round"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    platform: str = Field(max_length=32)
+    channel: str = Field(max_length=128)
+    policy_version_id: int = Field(foreign_key="policy_version.id")
+    phase: str = Field(max_length=16, index=True)
+    k: int
+    opened_by: str = Field(max_length=128)
+    opened_at: datetime = Field(sa_column=_ts())
+    phase_changed_at: datetime = Field(sa_column=_ts())
+    review_seconds: int
+    amend_seconds: int
+    vote_seconds: int
+    phase_ends_at: datetime | None = Field(default=None, sa_column=_ts_opt())
+    paused_remaining_seconds: int | None = Field(default=None)  # set while a phase is paused
+    quorum_count: int = Field(default=1)
+    quorum_share: float = Field(default=0.0)
+    threshold: str = Field(default="1/2", max_length=16)  # a Fraction as text
+    threshold_inclusive: bool = Field(default=False)
+    bridging_min_voters: int = Field(default=0)
+    announcement_key: str | None = Field(default=None, max_length=256)
+    result_version_id: int | None = Field(default=None)
+    closed_at: datetime | None = Field(default=None, sa_column=_ts_opt())
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+class RoundScenarioRow(SQLModel, table=True):
+    __tablename__ = "round_scenario"
+    __table_args__ = (UniqueConstraint("round_id", "scenario_id", name="uq_round_scenario"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    scenario_id: int = Field(foreign_key="scenario.id")
+    position: int
+    thread_key: str | None = Field(default=None, max_length=256)
+
+
+class CandidateRow(SQLModel, table=True):
+    __tablename__ = "candidate"
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    scenario_id: int = Field(foreign_key="scenario.id")
+    amendment_id: int | None = Field(default=None, index=True)  # set for an amendment preview
+    position: int  # 0-based within (round, scenario, amendment): label A, B, …
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    author_kind: str = Field(max_length=16)  # "model" or "human"
+    author_member: str | None = Field(default=None, max_length=128)
+    model: str = Field(default="", max_length=200)
+    method: str = Field(default="", max_length=32)  # "independent", "negatively-correlated", "human"
+    temperature: float | None = Field(default=None)
+    prompt_version: str = Field(default="", max_length=32)
+    prompt_hash: str = Field(default="", max_length=64)
+    settings_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    created_at: datetime = Field(sa_column=_ts())
+    message_key: str | None = Field(default=None, max_length=256, index=True)
+
+
+class ReactionEventRow(SQLModel, table=True):
+    """Raw reaction events, append-only; ratings and comparisons are derived from them."""
+
+    __tablename__ = "reaction_event"
+    __table_args__ = (
+        UniqueConstraint("community", "event_key", name="uq_reaction_event_key"),
+        Index("ix_reaction_event_round_member", "round_id", "member"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128)
+    round_id: int = Field(foreign_key="round.id")
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    member: str = Field(max_length=128)
+    stance: str = Field(max_length=16)
+    action: str = Field(max_length=8)  # "add" or "remove"
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    event_key: str = Field(max_length=200)
+    at: datetime = Field(sa_column=_ts())
+
+
+class AmendmentRow(SQLModel, table=True):
+    __tablename__ = "amendment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    kind: str = Field(max_length=16)
+    clause_key: str | None = Field(default=None, max_length=16)  # target; for ADD: insert after it
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    rationale: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    proposed_by: str = Field(max_length=128)
+    origin: str = Field(default="member", max_length=16)
+    evidence_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    status: str = Field(default="proposed", max_length=16)
+    created_at: datetime = Field(sa_column=_ts())
+    message_key: str | None = Field(default=None, max_length=256)
+
+
+class BallotEventRow(SQLModel, table=True):
+    """Raw ballot events, append-only; a member's latest ballot before close counts."""
+
+    __tablename__ = "ballot_event"
+    __table_args__ = (
+        UniqueConstraint("community", "event_key", name="uq_ballot_event_key"),
+        Index("ix_ballot_event_amendment_member", "amendment_id", "member"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    amendment_id: int = Field(foreign_key="amendment.id")
+    member: str = Field(max_length=128)
+    choice: str = Field(max_length=8)
+    event_key: str = Field(max_length=200)
+    at: datetime = Field(sa_column=_ts())
+
+
+class TallyRow(SQLModel, table=True):
+    """The published result of an amendment's vote: totals only, never who voted what."""
+
+    __tablename__ = "tally"
+    __table_args__ = (UniqueConstraint("amendment_id", name="uq_tally_amendment"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    amendment_id: int = Field(foreign_key="amendment.id")
+    yes: int
+    no: int
+    abstain: int
+    passed: bool
+    adopted: bool
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    detail_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))

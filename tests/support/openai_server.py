@@ -1,0 +1,129 @@
+"""A local OpenAI-compatible chat-completions server for testing litellm for real, over HTTP.
+
+Behaviour is set per test: normal, slow, failing with a status, dropping the connection, or
+answering malformed bodies. It records every request it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Behaviour:
+    latency: float = 0.0
+    status: int = 200  # answer with this HTTP status (500, 429, 401, …)
+    fail_times: int = 0  # the first N requests get `status`, later ones succeed
+    malformed: bool = False  # a 200 with a body that is not a chat completion
+    empty: bool = False  # a 200 with empty content
+    reply: Callable[[dict[str, Any]], str] | None = None  # content for a request
+
+
+@dataclass
+class FakeOpenAIServer:
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    port: int = 0
+    _count: int = 0
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/api/chat", self._ollama_chat)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _content(self, body: dict[str, Any]) -> str:
+        if self.behaviour.reply is not None:
+            return self.behaviour.reply(body)
+        last = body["messages"][-1]["content"]
+        return f"Answer {self._count} to: {str(last)[:60]}"
+
+    async def _gate(self) -> web.Response | None:
+        self._count += 1
+        if self.behaviour.latency:
+            await asyncio.sleep(self.behaviour.latency)
+        if self.behaviour.status != 200 and (self.behaviour.fail_times == 0 or self._count <= self.behaviour.fail_times):
+            return web.json_response(
+                {"error": {"message": "simulated failure", "type": "server_error"}}, status=self.behaviour.status
+            )
+        return None
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        failed = await self._gate()
+        if failed is not None:
+            return failed
+        if self.behaviour.malformed:
+            return web.Response(text="this is not json", content_type="application/json")
+        content = "" if self.behaviour.empty else self._content(body)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{self._count}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "local"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30},
+            }
+        )
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = []
+        for i, text in enumerate(inputs):
+            vec = [0.0] * 16
+            for word in str(text).lower().split():
+                vec[hash(word) % 16] += 1.0
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "local"),
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        )
+
+    async def _ollama_chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        failed = await self._gate()
+        if failed is not None:
+            return failed
+        content = "" if self.behaviour.empty else self._content(body)
+        return web.Response(
+            text=json.dumps(
+                {
+                    "model": body.get("model", "local"),
+                    "created_at": "2026-11-23T00:00:00Z",
+                    "message": {"role": "assistant", "content": content},
+                    "done": True,
+                    "prompt_eval_count": 20,
+                    "eval_count": 10,
+                }
+            ),
+            content_type="application/json",
+        )
