@@ -134,10 +134,41 @@ def check_name(value: str, what: str = "policy name") -> str:
 _NUMBERED = re.compile(r"^\s*(?:[-*]\s*)?(\d+)[.)]\s+(.*)$")
 
 
+_INLINE_NUMBER = re.compile(r"(?:^|(?<=\s))(\d+)[.)]\s+")
+
+
+def _split_inline(text: str) -> list[str] | None:
+    """'1. Be kind. 2. Cite sources.' on one line (as slash commands send it): split where the
+    numbers run 1, 2, 3, … in order, preferring the latest occurrence of each number (so "2." inside
+    a clause does not cut it); None if the line is not numbered that way."""
+    found: dict[int, list[tuple[int, int]]] = {}
+    for m in _INLINE_NUMBER.finditer(text):
+        found.setdefault(int(m.group(1)), []).append((m.start(), m.end()))
+    if not found.get(1) or found[1][0][0] != 0:
+        return None
+    for top in sorted((n for n in found if n >= 2), reverse=True):
+        chain = [found[top][-1]]
+        for k in range(top - 1, 0, -1):
+            before = [p for p in found.get(k, []) if p[1] <= chain[0][0]]
+            if not before:
+                break
+            chain.insert(0, before[-1] if k > 1 else before[0])
+        if len(chain) == top and chain[0][0] == 0:
+            bounds = [*chain, (len(text), len(text))]
+            return [text[bounds[i][1] : bounds[i + 1][0]].strip() for i in range(top)]
+    return None
+
+
 def parse_clauses(text: str) -> list[str]:
     """Clauses from plain text or Markdown: numbered items ("1. ...", "2) ..."), with continuation
     lines joined to the item above. Headings and text before the first item are ignored; if the
-    text has no numbered item at all, each non-empty line is one clause."""
+    text has no numbered item at all, each non-empty line is one clause. A single line numbered
+    1. … 2. … 3. … (as a slash command sends it) is split at its numbers."""
+    stripped = text.strip()
+    if "\n" not in stripped:
+        inline = _split_inline(stripped)
+        if inline is not None:
+            text = "\n".join(f"{i}. {c}" for i, c in enumerate(inline, 1))
     lines = text.replace("\r\n", "\n").split("\n")
     clauses: list[list[str]] = []
     saw_number = False

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -50,8 +49,12 @@ class ConsoleSession:
         except (OSError, UnicodeDecodeError) as e:
             raise CommandError(f"Cannot read '{path}': {e.__class__.__name__}: {e}") from None
 
-    async def handle_line(self, line: str) -> str | None:
-        """Run one line; returns the text to print for it (None for blank lines and comments)."""
+    def emit(self, text: str) -> None:
+        print(text, file=self.chat.out, flush=True)
+
+    async def handle_line(self, line: str, *, event_key: str | None = None) -> str | None:
+        """Run one line and print its reply; returns the reply (None for blank lines and comments).
+        `event_key` stands for the platform's event id, to replay a delivery (tests)."""
         text = line.strip()
         if not text or text.startswith("#"):
             return None
@@ -63,18 +66,24 @@ class ConsoleSession:
         if text.startswith("/as"):
             parts = text.split()
             if len(parts) < 2 or len(parts) > 3 or (len(parts) == 3 and parts[2] != "mod"):
-                return "✗ Usage: /as <member> [mod]"
-            self.actor = self._actor(parts[1], len(parts) == 3)
-            return f"✓ Now acting as {parts[1]}{' (moderator)' if len(parts) == 3 else ''}."
+                result = "✗ Usage: /as <member> [mod]"
+            else:
+                self.actor = self._actor(parts[1], len(parts) == 3)
+                result = f"✓ Now acting as {parts[1]}{' (moderator)' if len(parts) == 3 else ''}."
+            self.emit(result)
+            return result
         try:
-            cmd = parse(text, actor, self.channel, read_file=self._read_file)
+            cmd = parse(text, actor, self.channel, read_file=self._read_file, event_key=event_key)
         except CommandError as e:
-            return render_reply_error(e.message)
+            result = f"[{actor.name}] ✗ {e.message}"
+            self.emit(result)
+            return result
         reply = await self.app.engine.dispatch(cmd)
-        print(f"[{actor.name}] " + render_reply(reply), file=self.chat.out, flush=True)
+        result = f"[{actor.name}] " + render_reply(reply)
+        self.emit(result)
         # The console waits for background work (generation) so that a script reads in order.
         await self.app.engine.drain()
-        return None
+        return result
 
     async def run(self, stream: TextIO, out: TextIO) -> None:
         interactive = stream.isatty()
@@ -88,14 +97,4 @@ class ConsoleSession:
                 break
             if line.strip() in ("/quit", "/exit"):
                 break
-            result = await self.handle_line(line)
-            if result is not None:
-                print(result, file=out, flush=True)
-
-
-def render_reply_error(message: str) -> str:
-    return f"✗ {message}"
-
-
-def main_stream() -> TextIO:
-    return sys.stdin
+            await self.handle_line(line)
