@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.engine import Engine
 from bot.ingest import ReactionRecorder
 from bot.llm import LiteLLMGenerator
+from bot.offload import OffloadedGenerator
 from bot.ports import ChatPort, Clock, Generator
 from bot.services import EngineOptions, Services, SystemClock
 from bot.settings import Settings
@@ -23,6 +24,9 @@ class App:
     async def close(self) -> None:
         await self.engine.close()
         await self.database.dispose()
+        generator = self.engine.services.generator
+        if isinstance(generator, OffloadedGenerator):
+            generator.close()
 
 
 def bootstrap(
@@ -34,9 +38,13 @@ def bootstrap(
     database: Database | None = None,
 ) -> App:
     database = database or Database(settings.database_url)
-    generator = generator or LiteLLMGenerator(
-        settings.model, api_base=settings.llm_api_base, timeout=settings.llm_timeout, retries=settings.llm_retries
-    )
+    if generator is None:
+        # litellm's per-call CPU work runs on its own loop, so acknowledgements never wait on it.
+        generator = OffloadedGenerator(
+            LiteLLMGenerator(
+                settings.model, api_base=settings.llm_api_base, timeout=settings.llm_timeout, retries=settings.llm_retries
+            )
+        )
     services = Services(
         uow=UnitOfWorkFactory(database),
         chat=chat,

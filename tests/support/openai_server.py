@@ -127,3 +127,27 @@ class FakeOpenAIServer:
             ),
             content_type="application/json",
         )
+
+
+def main() -> None:
+    """Run the server alone (for benchmarks, which need it out of the measured process):
+    python -m tests.support.openai_server --latency 0.5  → prints 'port N' and serves until killed."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+
+    async def serve() -> None:
+        server = FakeOpenAIServer(Behaviour(latency=args.latency))
+        await server.start()
+        print(f"port {server.port}", flush=True)
+        sys.stdout.flush()
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
