@@ -219,3 +219,80 @@ class DiscordGuildSettingsRow(SQLModel, table=True):
     updated_by: str = Field(max_length=32)
     updated_at: datetime = Field(sa_column=_ts())
 
+
+# ---------------------------------------------------------------- generation (issue 3): LLM calls, diversity, stress cases
+
+
+class LLMCacheRow(SQLModel, table=True):
+    """Validated model answers keyed by the hash of the exact request (+ sample index), so a retry
+    of a round, or the same round after a restart, re-uses them instead of paying again."""
+
+    __tablename__ = "llm_cache"
+    __table_args__ = (UniqueConstraint("prompt_hash", "sample", name="uq_llm_cache_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_hash: str = Field(max_length=64)
+    sample: int = Field(default=0)
+    model: str = Field(max_length=200)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    prompt_tokens: int = Field(default=0)
+    completion_tokens: int = Field(default=0)
+    cost_usd: float | None = Field(default=None)
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class LLMCallRow(SQLModel, table=True):
+    """One line per model request (or cache hit): what it cost, how long it took, how it ended."""
+
+    __tablename__ = "llm_call"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(default="", max_length=128)
+    round_id: int | None = Field(default=None, index=True)
+    purpose: str = Field(max_length=32)  # "candidates", "preview", "stress", "draft"
+    model: str = Field(max_length=200)
+    prompt_hash: str = Field(max_length=64)
+    sample: int = Field(default=0)
+    outcome: str = Field(max_length=16)  # "ok", "cached", "malformed", "failed", "unavailable"
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    prompt_tokens: int = Field(default=0)
+    completion_tokens: int = Field(default=0)
+    latency_ms: float = Field(default=0.0)
+    cost_usd: float | None = Field(default=None)
+    at: datetime = Field(sa_column=_ts())
+
+
+class DiversityRow(SQLModel, table=True):
+    """Mean pairwise distance between the candidates of one scenario (or of one amendment preview)."""
+
+    __tablename__ = "candidate_diversity"
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    scenario_id: int
+    amendment_id: int | None = Field(default=None)
+    method: str = Field(max_length=64)  # "jaccard" or "embedding:<model>"
+    value: float
+    n: int
+    computed_at: datetime = Field(sa_column=_ts())
+
+
+class StressCaseRow(SQLModel, table=True):
+    """A scenario the model proposed to test the policy (loophole, over-reach, unclear); members
+    accept it into the round, where it becomes a scenario with candidates."""
+
+    __tablename__ = "stress_case"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    kind: str = Field(max_length=16)
+    clause_key: str | None = Field(default=None, max_length=16)
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    why: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    status: str = Field(default="proposed", max_length=16)
+    proposed_by: str = Field(max_length=128)
+    proposed_at: datetime = Field(sa_column=_ts())
+    accepted_by: str | None = Field(default=None, max_length=128)
+    scenario_id: int | None = Field(default=None)
+    message_key: str | None = Field(default=None, max_length=256)
