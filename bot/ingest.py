@@ -109,7 +109,8 @@ class ReactionRecorder:
                     col(CandidateRow.id).in_(ids), CandidateRow.round_id == RoundRow.id
                 )
                 for cid, rid, community, phase in (await s.exec(q)).all():
-                    info[cid] = (rid, community, phase)  # type: ignore[index]
+                    if cid is not None and rid is not None:
+                        info[cid] = (rid, community, phase)
             results: list[Recorded | CommandError] = []
             rows: list[dict[str, Any]] = []
             seen: set[tuple[str, str]] = set()

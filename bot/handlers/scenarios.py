@@ -123,8 +123,7 @@ def parse_import(content: str, fmt: str) -> list[tuple[str, tuple[Turn, ...]]]:
             title = str(obj.get("title", ""))[:200]
             if isinstance(obj.get("prompt"), str):
                 turns: tuple[Turn, ...] = (Turn("user", obj["prompt"]),)
-            elif isinstance(obj.get("messages") or obj.get("turns"), list):
-                raw = obj.get("messages") or obj.get("turns")
+            elif isinstance(raw := obj.get("messages") or obj.get("turns"), list):
                 if not all(
                     isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str) for t in raw
                 ):
