@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlalchemy import DateTime as SADateTime
 from sqlmodel import Field, SQLModel
 
@@ -296,3 +296,51 @@ class StressCaseRow(SQLModel, table=True):
     accepted_by: str | None = Field(default=None, max_length=128)
     scenario_id: int | None = Field(default=None)
     message_key: str | None = Field(default=None, max_length=256)
+
+
+# ---------------------------------------------------------------- scheduling (issue 6): explicit ends, reminders, DM opt-out
+
+
+class RoundScheduleRow(SQLModel, table=True):
+    """What a round was opened with beyond its durations: explicit phase end times (UTC) and its own
+    reminder offsets. No row: the phases last their durations and the default reminders apply."""
+
+    __tablename__ = "round_schedule"
+    __table_args__ = (UniqueConstraint("round_id", name="uq_round_schedule_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id")
+    review_ends_at: datetime | None = Field(default=None, sa_column=_ts_opt())
+    amend_ends_at: datetime | None = Field(default=None, sa_column=_ts_opt())
+    vote_ends_at: datetime | None = Field(default=None, sa_column=_ts_opt())
+    reminder_offsets: str | None = Field(default=None, max_length=200)  # "86400,3600"; "" = none; None = default
+
+
+class ReminderSentRow(SQLModel, table=True):
+    """A reminder claimed before it is posted: the unique key makes it post once per deadline, even
+    across restarts and from two bot processes at once."""
+
+    __tablename__ = "reminder_sent"
+    __table_args__ = (
+        UniqueConstraint("round_id", "phase", "offset_seconds", "deadline_epoch", name="uq_reminder_sent"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    phase: str = Field(max_length=16)
+    offset_seconds: int
+    deadline_epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sent_at: datetime = Field(sa_column=_ts())
+    direct_messages: int = Field(default=0)
+
+
+class ReminderOptOutRow(SQLModel, table=True):
+    """A member who asked for no direct-message reminders in a community (channel posts still appear)."""
+
+    __tablename__ = "reminder_opt_out"
+    __table_args__ = (UniqueConstraint("community", "member", name="uq_reminder_opt_out"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128)
+    member: str = Field(max_length=128)
+    at: datetime = Field(sa_column=_ts())
