@@ -82,6 +82,9 @@ class Engine:
             done = await self.recorder.record(cmd)
         except CommandError as e:
             return Reply(e.message, ok=False)
+        except Exception:  # the batch holding this event did not commit: it is not recorded
+            log.exception("reaction %s not recorded", cmd.event_key)
+            return Reply("Your reaction could not be recorded just now; please react again.", ok=False)
         verb = "removed" if cmd.removed else "recorded"
         extra = " (already recorded)" if done.duplicate else ""
         return Reply(f"Your {cmd.stance.value} on candidate #{done.candidate_id} is {verb}{extra}.")

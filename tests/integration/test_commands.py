@@ -209,3 +209,21 @@ async def test_generation_is_bounded_and_recorded(app: App, mod: Actor, k: int) 
         rows = (await uow.session.exec(select(CandidateRow))).all()
     assert len(rows) == 5 * k
     assert all(r.model == "fake/model" and r.prompt_hash and r.method and r.temperature is not None for r in rows)
+
+
+async def test_a_reaction_whose_batch_fails_is_not_confirmed(app: App, mod: Actor, monkeypatch: pytest.MonkeyPatch) -> None:
+    await ready(app, mod)
+    await open_round(app, mod)
+    recorder = app.engine.recorder
+
+    async def broken(batch: list[object]) -> list[object]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(recorder, "_write", broken)
+    before = await snapshot(app)
+    reply = await app.engine.dispatch(c.RecordReaction(actor("alice"), Stance.ENDORSE, "k-fail", candidate_id=1))
+    assert not reply.ok and "could not be recorded" in reply.text
+    assert await snapshot(app) == before
+    monkeypatch.undo()
+    again = await app.engine.dispatch(c.RecordReaction(actor("alice"), Stance.ENDORSE, "k-fail", candidate_id=1))
+    assert again.ok and "already" not in again.text  # the platform's redelivery is then recorded
