@@ -344,3 +344,36 @@ class ReminderOptOutRow(SQLModel, table=True):
     community: str = Field(max_length=128)
     member: str = Field(max_length=128)
     at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- export and privacy (issue 8): consent, opt-out, erasure
+
+
+class MemberPrivacyRow(SQLModel, table=True):
+    """What a member chose about their data in one community: out of exports, consent to export,
+    self-described attributes (only with their consent), and when they last erased their data."""
+
+    __tablename__ = "member_privacy"
+    __table_args__ = (UniqueConstraint("community", "member", name="uq_member_privacy"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    member: str = Field(max_length=128)
+    export_opt_out: bool = Field(default=False)
+    export_consent: bool = Field(default=False)  # needed when the community requires consent before export
+    attributes_consent: bool = Field(default=False)
+    attributes_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    erased_at: datetime | None = Field(default=None, sa_column=_ts_opt())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class CommunityExportSettingsRow(SQLModel, table=True):
+    """A community's export settings: the licence of its data, and whether members must consent first."""
+
+    __tablename__ = "community_export_settings"
+
+    community: str = Field(primary_key=True, max_length=128)
+    licence: str = Field(default="CC-BY-4.0", max_length=64)
+    consent_required: bool = Field(default=False)
+    updated_by: str = Field(max_length=128)
+    updated_at: datetime = Field(sa_column=_ts())
