@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.engine import Engine
 from bot.ingest import ReactionRecorder
-from bot.llm import LiteLLMGenerator
+from bot.llm import LiteLLMEmbedder, LiteLLMGenerator
 from bot.offload import OffloadedGenerator
 from bot.ports import ChatPort, Clock, Generator
 from bot.services import EngineOptions, Services, SystemClock
@@ -42,7 +42,13 @@ def bootstrap(
         # litellm's per-call CPU work runs on its own loop, so acknowledgements never wait on it.
         generator = OffloadedGenerator(
             LiteLLMGenerator(
-                settings.model, api_base=settings.llm_api_base, timeout=settings.llm_timeout, retries=settings.llm_retries
+                settings.model,
+                api_base=settings.llm_api_base,
+                timeout=settings.llm_timeout,
+                retries=settings.llm_retries,
+                fallback_model=settings.fallback_model,
+                fallback_api_base=settings.fallback_api_base,
+                concurrency=settings.llm_concurrency,
             )
         )
     services = Services(
@@ -50,7 +56,17 @@ def bootstrap(
         chat=chat,
         generator=generator,
         clock=clock or SystemClock(),
-        options=EngineOptions(llm_concurrency=settings.llm_concurrency, temperature=settings.temperature),
+        options=EngineOptions(
+            llm_concurrency=settings.llm_concurrency,
+            temperature=settings.temperature,
+            sampling=settings.sampling,
+            max_drafts=settings.max_drafts,
+            preview=settings.preview,
+            preview_scenarios=settings.preview_scenarios,
+        ),
+        embedder=LiteLLMEmbedder(settings.embedding_model, api_base=settings.llm_api_base, timeout=settings.llm_timeout)
+        if settings.embedding_model
+        else None,
     )
     dialect = "sqlite" if database.is_sqlite else "postgresql"
     engine = Engine(services, ReactionRecorder(services, dialect))

@@ -187,3 +187,31 @@ class ActionFailed:
     message: str
     usage: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- generation (issue 3): retries, stress cases
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScenarios(Command):
+    """Moderator: generate candidates again for scenarios of a round that have none (they failed)."""
+
+    round_id: int
+    scenario_ids: tuple[int, ...] = ()  # empty: every scenario of the round without model candidates
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeStressCases(Command):
+    """Moderator: ask the model for hard cases (loophole, over-reach, unclear) for a round's policy."""
+
+    round_id: int
+    clause: int | None = None  # 1-based clause number; None: the whole policy
+    kinds: tuple[str, ...] = ("loophole", "over-reach", "unclear")
+    per_kind: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptStressCase(Command):
+    """Any member: accept a proposed stress case into its round as a scenario (candidates follow)."""
+
+    case_id: int

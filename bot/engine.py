@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot import commands as c
+from bot import generation, stress
 from bot.errors import CommandError
 from bot.handlers import amendments, policies, rounds, scenarios
 from bot.help import help_text
@@ -45,6 +46,10 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ListAmendments: amendments.list_amendments,
     c.CastBallot: amendments.cast_ballot,
     c.Help: _help,
+    # generation (issue 3)
+    c.RetryScenarios: generation.retry_scenarios,
+    c.ProposeStressCases: stress.propose_stress_cases,
+    c.AcceptStressCase: stress.accept_stress_case,
 }
 
 

@@ -1,28 +1,52 @@
 """Generating a round's candidates after the OpenRound command has been answered.
 
 Reads in one short transaction, calls the model with no transaction open, then stores the
-candidates and moves the round OPENING → REVIEW in one compare-and-set transaction."""
+candidates and moves the round OPENING → REVIEW in one compare-and-set transaction.
+
+Progress: the round's announcement is posted when the first scenario's candidates arrive
+("generating 4/40") and edited as more arrive (at most once a second), then edited into the
+final announcement. A model that cannot be reached cancels the round before anything is posted.
+Partial failure: the round opens with the scenarios that worked; the moderator is told which
+failed and how to retry just those (/round retry), which is `generate_more` below, also used for
+stress cases accepted into a running round."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import update
+from sqlmodel import col, func, select
 
-from bot.commands import Actor
-from bot.errors import GeneratorFailed, GeneratorUnavailable
-from bot.model import AuthorKind, Phase
-from bot.outputs import Reply
+from bot import diversity
+from bot.calls import CallContext, round_totals
+from bot.commands import Actor, RetryScenarios
+from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable
+from bot.model import AuthorKind, ClauseText, Phase
+from bot.outputs import Outcome, Post, Reply, Subject
 from bot.publishing import publish
-from bot.queries import clauses_of, get_round, policy_of_version, round_scenarios, scenario_title, scenario_turns
-from bot.sampling import CandidateDraft, sample_independent
+from bot.queries import (
+    clauses_of,
+    get_round,
+    policy_of_version,
+    require_moderator,
+    require_phase,
+    round_scenarios,
+    scenario_title,
+    scenario_turns,
+)
+from bot.sampling import CandidateDraft, sample
 from bot.services import Services
 from bot.views import announcement, candidate_post, scenario_post
-from storage.tables import CandidateRow, RoundRow
+from storage.tables import CandidateRow, PolicyRow, PolicyVersionRow, RoundRow, RoundScenarioRow, ScenarioRow
 
 log = logging.getLogger("policybot.generation")
+
+PROGRESS_EVERY = 1.0  # seconds between edits of the announcement while generating (platform rate limits)
 
 
 def unreachable_message(model: str, detail: str) -> str:
@@ -33,33 +57,135 @@ def unreachable_message(model: str, detail: str) -> str:
     )
 
 
-async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None:
+def retry_command(round_id: int, scenario_ids: Sequence[int]) -> str:
+    return f"/round retry {round_id} {','.join(str(i) for i in scenario_ids)}"
+
+
+@dataclass
+class Plan:
+    r: RoundRow
+    policy: PolicyRow
+    version: PolicyVersionRow
+    clauses: list[ClauseText]
+    scenarios: list[tuple[RoundScenarioRow, ScenarioRow]]
+
+
+async def read_plan(svc: Services, community: str, round_id: int, only: Sequence[int] | None = None) -> Plan:
     async with svc.uow() as uow:
         s = uow.session
-        r = await get_round(s, moderator.community, round_id)
+        r = await get_round(s, community, round_id)
         policy, version = await policy_of_version(s, r.policy_version_id)
         clauses = await clauses_of(s, r.policy_version_id)
         scenarios = await round_scenarios(s, round_id)
-    limit = asyncio.Semaphore(svc.options.llm_concurrency)
+    if only is not None:
+        wanted = set(only)
+        scenarios = [(rs, sc) for rs, sc in scenarios if sc.id in wanted]
+    return Plan(r, policy, version, clauses, scenarios)
 
-    async def for_scenario(turns_json_row: object) -> list[CandidateDraft]:
-        _, sc = turns_json_row  # type: ignore[misc]
-        return await sample_independent(
-            svc.generator, policy.name, clauses, scenario_turns(sc), r.k, temperature=svc.options.temperature, limit=limit
+
+@dataclass
+class Progress:
+    """Edits the round's announcement as candidates arrive."""
+
+    svc: Services
+    plan: Plan
+    total: int
+    done: int = 0
+    key: str | None = None
+    last_edit: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def post(self) -> Post:
+        p = self.plan
+        return Post(
+            channel=p.r.channel,
+            title=f"Policy round #{p.r.id}: {p.policy.name} v{p.version.version}",
+            text=f"Generating candidates with {self.svc.generator.model}: {self.done}/{self.total}…",
+            subject=Subject("round", p.r.id or 0),
         )
 
-    results = await asyncio.gather(*(for_scenario(pair) for pair in scenarios), return_exceptions=True)
+    async def add(self, n: int) -> None:
+        async with self.lock:  # one post, then edits in order
+            self.done += n
+            now = time.monotonic()
+            if self.key is None:
+                self.key = await publish(self.svc, self.post())
+                self.last_edit = now
+            elif now - self.last_edit >= PROGRESS_EVERY and self.done < self.total:
+                await self.svc.chat.edit(self.key, self.post())
+                self.last_edit = now
+
+
+async def generate_for(
+    svc: Services, plan: Plan, progress: Progress | None, *, community: str
+) -> list[list[CandidateDraft] | BaseException]:
+    """K candidates for every scenario of the plan; an exception in place of a scenario that failed."""
+    limit = asyncio.Semaphore(svc.options.llm_concurrency)
+    ctx = CallContext(community, plan.r.id, "candidates")
+
+    async def one(sc: ScenarioRow) -> list[CandidateDraft]:
+        drafts = await sample(
+            svc,
+            svc.options.sampling,
+            plan.policy.name,
+            plan.clauses,
+            scenario_turns(sc),
+            plan.r.k,
+            temperature=svc.options.temperature,
+            ctx=ctx,
+            limit=limit,
+        )
+        if progress is not None:
+            await progress.add(len(drafts))
+        return drafts
+
+    results = await asyncio.gather(*(one(sc) for _, sc in plan.scenarios), return_exceptions=True)
+    for x in results:
+        if isinstance(x, BaseException) and not isinstance(x, GeneratorUnavailable | GeneratorFailed):
+            log.error("unexpected generation error in round %s", plan.r.id, exc_info=x)
+    return list(results)
+
+
+def candidate_rows(round_id: int, sc: ScenarioRow, drafts: list[CandidateDraft], start: int, now: object) -> list[CandidateRow]:
+    return [
+        CandidateRow(
+            round_id=round_id,
+            scenario_id=sc.id or 0,
+            position=start + pos,
+            text=d.text,
+            author_kind=AuthorKind.MODEL.value,
+            model=d.model[:200],
+            method=d.method,
+            temperature=d.temperature,
+            prompt_version=d.prompt_version,
+            prompt_hash=d.prompt_hash,
+            settings_json=d.settings_json,
+            created_at=now,  # type: ignore[arg-type]
+        )
+        for pos, d in enumerate(drafts)
+    ]
+
+
+def _failure_text(failed: list[tuple[ScenarioRow, BaseException]]) -> str:
+    return "; ".join(f"#{sc.id} ({exc})" for sc, exc in failed)
+
+
+async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None:
+    plan = await read_plan(svc, moderator.community, round_id)
+    r = plan.r
+    progress = Progress(svc, plan, total=len(plan.scenarios) * r.k)
+    results = await generate_for(svc, plan, progress, community=moderator.community)
     unavailable = next((x for x in results if isinstance(x, GeneratorUnavailable)), None)
-    failed = [(sc, x) for (_, sc), x in zip(scenarios, results, strict=True) if isinstance(x, BaseException)]
-    for _, exc in failed:
-        if not isinstance(exc, GeneratorUnavailable | GeneratorFailed):
-            log.error("unexpected generation error in round %s", round_id, exc_info=exc)
-    if unavailable is not None or len(failed) == len(scenarios):
+    failed = [(sc, x) for (_, sc), x in zip(plan.scenarios, results, strict=True) if isinstance(x, BaseException)]
+    if unavailable is not None or len(failed) == len(plan.scenarios):
         if unavailable is not None:
             why = unreachable_message(unavailable.model, unavailable.detail)
         else:
             why = "Every scenario failed: " + "; ".join(f"#{sc.id}: {exc}" for sc, exc in failed)
         await _cancel_opening(svc, round_id, why)
+        if progress.key is not None:
+            title = f"Policy round #{r.id}: {plan.policy.name} v{plan.version.version}"
+            await svc.chat.edit(progress.key, Post(r.channel, title, "This round could not be opened and was cancelled."))
         await svc.chat.reply_privately(moderator, Reply(f"Round #{round_id} was not opened: {why}", ok=False))
         return
 
@@ -69,56 +195,201 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
         ends = now + timedelta(seconds=r.review_seconds)
         changed = await s.exec(
             update(RoundRow)
-            .where(RoundRow.id == round_id, RoundRow.phase == Phase.OPENING.value)  # type: ignore[arg-type]
+            .where(col(RoundRow.id) == round_id, col(RoundRow.phase) == Phase.OPENING.value)
             .values(phase=Phase.REVIEW.value, phase_changed_at=now, phase_ends_at=ends)
         )
         if changed.rowcount != 1:  # cancelled while we were generating
             return
         candidates: list[CandidateRow] = []
-        for (_, sc), drafts in zip(scenarios, results, strict=True):
-            if isinstance(drafts, BaseException):
-                continue
-            for pos, d in enumerate(drafts):
-                candidates.append(
-                    CandidateRow(
-                        round_id=round_id,
-                        scenario_id=sc.id or 0,
-                        position=pos,
-                        text=d.text,
-                        author_kind=AuthorKind.MODEL.value,
-                        model=d.model,
-                        method=d.method,
-                        temperature=d.temperature,
-                        prompt_version=d.prompt_version,
-                        prompt_hash=d.prompt_hash,
-                        settings_json=d.settings_json,
-                        created_at=now,
-                    )
-                )
+        for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
+            if not isinstance(drafts, BaseException):
+                candidates += candidate_rows(round_id, sc, drafts, 0, now)
         s.add_all(candidates)
         await uow.commit()
         r = await get_round(s, moderator.community, round_id)
 
-    ok_scenarios = [(rs, sc) for (rs, sc), x in zip(scenarios, results, strict=True) if not isinstance(x, BaseException)]
-    await publish(svc, announcement(r, policy.name, version.version, len(ok_scenarios), len(candidates)))
+    ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
+    final = announcement(r, plan.policy.name, plan.version.version, len(ok), len(candidates))
+    if progress.key is None:
+        await publish(svc, final)
+    else:
+        await svc.chat.edit(progress.key, final)
+    await _post_scenarios(svc, r, ok, candidates)
+    figures = await diversity.record(svc, round_id, _texts_by_scenario(candidates))
+    summary = f"Round #{round_id} is open for review with {len(candidates)} candidates."
+    if figures:
+        mean = sum(v for _, v in figures.values()) / len(figures)
+        summary += f" Candidate diversity: {mean:.2f} ({next(iter(figures.values()))[0]})."
+    if failed:
+        ids = [sc.id or 0 for sc, _ in failed]
+        summary += (
+            f" These scenarios failed and were left out: {_failure_text(failed)}. "
+            f"Retry just those with: {retry_command(round_id, ids)}"
+        )
+    await svc.chat.reply_privately(moderator, Reply(summary, ok=not failed))
+
+
+def _texts_by_scenario(candidates: Sequence[CandidateRow]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for c in candidates:
+        out.setdefault(c.scenario_id, []).append(c.text)
+    return out
+
+
+async def _post_scenarios(
+    svc: Services, r: RoundRow, scenarios: Sequence[tuple[RoundScenarioRow, ScenarioRow]], candidates: Sequence[CandidateRow]
+) -> None:
     by_scenario: dict[int, list[CandidateRow]] = {}
     for c in candidates:
         by_scenario.setdefault(c.scenario_id, []).append(c)
-    for rs, sc in ok_scenarios:
-        parent = await publish(svc, scenario_post(r, rs.position, sc.id or 0, rs.id or 0, scenario_turns(sc), scenario_title(sc)))
+    for rs, sc in scenarios:
+        parent = rs.thread_key
+        if parent is None:
+            parent = await publish(
+                svc, scenario_post(r, rs.position, sc.id or 0, rs.id or 0, scenario_turns(sc), scenario_title(sc))
+            )
         for c in by_scenario.get(sc.id or 0, []):
             await publish(svc, candidate_post(r, c, parent))
-    summary = f"Round #{round_id} is open for review with {len(candidates)} candidates."
+
+
+async def scenarios_without_candidates(svc: Services, round_id: int) -> list[int]:
+    async with svc.uow() as uow:
+        s = uow.session
+        have = set(
+            (
+                await s.exec(
+                    select(CandidateRow.scenario_id).where(
+                        CandidateRow.round_id == round_id,
+                        CandidateRow.author_kind == AuthorKind.MODEL.value,
+                        col(CandidateRow.amendment_id).is_(None),
+                    )
+                )
+            ).all()
+        )
+        ids = [sc.id or 0 for _, sc in await round_scenarios(s, round_id)]
+    return [i for i in ids if i not in have]
+
+
+async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario_ids: Sequence[int], *, why: str) -> None:
+    """Candidates for scenarios added to (or failed in) a round that is already open for review."""
+    plan = await read_plan(svc, moderator.community, round_id, scenario_ids)
+    if not plan.scenarios:
+        return
+    results = await generate_for(svc, plan, None, community=moderator.community)
+    unavailable = next((x for x in results if isinstance(x, GeneratorUnavailable)), None)
+    failed = [(sc, x) for (_, sc), x in zip(plan.scenarios, results, strict=True) if isinstance(x, BaseException)]
+    ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
+    now = svc.now()
+    candidates: list[CandidateRow] = []
+    async with svc.uow() as uow:
+        s = uow.session
+        r = await get_round(s, moderator.community, round_id)
+        if r.phase != Phase.REVIEW.value:
+            await svc.chat.reply_privately(
+                moderator,
+                Reply(f"Round #{round_id} left REVIEW while generating ({why}); the new candidates were not added.", ok=False),
+            )
+            return
+        have = set(
+            (
+                await s.exec(
+                    select(CandidateRow.scenario_id).where(
+                        CandidateRow.round_id == round_id,
+                        CandidateRow.author_kind == AuthorKind.MODEL.value,
+                        col(CandidateRow.amendment_id).is_(None),
+                    )
+                )
+            ).all()
+        )
+        for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
+            if isinstance(drafts, BaseException) or sc.id in have:  # a concurrent retry got there first
+                continue
+            last = (
+                await s.exec(
+                    select(func.max(CandidateRow.position)).where(
+                        CandidateRow.round_id == round_id,
+                        CandidateRow.scenario_id == sc.id,
+                        col(CandidateRow.amendment_id).is_(None),
+                    )
+                )
+            ).one()
+            candidates += candidate_rows(round_id, sc, drafts, (last if last is not None else -1) + 1, now)
+        s.add_all(candidates)
+        await uow.commit()
+        n_scen = len(await round_scenarios(s, round_id))
+        n_cand = (
+            await s.exec(
+                select(func.count())
+                .select_from(CandidateRow)
+                .where(CandidateRow.round_id == round_id, col(CandidateRow.amendment_id).is_(None))
+            )
+        ).one()
+    added = {c.scenario_id for c in candidates}
+    await _post_scenarios(svc, r, [(rs, sc) for rs, sc in ok if sc.id in added], candidates)
+    if r.announcement_key and candidates:
+        await svc.chat.edit(r.announcement_key, announcement(r, plan.policy.name, plan.version.version, n_scen, n_cand))
+    await diversity.record(svc, round_id, _texts_by_scenario(candidates))
+    text = f"Round #{round_id} ({why}): {len(candidates)} new candidate(s) for {len(added)} scenario(s)."
+    if unavailable is not None:
+        text += " " + unreachable_message(unavailable.model, unavailable.detail)
     if failed:
-        summary += " These scenarios failed and were left out: " + "; ".join(f"#{sc.id} ({exc})" for sc, exc in failed)
-    await svc.chat.reply_privately(moderator, Reply(summary, ok=not failed))
+        ids = [sc.id or 0 for sc, _ in failed]
+        text += f" Failed again: {_failure_text(failed)}. Retry with: {retry_command(round_id, ids)}"
+    await svc.chat.reply_privately(moderator, Reply(text, ok=not failed))
 
 
 async def _cancel_opening(svc: Services, round_id: int, why: str) -> None:
     async with svc.uow() as uow:
         await uow.session.exec(
             update(RoundRow)
-            .where(RoundRow.id == round_id, RoundRow.phase == Phase.OPENING.value)  # type: ignore[arg-type]
+            .where(col(RoundRow.id) == round_id, col(RoundRow.phase) == Phase.OPENING.value)
             .values(phase=Phase.CANCELLED.value, phase_changed_at=svc.now(), phase_ends_at=None, note=why[:2000])
         )
         await uow.commit()
+
+
+# ---------------------------------------------------------------- commands and status
+
+
+async def retry_scenarios(cmd: RetryScenarios, svc: Services) -> Outcome:
+    require_moderator(cmd.actor, "retry scenarios")
+    if len(set(cmd.scenario_ids)) != len(cmd.scenario_ids):
+        raise CommandError("A scenario is listed twice.")
+    async with svc.uow() as uow:
+        r = await get_round(uow.session, cmd.actor.community, cmd.round_id)
+        in_round = {sc.id for _, sc in await round_scenarios(uow.session, cmd.round_id)}
+    require_phase(r, (Phase.REVIEW,), "retry scenarios")
+    missing = await scenarios_without_candidates(svc, cmd.round_id)
+    if cmd.scenario_ids:
+        strangers = [i for i in cmd.scenario_ids if i not in in_round]
+        if strangers:
+            raise CommandError(f"Scenario(s) {', '.join(f'#{i}' for i in strangers)} are not part of round #{r.id}.")
+        done = [i for i in cmd.scenario_ids if i not in missing]
+        if done:
+            raise CommandError(f"Scenario(s) {', '.join(f'#{i}' for i in done)} already have candidates; nothing to retry.")
+        ids = list(cmd.scenario_ids)
+    else:
+        if not missing:
+            raise CommandError(f"Every scenario of round #{r.id} has its candidates; nothing to retry.")
+        ids = missing
+    svc.spawn(generate_more(svc, cmd.round_id, cmd.actor, ids, why="retry"), name=f"retry-round-{cmd.round_id}")
+    listed = ", ".join(f"#{i}" for i in ids)
+    return Outcome(Reply(f"Retrying {len(ids)} scenario(s) of round #{r.id}: {listed}. They will be posted when ready."))
+
+
+async def generation_status(svc: Services, round_id: int) -> list[str]:
+    """Lines for moderators in /round status: model spending and candidate diversity."""
+    totals = await round_totals(svc, round_id)
+    per, mean = await diversity.round_figures(svc, round_id)
+    lines = [f"Model calls: {totals.describe()}."]
+    if mean is not None:
+        method = next(iter(per.values())).method
+        detail = ", ".join(f"#{sid} {row.value:.2f}" for sid, row in sorted(per.items()))
+        lines.append(f"Candidate diversity ({method}, mean pairwise distance): round {mean:.2f}; by scenario {detail}.")
+    missing = await scenarios_without_candidates(svc, round_id)
+    async with svc.uow() as uow:
+        r = await uow.session.get(RoundRow, round_id)
+    if missing and r is not None and r.phase == Phase.REVIEW.value:
+        listed = ", ".join(f"#{i}" for i in missing)
+        lines.append(f"Scenarios without candidates: {listed}; retry: {retry_command(round_id, missing)}")
+    return lines

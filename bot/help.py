@@ -22,7 +22,12 @@ USAGE: dict[str, str] = {
         "/round status [round]\n"
         "/round advance <round>\n"
         "/round cancel <round>\n"
-        "/round respond <round> <scenario> <your response…>"
+        "/round respond <round> <scenario> <your response…>\n"
+        "/round retry <round> [scenario ids]   (moderators: scenarios whose generation failed)"
+    ),
+    "stress": (
+        "/stress <round> [clause=N] [kinds=loophole,over-reach,unclear] [n=1]   (moderators: the model proposes hard cases)\n"
+        "/stress accept <case>   (adds a proposed case to the round as a scenario)"
     ),
     "react": ("/react <candidate> endorse|object|pass|best [reason…]\n/unreact <candidate> endorse|object|pass|best"),
     "amend": (

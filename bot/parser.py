@@ -79,6 +79,8 @@ def parse(
         return _react(rest, actor, removed=name == "unreact", event_key=event_key)
     if name == "amend":
         return _amend(rest, actor)
+    if name == "stress":
+        return _stress(rest, actor)
     if name == "vote":
         usage = USAGE["vote"]
         args = rest.split()
@@ -190,7 +192,34 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
         _need(args, 3, usage)
         text = tail.split(None, 2)[2]
         return c.ContributeResponse(actor, _int(args[0], "round", usage), _int(args[1], "scenario", usage), text)
+    if sub == "retry":
+        _need(args, 1, usage)
+        ids = tuple(_int(x, "scenario", usage) for x in " ".join(args[1:]).replace(",", " ").split())
+        return c.RetryScenarios(actor, _int(args[0], "round", usage), ids)
     raise CommandError(f"Unknown /round subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+
+
+def _stress(rest: str, actor: Actor) -> c.Command:
+    usage = USAGE["stress"]
+    sub, tail = _sub(rest)
+    if sub == "accept":
+        _need(tail.split(), 1, usage)
+        return c.AcceptStressCase(actor, _int(tail.split()[0], "stress case", usage))
+    pos, opt = _options(rest.split(), {"clause", "kinds", "n"}, usage)
+    if len(pos) != 1:
+        raise CommandError(f"Name exactly one round.\nUsage:\n{usage}")
+    kinds = (
+        tuple(k.strip() for k in opt["kinds"].split(",") if k.strip())
+        if "kinds" in opt
+        else ("loophole", "over-reach", "unclear")
+    )
+    return c.ProposeStressCases(
+        actor,
+        _int(pos[0], "round", usage),
+        clause=_int(opt["clause"], "clause", usage) if "clause" in opt else None,
+        kinds=kinds,
+        per_kind=_int(opt.get("n", "1"), "count", usage),
+    )
 
 
 def _react(rest: str, actor: Actor, *, removed: bool, event_key: str | None) -> c.Command:

@@ -57,5 +57,14 @@ class Generator(Protocol):
     async def complete(self, prompt: Prompt) -> Completion: ...
 
 
+class Embedder(Protocol):
+    """Text embeddings (optional; used for the candidate diversity figure)."""
+
+    @property
+    def model(self) -> str: ...
+
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...

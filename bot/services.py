@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.ports import ChatPort, Clock, Generator
+from bot.ports import ChatPort, Clock, Embedder, Generator
 from storage.uow import UnitOfWork
 
 log = logging.getLogger("policybot")
@@ -28,6 +28,10 @@ class EngineOptions:
     temperature: float = 0.9
     sampling: str = "independent"
     max_scenarios_per_round: int = 25
+    # generation (issue 3)
+    max_drafts: int = 0  # amendments the bot drafts when REVIEW closes (0: none)
+    preview: bool = False  # regenerate scenarios under each amendment when the vote opens
+    preview_scenarios: int = 4  # at most this many scenarios per amendment preview
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Services:
     options: EngineOptions = field(default_factory=EngineOptions)
     # member → opinion group for a round, used by the bridging tally rule (set by the analysis module)
     opinion_groups: Callable[[AsyncSession, int], Awaitable[dict[str, int]]] | None = None
+    embedder: Embedder | None = None  # for the embedding diversity figure (issue 3)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

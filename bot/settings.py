@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +19,16 @@ class Settings(BaseSettings):
     llm_retries: int = Field(2, ge=0, le=10, description="retries of a failed LLM call, with backoff")
     llm_concurrency: int = Field(8, ge=1, le=64, description="LLM calls in flight at once")
     temperature: float = Field(0.9, ge=0, le=2)
+    # generation (issue 3)
+    sampling: Literal["negatively-correlated", "independent"] = Field(
+        "negatively-correlated", description="one request for K deliberately different responses, or K independent calls"
+    )
+    fallback_model: str | None = Field(None, description="litellm model tried when the main model fails after its retries")
+    fallback_api_base: str | None = Field(None, description="API base of the fallback model (default: llm_api_base)")
+    embedding_model: str | None = Field(None, description="litellm embedding model for the diversity figure (default: lexical)")
+    max_drafts: int = Field(3, ge=0, le=10, description="amendments the bot drafts from the evidence when REVIEW closes")
+    preview: bool = Field(True, description="regenerate scenarios under each amendment when the vote opens")
+    preview_scenarios: int = Field(4, ge=1, le=25, description="scenarios regenerated per amendment preview")
 
     discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "POLICYBOT_DISCORD_TOKEN"))
     discord_guild_id: int | None = Field(None, description="guild for instant command sync while developing")

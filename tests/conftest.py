@@ -88,7 +88,10 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 async def app(database: Database, chat: FakeChat, generator: FakeGenerator, clock: FixedClock) -> AsyncIterator[App]:
-    application = bootstrap(Settings(database_url=database.url), chat, generator=generator, clock=clock, database=database)
+    # The fake generator answers one text per call: independent sampling, and no background drafting
+    # or previews, so core tests count calls and amendment ids exactly (tests/generation covers those).
+    settings = Settings(database_url=database.url, sampling="independent", max_drafts=0, preview=False)
+    application = bootstrap(settings, chat, generator=generator, clock=clock, database=database)
     yield application
     await application.engine.close()
 

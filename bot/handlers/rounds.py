@@ -7,7 +7,7 @@ from sqlmodel import col, func, select
 
 from bot.commands import AdvanceRound, CancelRound, ContributeResponse, OpenRound, RoundStatus
 from bot.errors import CommandError
-from bot.generation import generate_round
+from bot.generation import generate_round, generation_status
 from bot.lifecycle import advance, participants, rule_of
 from bot.model import MAX_K, AuthorKind, Phase, check_text, parse_duration, parse_threshold
 from bot.outputs import Outcome, Post, Reply
@@ -156,6 +156,8 @@ async def round_status(cmd: RoundStatus, svc: Services) -> Outcome:
     ]
     if r.note:
         lines.append(f"Note: {r.note}")
+    if cmd.actor.is_moderator:  # model spending and candidate diversity (issue 3)
+        lines += await generation_status(svc, r.id)
     return Outcome(Reply("\n".join(lines)))
 
 
