@@ -1,0 +1,151 @@
+"""Interaction and gateway event → core command, and the core's Reply → a private follow-up.
+
+Every interaction is deferred at once (ephemeral, "thinking"), before anything else is looked up,
+so Discord's 3-second acknowledgement window is never at risk; the engine runs after that and the
+answer follows. Reactions become RecordReaction with a platform event key that a gateway resume
+re-delivers unchanged (see event_key_for)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import unicodedata
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+
+from adapters.discord.chat import DiscordChat, message_key, send_followups
+from adapters.discord.moderators import ModeratorRoles
+from bot.actions import command_for_action
+from bot.bootstrap import App
+from bot.commands import Actor, Command, RecordReaction
+from bot.errors import CommandError
+from bot.model import EMOJI_STANCE, Stance
+from bot.outputs import Reply
+
+log = logging.getLogger("policybot.discord")
+
+Build = Callable[[Actor], Command | Awaitable[Command]]
+_SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f", "\u200d"}
+
+
+def stance_for_emoji(emoji: discord.PartialEmoji) -> Stance | None:
+    """👍 👎 🤷 ⭐ (any skin tone or presentation variant) → a stance; custom and other emoji → None."""
+    if emoji.id is not None or not emoji.name:
+        return None
+    name = unicodedata.normalize("NFC", emoji.name)
+    base = "".join(ch for ch in name if ch not in _SKIN_TONES)
+    return EMOJI_STANCE.get(base) or EMOJI_STANCE.get(name)
+
+
+def event_key_for(session_id: str | None, sequence: int | None, payload: discord.RawReactionActionEvent) -> str:
+    """The platform event key of a reaction event: the gateway session and the dispatch's sequence
+    number, which a resume re-delivers unchanged, plus what the event is about (for reading the
+    logs). A member who removes and adds the same emoji again gets a new sequence number, so a
+    genuine re-add is a new event; a redelivered one is the same key and is counted once."""
+    action = "add" if payload.event_type == "REACTION_ADD" else "remove"
+    where = f"{payload.message_id}:{payload.user_id}:{payload.emoji.name}:{action}"
+    return f"discord:{session_id}:{sequence}:{where}"[:200]
+
+
+class DiscordAdapter:
+    def __init__(self, app: App, client: discord.Client, chat: DiscordChat) -> None:
+        self.app = app
+        self.client = client
+        self.chat = chat
+        self.moderators = ModeratorRoles(app.engine.services.uow)
+        self.handled = 0  # interactions and reaction events fully handled (tests and logs wait on it)
+        self._handled_changed = asyncio.Condition()
+
+    # ------------------------------------------------------------ actors
+
+    async def actor_for(self, interaction: discord.Interaction[Any]) -> Actor:
+        if interaction.guild_id is None:
+            raise CommandError("policybot works inside a server, not in direct messages.")
+        user = interaction.user
+        return Actor(
+            "discord",
+            str(interaction.guild_id),
+            str(user.id),
+            user.display_name,
+            await self.moderators.is_moderator(interaction),
+        )
+
+    # ------------------------------------------------------------ commands and buttons
+
+    async def run(self, interaction: discord.Interaction[Any], build: Build) -> None:
+        """Defer at once, then build the command, dispatch it, and follow up with the reply."""
+        try:
+            await self._run(interaction, build)
+        finally:
+            await self._bump()
+
+    async def _run(self, interaction: discord.Interaction[Any], build: Build) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            actor = await self.actor_for(interaction)
+            self.chat.remember(actor, interaction)
+            made = build(actor)
+            cmd = await made if isinstance(made, Awaitable) else made
+            reply = await self.app.engine.dispatch(cmd)
+        except CommandError as e:
+            reply = Reply(e.message, ok=False)
+        except Exception:
+            log.exception("interaction %s failed", interaction.id)
+            reply = Reply("Something went wrong on our side; nothing was changed. The error is in the bot's log.", ok=False)
+        await send_followups(interaction, reply)
+
+    async def answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
+        """For adapter-level commands (settings): defer, then answer privately."""
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            await send_followups(interaction, reply)
+        finally:
+            await self._bump()
+
+    async def press(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
+        """A ballot or best button: the interaction id is the event key, so a redelivered press counts once."""
+        await self.run(interaction, lambda actor: command_for_action(custom_id, actor, f"discord:interaction:{interaction.id}"))
+
+    # ------------------------------------------------------------ reactions
+
+    async def on_reaction(self, payload: discord.RawReactionActionEvent, event_key: str) -> None:
+        try:
+            await self._reaction(payload, event_key)
+        except Exception:
+            log.exception("reaction event %s failed", event_key)
+        finally:
+            await self._bump()
+
+    async def _reaction(self, payload: discord.RawReactionActionEvent, event_key: str) -> None:
+        if payload.guild_id is None:
+            return
+        me = self.client.user
+        if me is not None and payload.user_id == me.id:
+            return  # the bot's own seeded reactions never count
+        stance = stance_for_emoji(payload.emoji)
+        if stance is None:
+            return
+        name = payload.member.display_name if payload.member is not None else ""
+        actor = Actor("discord", str(payload.guild_id), str(payload.user_id), name, False)
+        cmd = RecordReaction(
+            actor,
+            stance,
+            event_key=event_key,
+            message_key=message_key(payload.channel_id, payload.message_id),
+            removed=payload.event_type == "REACTION_REMOVE",
+        )
+        reply = await self.app.engine.dispatch(cmd)
+        log.debug("reaction %s: %s", event_key, reply.text)
+
+    async def _bump(self) -> None:
+        async with self._handled_changed:
+            self.handled += 1
+            self._handled_changed.notify_all()
+
+    async def wait_handled(self, count: int) -> None:
+        """Wait until `count` interactions and reaction events have been handled in all."""
+        async with self._handled_changed:
+            await self._handled_changed.wait_for(lambda: self.handled >= count)

@@ -1,0 +1,131 @@
+"""The ChatPort on Discord: posts become embeds (split to Discord's limits), threads, seeded
+reactions and persistent buttons; private replies go to the member's latest interaction while its
+token is valid, else to a direct message.
+
+Message keys are "{channel_id}:{message_id}". A thread started from a message has the message's
+id, so a Post whose thread_parent is "{channel}:{message}" is sent to channel {message}."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Literal
+
+import discord
+
+from adapters.discord.components import view_for
+from adapters.discord.render import (
+    NO_MENTIONS,
+    THREAD_NAME_LIMIT,
+    OutMessage,
+    cut,
+    messages_for_post,
+    messages_for_reply,
+    to_file,
+)
+from bot.commands import Actor
+from bot.model import STANCE_EMOJI
+from bot.outputs import Attachment, Post, Reply
+
+log = logging.getLogger("policybot.discord")
+
+THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: rounds last days, so threads should not archive mid-round
+INTERACTION_TOKEN_SECONDS = 14 * 60  # Discord keeps an interaction token valid for 15 minutes
+
+
+def message_key(channel_id: int, message_id: int) -> str:
+    return f"{channel_id}:{message_id}"
+
+
+def parse_key(key: str) -> tuple[int, int]:
+    channel, _, message = key.partition(":")
+    if not channel.isdigit() or not message.isdigit():
+        raise ValueError(f"not a Discord message key: {key!r}")
+    return int(channel), int(message)
+
+
+class DiscordChat:
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+        # (guild id, member id) → (the member's latest interaction, when it arrived)
+        self._interactions: dict[tuple[str, str], tuple[discord.Interaction[Any], float]] = {}
+
+    # ------------------------------------------------------------ sending
+
+    def _target(self, channel_id: int) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(channel_id)
+
+    async def _send(self, channel_id: int, m: OutMessage) -> discord.Message:
+        view = view_for(m.buttons)
+        kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
+        if m.content:
+            kwargs["content"] = m.content
+        if m.embed is not None:
+            kwargs["embed"] = m.embed
+        if view is not None:
+            kwargs["view"] = view
+        if m.attachment is not None:
+            kwargs["file"] = to_file(m.attachment)
+        return await self._target(channel_id).send(**kwargs)
+
+    async def post(self, post: Post) -> str:
+        channel_id = parse_key(post.thread_parent)[1] if post.thread_parent else int(post.channel)
+        messages = messages_for_post(post)
+        first = await self._send(channel_id, messages[0])
+        rest_channel = channel_id
+        if post.start_thread:
+            thread = await self.client.http.start_thread_with_message(
+                channel_id, first.id, name=cut(post.start_thread, THREAD_NAME_LIMIT), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+            rest_channel = int(thread["id"])  # the continuation of a long scenario goes into its thread
+        for stance in post.seed_reactions:
+            await first.add_reaction(STANCE_EMOJI[stance])
+        for m in messages[1:]:
+            await self._send(rest_channel, m)
+        return message_key(channel_id, first.id)
+
+    async def edit(self, message_key: str, post: Post) -> None:
+        channel_id, message_id = parse_key(message_key)
+        first = messages_for_post(post)[0]
+        message = self._target(channel_id).get_partial_message(message_id)
+        await message.edit(embed=first.embed, view=view_for(first.buttons), allowed_mentions=NO_MENTIONS)
+
+    async def upload(self, channel: str, attachment: Attachment, text: str = "") -> str:
+        m = OutMessage(content=cut(text, 2000) if text else None, attachment=attachment)
+        sent = await self._send(int(channel), m)
+        return message_key(int(channel), sent.id)
+
+    # ------------------------------------------------------------ private replies
+
+    def remember(self, actor: Actor, interaction: discord.Interaction[Any]) -> None:
+        self._interactions[(actor.community, actor.member)] = (interaction, time.monotonic())
+
+    async def reply_privately(self, actor: Actor, reply: Reply) -> None:
+        found = self._interactions.get((actor.community, actor.member))
+        if found is not None and time.monotonic() - found[1] < INTERACTION_TOKEN_SECONDS:
+            await send_followups(found[0], reply)
+            return
+        try:
+            dm = await self.client.create_dm(discord.Object(int(actor.member)))
+            for m in messages_for_reply(reply):
+                await self._send(dm.id, m)
+        except (discord.HTTPException, ValueError) as e:
+            log.warning("could not reach member %s privately: %s", actor.member, e)
+
+
+async def send_followups(interaction: discord.Interaction[Any], reply: Reply) -> None:
+    """The answer to an interaction that was deferred (ephemerally): private follow-ups, or, for a
+    public reply, a note in the private slot and the answer itself as a public follow-up."""
+    messages = messages_for_reply(reply)
+    ephemeral = not reply.public
+    if reply.public:
+        await interaction.edit_original_response(content="Posted in the channel.", allowed_mentions=NO_MENTIONS)
+    for m in messages:
+        kwargs: dict[str, Any] = {"ephemeral": ephemeral, "allowed_mentions": NO_MENTIONS}
+        if m.content:
+            kwargs["content"] = m.content
+        if m.embed is not None:
+            kwargs["embed"] = m.embed
+        if m.attachment is not None:
+            kwargs["file"] = to_file(m.attachment)
+        await interaction.followup.send(**kwargs)

@@ -1,0 +1,81 @@
+"""The discord.py client: default intents only, no mention ever allowed, the command tree, the
+persistent buttons, and raw reaction events with a redelivery-stable event key."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord.adapter import DiscordAdapter, event_key_for
+from adapters.discord.chat import DiscordChat
+from adapters.discord.commands import add_commands
+from adapters.discord.components import DYNAMIC_ITEMS
+from adapters.discord.render import NO_MENTIONS
+from bot.bootstrap import App
+
+log = logging.getLogger("policybot.discord")
+
+_REACTION_EVENTS = ("raw_reaction_add", "raw_reaction_remove")
+
+
+class PolicyBot(discord.Client):
+    """Build it, build the App with DiscordChat(bot), then bot.attach(app) before start()."""
+
+    adapter: DiscordAdapter
+
+    def __init__(self, *, guild_id: int | None = None, sync: bool = True, **options: Any) -> None:
+        super().__init__(intents=discord.Intents.default(), allowed_mentions=NO_MENTIONS, **options)
+        self.tree: app_commands.CommandTree[PolicyBot] = app_commands.CommandTree(self)
+        self.sync_guild_id = guild_id
+        self.sync_on_start = sync
+        self._event_keys: dict[int, str] = {}
+
+    def attach(self, app: App) -> DiscordAdapter:
+        chat = app.engine.services.chat
+        assert isinstance(chat, DiscordChat), "bootstrap the App with DiscordChat(this client)"
+        self.adapter = DiscordAdapter(app, self, chat)
+        add_commands(self.tree)
+        return self.adapter
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        if self.sync_on_start:
+            await self.sync_commands()
+
+    async def sync_commands(self) -> list[app_commands.AppCommand]:
+        """Global commands reach every server within about an hour; with a guild id (development)
+        they are copied to that guild and appear at once."""
+        if self.sync_guild_id is not None:
+            guild = discord.Object(self.sync_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            return await self.tree.sync(guild=guild)
+        return await self.tree.sync()
+
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        # The gateway sets ws.sequence and calls the parser (which calls this) synchronously, so the
+        # sequence number read here is the one of the dispatch being handled.
+        if event in _REACTION_EVENTS and args:
+            ws = self.ws
+            if ws is not None and ws.sequence is not None:
+                key = event_key_for(ws.session_id, ws.sequence, args[0])
+            else:  # not from a gateway connection: no redelivery to recognise
+                key = event_key_for("local", None, args[0]) + f":{uuid.uuid4().hex}"
+            self._event_keys[id(args[0])] = key
+        super().dispatch(event, *args, **kwargs)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload)
+
+    async def _reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        key = self._event_keys.pop(id(payload), None)
+        if key is None:
+            log.warning("reaction event without an event key; ignored")
+            return
+        await self.adapter.on_reaction(payload, key)

@@ -1,0 +1,68 @@
+"""Fixtures for the Discord adapter: a local fake Discord (REST + gateway) and bots running the
+real discord.py client against it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from adapters.discord.client import PolicyBot
+from adapters.discord.run import build
+from bot.bootstrap import App
+from bot.settings import Settings
+from storage.database import Database
+from tests.discord.fake_discord import FakeDiscord
+from tests.support.fakes import FakeGenerator
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord()
+    await server.start()
+    server.install()
+    yield server
+    server.uninstall()
+    await server.stop()
+
+
+@dataclass
+class RunningBot:
+    client: PolicyBot
+    app: App
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        await self.client.close()
+        await asyncio.wait_for(self.task, 20)
+        await self.app.engine.close()
+
+
+StartBot = Callable[..., Awaitable[RunningBot]]
+
+
+@pytest.fixture
+async def start_bot(fake: FakeDiscord, database: Database) -> AsyncIterator[StartBot]:
+    """Start a bot process (a fresh client and app on the shared database); all are stopped at the end."""
+    running: list[RunningBot] = []
+
+    async def start(*, generator: FakeGenerator | None = None, guild_id: int | None = None) -> RunningBot:
+        client, app = build(
+            Settings(database_url=database.url),
+            guild_id=guild_id,
+            generator=generator or FakeGenerator(),
+            database=database,
+            guild_ready_timeout=0.05,
+        )
+        task = asyncio.create_task(client.start("MTMwMDAwMDAwMDAwMDAwMDAwMA.fake.token"))
+        await asyncio.wait_for(client.wait_until_ready(), 20)
+        bot = RunningBot(client, app, task)
+        running.append(bot)
+        return bot
+
+    yield start
+    for bot in running:
+        if not bot.client.is_closed():
+            await bot.stop()

@@ -1,0 +1,745 @@
+"""A local Discord: the REST API (an aiohttp server that discord.py's HTTPClient talks to once
+Route.BASE points at it) and the gateway websocket (zlib-stream compressed, with HELLO, IDENTIFY →
+READY + GUILD_CREATE, heartbeats, RESUME with replay, sequence numbers). discord.py itself runs
+against it unchanged.
+
+Payload shapes follow Discord's API documentation. Rate limits are enforced per bucket (route ×
+major parameter) with the real headers, and every 429 is counted, so a test can show that the bot
+never floods."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import re
+import time
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import discord
+import yarl
+from aiohttp import WSMsgType, web
+
+API = "/api/v10"
+JSON = "application/json"  # exactly this: discord.py refuses "application/json; charset=utf-8"
+
+MANAGE_GUILD = 1 << 5
+MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 6) | (1 << 16) | (1 << 38) | (1 << 35)  # view, send, react, history, threads
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+_ids = itertools.count(1_300_000_000_000_000_000)
+
+
+def snowflake() -> int:
+    return next(_ids)
+
+
+def user_payload(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
+    return {
+        "id": str(user_id),
+        "username": name,
+        "global_name": name.title(),
+        "discriminator": "0",
+        "avatar": None,
+        "bot": bot,
+        "public_flags": 0,
+    }
+
+
+def member_payload(user: dict[str, Any], roles: list[int], permissions: int) -> dict[str, Any]:
+    return {
+        "user": user,
+        "nick": None,
+        "avatar": None,
+        "roles": [str(r) for r in roles],
+        "joined_at": now_iso(),
+        "premium_since": None,
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+        "pending": False,
+        "permissions": str(permissions),
+        "communication_disabled_until": None,
+    }
+
+
+def role_payload(role_id: int, name: str, permissions: int, position: int) -> dict[str, Any]:
+    return {
+        "id": str(role_id),
+        "name": name,
+        "color": 0,
+        "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+        "hoist": False,
+        "icon": None,
+        "unicode_emoji": None,
+        "position": position,
+        "permissions": str(permissions),
+        "managed": False,
+        "mentionable": False,
+        "flags": 0,
+    }
+
+
+@dataclass
+class Bucket:
+    limit: int
+    window: float
+    count: int = 0
+    resets_at: float = 0.0
+
+
+@dataclass
+class Call:
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    body: Any
+    files: dict[str, bytes] = field(default_factory=dict)
+    status: int = 200
+
+
+@dataclass
+class Member:
+    id: int
+    name: str
+    roles: list[int]
+    permissions: int
+
+    def payload(self) -> dict[str, Any]:
+        return member_payload(user_payload(self.id, self.name), self.roles, self.permissions)
+
+
+class FakeDiscord:
+    def __init__(
+        self,
+        *,
+        message_limit: int = 5,
+        message_window: float = 0.2,
+        reaction_limit: int = 1,
+        reaction_window: float = 0.01,
+    ) -> None:
+        self.app_id = snowflake()
+        self.bot_user = user_payload(self.app_id, "policybot", bot=True)
+        self.guild_id = snowflake()
+        self.owner_id = snowflake()
+        self.channel_id = snowflake()
+        self.mod_role_id = snowflake()
+        self.limits = {"message": (message_limit, message_window), "reaction": (reaction_limit, reaction_window)}
+        self.members: dict[str, Member] = {}
+        self.calls: list[Call] = []
+        self.buckets: dict[str, Bucket] = {}
+        self.rate_limited = 0  # 429s answered
+        self.force_429: dict[str, int] = {}  # route name → how many more requests to refuse with a 429
+        self.messages: dict[int, dict[str, Any]] = {}  # every message in a channel or thread, by id
+        self.order: list[int] = []
+        self.threads: dict[int, dict[str, Any]] = {}
+        self.reactions: list[tuple[int, int, str]] = []  # (channel, message, emoji) the bot added
+        self.callbacks: dict[str, list[dict[str, Any]]] = {}  # interaction token → callback bodies
+        self.followups: dict[str, list[dict[str, Any]]] = {}  # interaction token → follow-up messages
+        self.synced: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id → command payloads
+        self.files: dict[str, bytes] = {}  # served at /files/<name> (attachments members upload)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        # gateway
+        self.gateway = FakeGateway(self)
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("GET", "/gateway", self.gateway.handle)
+        app.router.add_route("GET", "/files/{name}", self._file)
+        app.router.add_route("*", API + "/{tail:.*}", self._api)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def install(self) -> None:
+        """Point discord.py at this fake (undo with uninstall)."""
+        self._saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+        discord.http.Route.BASE = self.base + API
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{self.port}/gateway")
+
+    def uninstall(self) -> None:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved
+
+    # ------------------------------------------------------------ people
+
+    def member(self, name: str, *, moderator: bool = False, roles: tuple[int, ...] = ()) -> Member:
+        if name not in self.members:
+            self.members[name] = Member(snowflake(), name, [], MEMBER_PERMISSIONS)
+        m = self.members[name]
+        m.permissions = MEMBER_PERMISSIONS | (MANAGE_GUILD if moderator else 0)
+        m.roles = list(roles)
+        return m
+
+    def guild_payload(self) -> dict[str, Any]:
+        bot_member = member_payload(self.bot_user, [], MEMBER_PERMISSIONS)
+        bot_member.pop("permissions")
+        return {
+            "id": str(self.guild_id),
+            "name": "Policy Lab",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "owner_id": str(self.owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [
+                role_payload(self.guild_id, "@everyone", MEMBER_PERMISSIONS, 0),
+                role_payload(self.mod_role_id, "stewards", MEMBER_PERMISSIONS, 1),
+            ],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "public_updates_channel_id": None,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+            "joined_at": now_iso(),
+            "large": False,
+            "unavailable": False,
+            "member_count": 10,
+            "voice_states": [],
+            "members": [bot_member],
+            "channels": [
+                {
+                    "id": str(self.channel_id),
+                    "type": 0,
+                    "guild_id": str(self.guild_id),
+                    "name": "policy",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "topic": None,
+                    "nsfw": False,
+                    "last_message_id": None,
+                    "rate_limit_per_user": 0,
+                    "parent_id": None,
+                }
+            ],
+            "threads": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
+
+    # ------------------------------------------------------------ waiting
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], bool], limit: float = 20.0) -> None:
+        async def until() -> None:
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+        await asyncio.wait_for(until(), limit)
+
+    async def wait_followup(self, token: str, count: int = 1) -> list[dict[str, Any]]:
+        await self.wait_for(lambda: len(self.followups.get(token, [])) >= count)
+        return self.followups[token]
+
+    # ------------------------------------------------------------ what was posted
+
+    def channel_messages(self, channel_id: int) -> list[dict[str, Any]]:
+        return [self.messages[m] for m in self.order if self.messages[m]["channel_id"] == str(channel_id)]
+
+    def posted_messages(self) -> list[dict[str, Any]]:
+        return [self.messages[m] for m in self.order]
+
+    @staticmethod
+    def texts_of(message: dict[str, Any]) -> list[str]:
+        out: list[str] = []
+        if message.get("content"):
+            out.append(message["content"])
+        for e in message.get("embeds", []):
+            out += [e.get("title") or "", e.get("description") or ""]
+            for f in e.get("fields", []):
+                out += [f["name"], f["value"]]
+        return [t for t in out if t]
+
+    def message_with_custom_id(self, custom_id: str) -> dict[str, Any]:
+        for mid in reversed(self.order):
+            m = self.messages[mid]
+            for row in m.get("components", []):
+                if any(c.get("custom_id") == custom_id for c in row.get("components", [])):
+                    return m
+        raise LookupError(f"no message carries a component {custom_id!r}")
+
+    def message_titled(self, needle: str) -> dict[str, Any]:
+        for mid in self.order:
+            m = self.messages[mid]
+            if any(needle in (e.get("title") or "") for e in m.get("embeds", [])):
+                return m
+        raise LookupError(f"no message has a title containing {needle!r}")
+
+    # ------------------------------------------------------------ REST
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        data = self.files.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    def _bucket(self, name: str, major: str) -> tuple[str, Bucket]:
+        limit, window = self.limits.get(name, (50, 1.0))
+        key = f"{name}:{major}"
+        b = self.buckets.get(key)
+        now = time.monotonic()
+        if b is None:
+            b = self.buckets[key] = Bucket(limit, window)
+        if now >= b.resets_at:
+            b.count, b.resets_at = 0, now + window
+        return key, b
+
+    def _rate_headers(self, name: str, b: Bucket) -> dict[str, str]:
+        after = max(0.0, b.resets_at - time.monotonic())
+        after = math.ceil(after * 1000) / 1000
+        return {
+            "X-RateLimit-Limit": str(b.limit),
+            "X-RateLimit-Remaining": str(max(0, b.limit - b.count)),
+            "X-RateLimit-Reset": f"{time.time() + after:.3f}",
+            "X-RateLimit-Reset-After": f"{after:.3f}",
+            "X-RateLimit-Bucket": f"fake-{name}",
+        }
+
+    @staticmethod
+    def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(status=status, body=json.dumps(data).encode(), headers={"Content-Type": JSON, **(headers or {})})
+
+    async def _read_body(self, request: web.Request) -> tuple[Any, dict[str, bytes]]:
+        files: dict[str, bytes] = {}
+        if request.content_type.startswith("multipart/"):
+            body: Any = None
+            reader = await request.multipart()
+            async for part in reader:
+                data = await part.read()  # type: ignore[union-attr]
+                if part.name == "payload_json":  # type: ignore[union-attr]
+                    body = json.loads(data)
+                else:
+                    files[part.filename or part.name or "file"] = bytes(data)  # type: ignore[union-attr]
+            return body, files
+        raw = await request.read()
+        return (json.loads(raw) if raw else None), files
+
+    ROUTES: ClassVar[list[tuple[str, re.Pattern[str], str, str]]] = [
+        ("GET", re.compile(r"^/users/@me$"), "me", ""),
+        ("GET", re.compile(r"^/oauth2/applications/@me$"), "application", ""),
+        ("PUT", re.compile(r"^/applications/(\d+)/commands$"), "sync", "global"),
+        ("PUT", re.compile(r"^/applications/(\d+)/guilds/(\d+)/commands$"), "sync", "guild"),
+        ("POST", re.compile(r"^/interactions/(\d+)/([^/]+)/callback$"), "callback", ""),
+        ("POST", re.compile(r"^/webhooks/(\d+)/([^/]+)$"), "followup", ""),
+        ("PATCH", re.compile(r"^/webhooks/(\d+)/([^/]+)/messages/@original$"), "edit_original", ""),
+        ("POST", re.compile(r"^/channels/(\d+)/messages$"), "message", ""),
+        ("PATCH", re.compile(r"^/channels/(\d+)/messages/(\d+)$"), "edit", ""),
+        ("POST", re.compile(r"^/channels/(\d+)/messages/(\d+)/threads$"), "thread", ""),
+        ("PUT", re.compile(r"^/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/@me$"), "reaction", ""),
+        ("POST", re.compile(r"^/users/@me/channels$"), "dm", ""),
+    ]
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        body, files = await self._read_body(request)
+        call = Call(request.method, path, dict(request.query), body, files)
+        self.calls.append(call)
+        try:
+            for method, pattern, name, _ in self.ROUTES:
+                m = pattern.match(path)
+                if m is None or method != request.method:
+                    continue
+                major = m.group(1) if m.groups() else ""
+                if name in ("callback", "followup", "edit_original"):
+                    major = f"{m.group(1)}:{m.group(2)}"
+                _, bucket = self._bucket(name, major)
+                if self.force_429.get(name, 0) > 0 or bucket.count >= bucket.limit:
+                    if self.force_429.get(name, 0) > 0:
+                        self.force_429[name] -= 1
+                        bucket.count = bucket.limit
+                    self.rate_limited += 1
+                    call.status = 429
+                    headers = {**self._rate_headers(name, bucket), "Via": "1.1 google", "X-RateLimit-Scope": "user"}
+                    headers["X-RateLimit-Remaining"] = "0"
+                    retry = max(0.001, bucket.resets_at - time.monotonic())
+                    return self._json(
+                        {"message": "You are being rate limited.", "retry_after": retry, "global": False}, 429, headers
+                    )
+                bucket.count += 1
+                handler: Callable[[re.Match[str], Any, dict[str, bytes], web.Request], Awaitable[web.Response]] = getattr(
+                    self, f"_r_{name}"
+                )
+                response = await handler(m, body, files, request)
+                response.headers.update(self._rate_headers(name, bucket))
+                call.status = response.status
+                return response
+            call.status = 404
+            return self._json({"message": "404: Not Found", "code": 0}, 404)
+        finally:
+            await self._notify()
+
+    async def _r_me(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        return self._json({**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0, "locale": "en-US"})
+
+    async def _r_application(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        return self._json(
+            {
+                "id": str(self.app_id),
+                "name": "policybot",
+                "icon": None,
+                "description": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": user_payload(self.owner_id, "owner"),
+                "team": None,
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "summary": "",
+                "rpc_origins": [],
+            }
+        )
+
+    async def _r_sync(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        scope = m.group(2) if m.lastindex and m.lastindex >= 2 else "global"
+        self.synced[scope] = body
+        out = []
+        for cmd in body:
+            out.append({**cmd, "id": str(snowflake()), "application_id": str(self.app_id), "version": str(snowflake())})
+            if scope != "global":
+                out[-1]["guild_id"] = scope
+        return self._json(out)
+
+    def _message(self, channel_id: int, body: dict[str, Any], files: dict[str, bytes], *, flags: int = 0) -> dict[str, Any]:
+        mid = snowflake()
+        attachments = []
+        for i, (name, data) in enumerate(files.items()):
+            self.files[f"{mid}-{name}"] = data
+            url = f"{self.base}/files/{mid}-{name}"
+            attachments.append(
+                {"id": str(snowflake()), "filename": name, "size": len(data), "url": url, "proxy_url": url, "content_type": None}
+            )
+            del i
+        message = {
+            "id": str(mid),
+            "channel_id": str(channel_id),
+            "author": self.bot_user,
+            "content": body.get("content") or "",
+            "timestamp": now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": attachments,
+            "embeds": body.get("embeds") or [],
+            "pinned": False,
+            "type": 0,
+            "flags": body.get("flags", 0) | flags,
+            "components": body.get("components") or [],
+            "allowed_mentions": body.get("allowed_mentions"),  # not in Discord's answer; kept for the tests
+        }
+        return message
+
+    async def _r_message(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        channel_id = int(m.group(1))
+        message = self._message(channel_id, body or {}, files)
+        self.messages[int(message["id"])] = message
+        self.order.append(int(message["id"]))
+        reply = {k: v for k, v in message.items() if k != "allowed_mentions"}
+        return self._json(reply)
+
+    async def _r_edit(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        message = self.messages.get(int(m.group(2)))
+        if message is None:
+            return self._json({"message": "Unknown Message", "code": 10008}, 404)
+        for k in ("content", "embeds", "components", "allowed_mentions"):
+            if k in body:
+                message[k] = body[k]
+        message["edited_timestamp"] = now_iso()
+        return self._json({k: v for k, v in message.items() if k != "allowed_mentions"})
+
+    async def _r_thread(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        channel_id, message_id = int(m.group(1)), int(m.group(2))
+        if message_id not in self.messages or message_id in self.threads:
+            return self._json({"message": "Cannot start a thread here", "code": 160004}, 400)
+        thread = {
+            "id": str(message_id),  # a thread started from a message has the message's id
+            "type": 11,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(channel_id),
+            "owner_id": str(self.app_id),
+            "name": body["name"],
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                "archive_timestamp": now_iso(),
+                "locked": False,
+            },
+        }
+        self.threads[message_id] = thread
+        return self._json(thread, 201)
+
+    async def _r_reaction(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        from urllib.parse import unquote
+
+        self.reactions.append((int(m.group(1)), int(m.group(2)), unquote(m.group(3))))
+        return web.Response(status=204)
+
+    async def _r_dm(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        return self._json(
+            {
+                "id": str(snowflake()),
+                "type": 1,
+                "last_message_id": None,
+                "recipients": [user_payload(int(body["recipient_id"]), "member")],
+            }
+        )
+
+    async def _r_callback(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        interaction_id, token = m.group(1), m.group(2)
+        self.callbacks.setdefault(token, []).append(body)
+        flags = (body.get("data") or {}).get("flags", 0)
+        answer: dict[str, Any] = {
+            "interaction": {
+                "id": interaction_id,
+                "type": 2,
+                "response_message_id": None,
+                "response_message_loading": body["type"] == 5,
+                "response_message_ephemeral": bool(flags & 64),
+            }
+        }
+        if body["type"] in (4, 5):  # a message (or its "thinking…" placeholder) was created
+            message = self._message(self.channel_id, body.get("data") or {}, files, flags=(128 if body["type"] == 5 else 0))
+            answer["interaction"]["response_message_id"] = message["id"]
+            answer["resource"] = {"type": body["type"], "message": {k: v for k, v in message.items() if k != "allowed_mentions"}}
+        return self._json(answer)
+
+    async def _r_followup(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        token = m.group(2)
+        message = self._message(self.channel_id, body or {}, files)
+        message["webhook_id"] = m.group(1)
+        self.followups.setdefault(token, []).append(message)
+        return self._json({k: v for k, v in message.items() if k != "allowed_mentions"})
+
+    async def _r_edit_original(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        message = self._message(self.channel_id, body or {}, files)
+        message["edited_original"] = True
+        self.followups.setdefault(m.group(2), []).append(message)
+        return self._json({k: v for k, v in message.items() if k not in ("allowed_mentions", "edited_original")})
+
+    # ------------------------------------------------------------ interactions (as the gateway delivers them)
+
+    def _interaction(self, kind: int, member: Member, data: dict[str, Any], *, channel_id: int | None = None) -> dict[str, Any]:
+        channel = channel_id or self.channel_id
+        channel_type = 11 if channel in self.threads else 0
+        return {
+            "id": str(snowflake()),
+            "application_id": str(self.app_id),
+            "type": kind,
+            "data": data,
+            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "guild_id": str(self.guild_id),
+            "channel": {"id": str(channel), "type": channel_type, "guild_id": str(self.guild_id), "name": "policy"},
+            "channel_id": str(channel),
+            "member": member.payload(),
+            "token": f"tok-{uuid.uuid4().hex}",
+            "version": 1,
+            "app_permissions": str(MEMBER_PERMISSIONS),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
+
+    def slash(
+        self,
+        member: Member,
+        name: str,
+        options: list[dict[str, Any]],
+        *,
+        resolved: dict[str, Any] | None = None,
+        channel_id: int | None = None,
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": str(snowflake()), "name": name, "type": 1, "options": options}
+        if resolved:
+            data["resolved"] = resolved
+        return self._interaction(2, member, data, channel_id=channel_id)
+
+    def autocomplete(self, member: Member, name: str, options: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._interaction(4, member, {"id": str(snowflake()), "name": name, "type": 1, "options": options})
+
+    def press(self, member: Member, custom_id: str) -> dict[str, Any]:
+        message = self.message_with_custom_id(custom_id)
+        payload = self._interaction(
+            3, member, {"custom_id": custom_id, "component_type": 2}, channel_id=int(message["channel_id"])
+        )
+        payload["message"] = {k: v for k, v in message.items() if k != "allowed_mentions"}
+        return payload
+
+    def reaction(self, member: Member, message: dict[str, Any], emoji: str, *, remove: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "user_id": str(member.id),
+            "channel_id": message["channel_id"],
+            "message_id": message["id"],
+            "guild_id": str(self.guild_id),
+            "emoji": {"id": None, "name": emoji},
+            "burst": False,
+            "type": 0,
+        }
+        if not remove:
+            data["member"] = member.payload()
+            data["message_author_id"] = str(self.app_id)
+            data["burst_colors"] = []
+        return data
+
+
+class FakeGateway:
+    """Discord's gateway, as far as a bot with default intents sees it."""
+
+    HEARTBEAT_MS = 41_250
+
+    def __init__(self, discord_: FakeDiscord) -> None:
+        self.discord = discord_
+        self.ws: web.WebSocketResponse | None = None
+        self._compress: Any = None
+        self.sessions: dict[str, list[dict[str, Any]]] = {}  # session id → every dispatch sent, in order
+        self.session_id: str | None = None
+        self.identifies = 0
+        self.resumes = 0
+        self.replay_from: int | None = None  # on the next RESUME, replay from this sequence number
+        self._ready = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.ws = ws
+        self._ready.clear()
+        self._compress = zlib.compressobj() if request.query.get("compress") == "zlib-stream" else None
+        await self._send({"op": 10, "d": {"heartbeat_interval": self.HEARTBEAT_MS}, "s": None, "t": None})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            frame = json.loads(msg.data)
+            op = frame.get("op")
+            if op == 1:
+                await self._send({"op": 11, "d": None, "s": None, "t": None})
+            elif op == 2:
+                await self._identify()
+            elif op == 6:
+                await self._resume(frame["d"])
+        if self.ws is ws:
+            self.ws = None
+        return ws
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        assert self.ws is not None
+        data = json.dumps(frame)
+        if self._compress is None:
+            await self.ws.send_str(data)
+        else:
+            await self.ws.send_bytes(self._compress.compress(data.encode()) + self._compress.flush(zlib.Z_SYNC_FLUSH))
+
+    async def _identify(self) -> None:
+        self.identifies += 1
+        self.session_id = uuid.uuid4().hex
+        self.sessions[self.session_id] = []
+        d = self.discord
+        await self.dispatch(
+            "READY",
+            {
+                "v": 10,
+                "user": {**d.bot_user, "verified": True, "mfa_enabled": False, "flags": 0},
+                "guilds": [{"id": str(d.guild_id), "unavailable": True}],
+                "session_id": self.session_id,
+                "resume_gateway_url": f"ws://127.0.0.1:{d.port}/gateway",
+                "application": {"id": str(d.app_id), "flags": 0},
+                "private_channels": [],
+                "relationships": [],
+            },
+        )
+        await self.dispatch("GUILD_CREATE", d.guild_payload())
+        self._ready.set()
+
+    async def _resume(self, d: dict[str, Any]) -> None:
+        log = self.sessions.get(d.get("session_id") or "")
+        if log is None:
+            await self._send({"op": 9, "d": False, "s": None, "t": None})
+            return
+        self.resumes += 1
+        self.session_id = d["session_id"]
+        start = self.replay_from if self.replay_from is not None else (d.get("seq") or 0) + 1
+        self.replay_from = None
+        for frame in [f for f in log if f["s"] >= start]:
+            await self._send(frame)
+        await self.dispatch("RESUMED", {})
+        self._ready.set()
+
+    async def wait_connected(self) -> None:
+        await asyncio.wait_for(self._ready.wait(), 20)
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> int:
+        """Send one dispatch (op 0) with the session's next sequence number; returns that number."""
+        assert self.session_id is not None
+        log = self.sessions[self.session_id]
+        frame = {"op": 0, "d": data, "s": len(log) + 1, "t": event}
+        log.append(frame)
+        await self._send(frame)
+        return int(frame["s"])
+
+    async def redeliver(self, seq: int) -> None:
+        """Send an already-sent dispatch again, unchanged (same sequence number), as after a resume."""
+        assert self.session_id is not None
+        await self._send(self.sessions[self.session_id][seq - 1])
+
+    async def drop(self, *, replay_from: int | None = None) -> None:
+        """Close the connection the way a network blip does (code 4000): the client resumes."""
+        self.replay_from = replay_from
+        self._ready.clear()
+        if self.ws is not None:
+            await self.ws.close(code=4000)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
