@@ -71,6 +71,50 @@ def console(
     asyncio.run(run())
 
 
+# ---------------------------------------------------------------- running on a platform (Discord: issue 4, Slack: issue 5)
+
+run_app = typer.Typer(help="Run the bot on a chat platform.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+
+@run_app.command("discord")
+def run_discord(
+    guild: Annotated[int | None, typer.Option(help="a server id: register the commands there at once (development)")] = None,
+    sync: Annotated[bool, typer.Option("--sync/--no-sync", help="register the slash commands with Discord at start-up")] = True,
+) -> None:
+    """Run the Discord bot with DISCORD_TOKEN (the README's Discord section walks through the set-up)."""
+    from adapters.discord.run import run
+    from storage.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    logging.getLogger("policybot").setLevel(logging.INFO)
+    asyncio.run(run(settings, guild_id=guild, sync=sync))
+
+
+discord_app = typer.Typer(help="Discord set-up helpers.", no_args_is_help=True)
+app.add_typer(discord_app, name="discord")
+
+
+@discord_app.command("invite-url")
+def discord_invite_url(
+    application_id: Annotated[int | None, typer.Option(help="the application id (default: read from DISCORD_TOKEN)")] = None,
+    guild: Annotated[int | None, typer.Option(help="preselect this server in the invite dialog")] = None,
+) -> None:
+    """Print the invite URL with exactly the scopes (bot, applications.commands) and permissions policybot needs."""
+    from adapters.discord.invite import SCOPES, application_id_from_token, invite_url, permission_names, required_permissions
+
+    settings = _settings()
+    if application_id is None and settings.discord_token is not None:
+        application_id = application_id_from_token(settings.discord_token.get_secret_value())
+    if application_id is None:
+        typer.echo("Give --application-id (Developer Portal → your app → General Information), or set DISCORD_TOKEN.", err=True)
+        raise typer.Exit(2)
+    typer.echo(invite_url(application_id, guild))
+    typer.echo(f"scopes: {' '.join(SCOPES)}")
+    typer.echo(f"permissions: {required_permissions().value} ({', '.join(permission_names())})")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

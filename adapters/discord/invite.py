@@ -42,3 +42,20 @@ def application_id_from_token(token: str) -> int | None:
 def invite_url(application_id: int, guild_id: int | None = None) -> str:
     guild = discord.Object(guild_id) if guild_id is not None else discord.utils.MISSING
     return discord.utils.oauth_url(application_id, permissions=required_permissions(), scopes=SCOPES, guild=guild)
+
+
+LABELS = {
+    "read_messages": "View Channels",
+    "send_messages": "Send Messages",
+    "create_public_threads": "Create Public Threads",
+    "send_messages_in_threads": "Send Messages in Threads",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+    "add_reactions": "Add Reactions",
+    "read_message_history": "Read Message History",
+}
+
+
+def permission_names() -> list[str]:
+    """The permissions as the Developer Portal and server settings name them."""
+    return [LABELS.get(name, name) for name, granted in required_permissions() if granted]
