@@ -59,6 +59,7 @@ def bootstrap(
         options=EngineOptions(
             llm_concurrency=settings.llm_concurrency,
             temperature=settings.temperature,
+            min_phase_seconds=settings.min_phase_seconds,
             sampling=settings.sampling,
             max_drafts=settings.max_drafts,
             preview=settings.preview,

@@ -50,6 +50,7 @@ def console(
     from adapters.console.chat import ConsoleChat
     from adapters.console.repl import ConsoleSession
     from bot.bootstrap import bootstrap
+    from bot.scheduler import start_scheduler
     from storage.migrate import upgrade
 
     settings = _settings()
@@ -59,6 +60,7 @@ def console(
         chat = ConsoleChat(sys.stdout)
         application = bootstrap(settings, chat)
         session = ConsoleSession(application, chat, community=community, channel=channel, member=member, moderator=moderator)
+        scheduler = await start_scheduler(application)  # deadlines and reminders (issue 6), caught up at start
         try:
             if script is not None:
                 with script.open(encoding="utf-8") as stream:
@@ -66,6 +68,7 @@ def console(
             else:
                 await session.run(sys.stdin, sys.stdout)
         finally:
+            await scheduler.stop()
             await application.close()
 
     asyncio.run(run())

@@ -103,6 +103,11 @@ class OpenRound(Command):
     quorum_share: float = 0.0
     threshold: str = ">1/2"
     bridging_min_voters: int = 0
+    # scheduling (issue 6): explicit end times with a time zone (they win over the durations), reminder offsets
+    review_ends: str = ""
+    amend_ends: str = ""
+    vote_ends: str = ""
+    reminders: str = ""  # "24h,1h" or "none"; empty: the bot's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,3 +220,51 @@ class AcceptStressCase(Command):
     """Any member: accept a proposed stress case into its round as a scenario (candidates follow)."""
 
     case_id: int
+
+
+# ---------------------------------------------------------------- scheduling (issue 6): deadlines, pause, reminders
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendPhase(Command):
+    """Moderator: move the current phase's deadline later by a length of time (e.g. 12h)."""
+
+    round_id: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShortenPhase(Command):
+    """Moderator: move the current phase's deadline earlier by a length of time (it must stay ahead)."""
+
+    round_id: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetPhaseEnd(Command):
+    """Moderator: end the current phase at a date and time with a time zone."""
+
+    round_id: int
+    ends: str
+
+
+@dataclass(frozen=True, slots=True)
+class PausePhase(Command):
+    """Moderator: stop the current phase's clock; members can still take part."""
+
+    round_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePhase(Command):
+    """Moderator: restart a paused phase's clock with the time it had left."""
+
+    round_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetReminderMessages(Command):
+    """Any member: direct-message reminders to vote on (True) or off (False), for them in this community."""
+
+    enabled: bool

@@ -10,7 +10,7 @@ from typing import Any
 from bot import commands as c
 from bot import generation, stress
 from bot.errors import CommandError
-from bot.handlers import amendments, policies, rounds, scenarios
+from bot.handlers import amendments, policies, rounds, scenarios, schedule
 from bot.help import help_text
 from bot.ingest import ReactionRecorder
 from bot.outputs import Outcome, Reply
@@ -50,6 +50,13 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.RetryScenarios: generation.retry_scenarios,
     c.ProposeStressCases: stress.propose_stress_cases,
     c.AcceptStressCase: stress.accept_stress_case,
+    # scheduling (issue 6)
+    c.ExtendPhase: schedule.extend_phase,
+    c.ShortenPhase: schedule.shorten_phase,
+    c.SetPhaseEnd: schedule.set_phase_end,
+    c.PausePhase: schedule.pause_phase,
+    c.ResumePhase: schedule.resume_phase,
+    c.SetReminderMessages: schedule.set_reminder_messages,
 }
 
 

@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, func, select
@@ -25,6 +24,7 @@ from sqlmodel import col, func, select
 from bot import diversity
 from bot.calls import CallContext, round_totals
 from bot.commands import Actor, RetryScenarios
+from bot.deadlines import planned_end
 from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable
 from bot.model import AuthorKind, ClauseText, Phase
 from bot.outputs import Outcome, Post, Reply, Subject
@@ -192,7 +192,7 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
     now = svc.now()
     async with svc.uow() as uow:
         s = uow.session
-        ends = now + timedelta(seconds=r.review_seconds)
+        ends = await planned_end(s, r, Phase.REVIEW, now)  # scheduling (issue 6): an explicit end time wins
         changed = await s.exec(
             update(RoundRow)
             .where(col(RoundRow.id) == round_id, col(RoundRow.phase) == Phase.OPENING.value)
@@ -207,6 +207,7 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
         s.add_all(candidates)
         await uow.commit()
         r = await get_round(s, moderator.community, round_id)
+    svc.schedule_changed(round_id)  # scheduling (issue 6): arm the review deadline
 
     ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
     final = announcement(r, plan.policy.name, plan.version.version, len(ok), len(candidates))

@@ -19,9 +19,12 @@ USAGE: dict[str, str] = {
     "round": (
         "/round open <policy> scenarios=1,2,3 [version=N] [k=4] [review=48h] [amend=24h] [vote=24h]\n"
         "            [quorum=1] [quorum-share=0.3] [threshold=>1/2|>=2/3]\n"
+        "            [review-ends=2026-12-01T18:00+01:00|…[Europe/Paris]] [amend-ends=…] [vote-ends=…] [reminders=24h,1h|none]\n"
         "/round status [round]\n"
         "/round advance <round>\n"
         "/round cancel <round>\n"
+        "/round extend <round> <12h>   /round shorten <round> <2h>   /round ends <round> <2026-12-01T18:00+01:00>\n"
+        "/round pause <round>   /round resume <round>   (moderators: the current phase's deadline)\n"
         "/round respond <round> <scenario> <your response…>\n"
         "/round retry <round> [scenario ids]   (moderators: scenarios whose generation failed)"
     ),
@@ -38,6 +41,7 @@ USAGE: dict[str, str] = {
         "/amend list <round>"
     ),
     "vote": "/vote <amendment> yes|no|abstain",
+    "reminders": "/reminders off|on   (direct-message reminders to vote, for you in this community)",
 }
 
 

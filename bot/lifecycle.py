@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from fractions import Fraction
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.deadlines import planned_end
 from bot.model import NEXT_PHASE, AmendmentKind, AmendmentStatus, BallotChoice, Phase, TallyRule
 from bot.outputs import Field, Post, time_token
 from bot.publishing import publish_all
@@ -56,9 +57,10 @@ def phase_seconds(r: RoundRow, phase: Phase) -> int | None:
     return {Phase.REVIEW: r.review_seconds, Phase.AMEND: r.amend_seconds, Phase.VOTE: r.vote_seconds}.get(phase)
 
 
-async def _cas(s: AsyncSession, r: RoundRow, from_phase: Phase, to_phase: Phase, now: datetime) -> bool:
-    seconds = phase_seconds(r, to_phase)
-    ends = now + timedelta(seconds=seconds) if seconds is not None else None
+async def _cas(
+    s: AsyncSession, r: RoundRow, from_phase: Phase, to_phase: Phase, now: datetime, due_by: datetime | None = None
+) -> bool:
+    ends = await planned_end(s, r, to_phase, now)  # scheduling (issue 6): an explicit end time wins
     values: dict[str, object] = {
         "phase": to_phase.value,
         "phase_changed_at": now,
@@ -67,9 +69,11 @@ async def _cas(s: AsyncSession, r: RoundRow, from_phase: Phase, to_phase: Phase,
     }
     if to_phase in (Phase.CLOSED, Phase.CANCELLED):
         values["closed_at"] = now
-    result = await s.exec(
-        update(RoundRow).where(RoundRow.id == r.id, RoundRow.phase == from_phase.value).values(**values)  # type: ignore[arg-type]
-    )
+    stmt = update(RoundRow).where(col(RoundRow.id) == r.id, col(RoundRow.phase) == from_phase.value)
+    if due_by is not None:  # scheduling (issue 6): a deadline wake-up acts only if the deadline has still passed
+        stmt = stmt.where(col(RoundRow.phase_ends_at) <= due_by, col(RoundRow.paused_remaining_seconds).is_(None))
+        stmt = stmt.execution_options(synchronize_session=False)  # r is refreshed below; SQLite's times are naive
+    result = await s.exec(stmt.values(**values))
     return result.rowcount == 1
 
 
@@ -95,7 +99,9 @@ async def participants(s: AsyncSession, round_id: int) -> int:
     return len(who)
 
 
-async def transition(svc: Services, round_id: int, from_phase: Phase, *, reason: str = "") -> TransitionResult:
+async def transition(
+    svc: Services, round_id: int, from_phase: Phase, *, reason: str = "", due_by: datetime | None = None
+) -> TransitionResult:
     """Move a round from `from_phase` to the next phase, if it is still there. Returns what changed
     and the posts to publish (the caller publishes them after the commit)."""
     now = svc.now()
@@ -108,7 +114,7 @@ async def transition(svc: Services, round_id: int, from_phase: Phase, *, reason:
         amendments = await proposed_amendments(s, round_id) if from_phase in (Phase.AMEND, Phase.VOTE) else []
         if from_phase == Phase.AMEND and not amendments:
             to_phase = Phase.CLOSED  # nothing to vote on: close early
-        if not await _cas(s, r, from_phase, to_phase, now):
+        if not await _cas(s, r, from_phase, to_phase, now, due_by):
             return TransitionResult(False, round_id, from_phase, to_phase)
         await s.refresh(r)
         policy, version = await policy_of_version(s, r.policy_version_id)
@@ -153,9 +159,14 @@ async def transition(svc: Services, round_id: int, from_phase: Phase, *, reason:
     return TransitionResult(True, round_id, from_phase, to_phase, tuple(posts), message)
 
 
-async def advance(svc: Services, round_id: int, from_phase: Phase, *, reason: str = "") -> TransitionResult:
-    result = await transition(svc, round_id, from_phase, reason=reason)
+async def advance(
+    svc: Services, round_id: int, from_phase: Phase, *, reason: str = "", due_by: datetime | None = None
+) -> TransitionResult:
+    """due_by (the scheduler's wake-up): move on only if the phase's deadline is at or before it and
+    the phase is not paused, so a wake-up that went stale (deadline extended, paused) changes nothing."""
+    result = await transition(svc, round_id, from_phase, reason=reason, due_by=due_by)
     if result.changed:
+        svc.schedule_changed(round_id)  # scheduling (issue 6): arm the new phase's deadline
         await publish_all(svc, result.posts)
     return result
 

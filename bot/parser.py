@@ -90,6 +90,10 @@ def parse(
         except ValueError:
             raise CommandError(f"Vote yes, no or abstain (not '{args[1][:20]}').\nUsage:\n{usage}") from None
         return c.CastBallot(actor, _int(args[0], "amendment", usage), choice, event_key=event_key or "")
+    if name == "reminders":  # scheduling (issue 6)
+        if rest.lower() not in ("on", "off"):
+            raise CommandError(f"Say /reminders on or /reminders off.\nUsage:\n{USAGE['reminders']}")
+        return c.SetReminderMessages(actor, rest.lower() == "on")
     raise CommandError(f"Unknown command '/{head[:30]}'.\n{help_text()}")
 
 
@@ -157,11 +161,17 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
     args = tail.split()
     if sub == "open":
         pos, opt = _options(
-            args, {"scenarios", "version", "k", "review", "amend", "vote", "quorum", "quorum-share", "threshold"}, usage
+            args,
+            {"scenarios", "version", "k", "review", "amend", "vote", "quorum", "quorum-share", "threshold"}
+            | {"review-ends", "amend-ends", "vote-ends", "reminders"},  # scheduling (issue 6)
+            usage,
         )
         if len(pos) != 1:
             raise CommandError(f"Name exactly one policy.\nUsage:\n{usage}")
         ids = tuple(_int(x, "scenario", usage) for x in opt.get("scenarios", "").split(",") if x.strip())
+        for phase in ("review", "amend", "vote"):  # scheduling (issue 6)
+            if phase in opt and f"{phase}-ends" in opt:
+                raise CommandError(f"Give {phase}= or {phase}-ends=, not both.\nUsage:\n{usage}")
         try:
             share = float(opt.get("quorum-share", "0"))
         except ValueError:
@@ -179,6 +189,10 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
             quorum=_int(opt.get("quorum", "1"), "quorum", usage),
             quorum_share=share,
             threshold=opt.get("threshold", ">1/2"),
+            review_ends=opt.get("review-ends", ""),
+            amend_ends=opt.get("amend-ends", ""),
+            vote_ends=opt.get("vote-ends", ""),
+            reminders=opt.get("reminders", ""),
         )
     if sub == "status":
         return c.RoundStatus(actor, _int(args[0], "round", usage) if args else None)
@@ -196,6 +210,17 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
         _need(args, 1, usage)
         ids = tuple(_int(x, "scenario", usage) for x in " ".join(args[1:]).replace(",", " ").split())
         return c.RetryScenarios(actor, _int(args[0], "round", usage), ids)
+    if sub in ("extend", "shorten"):  # scheduling (issue 6)
+        _need(args, 2, usage)
+        change = c.ExtendPhase if sub == "extend" else c.ShortenPhase
+        return change(actor, _int(args[0], "round", usage), args[1])
+    if sub == "ends":
+        _need(args, 2, usage)
+        return c.SetPhaseEnd(actor, _int(args[0], "round", usage), args[1])
+    if sub in ("pause", "resume"):
+        _need(args, 1, usage)
+        clock = c.PausePhase if sub == "pause" else c.ResumePhase
+        return clock(actor, _int(args[0], "round", usage))
     raise CommandError(f"Unknown /round subcommand '{sub[:20]}'.\nUsage:\n{usage}")
 
 

@@ -28,6 +28,7 @@ class EngineOptions:
     temperature: float = 0.9
     sampling: str = "independent"
     max_scenarios_per_round: int = 25
+    min_phase_seconds: int = 60  # scheduling (issue 6): shortest phase a round may be given
     # generation (issue 3)
     max_drafts: int = 0  # amendments the bot drafts when REVIEW closes (0: none)
     preview: bool = False  # regenerate scenarios under each amendment when the vote opens
@@ -44,7 +45,14 @@ class Services:
     # member → opinion group for a round, used by the bridging tally rule (set by the analysis module)
     opinion_groups: Callable[[AsyncSession, int], Awaitable[dict[str, int]]] | None = None
     embedder: Embedder | None = None  # for the embedding diversity figure (issue 3)
+    # called with a round id when its deadlines change, so the scheduler re-arms (set by bot.scheduler)
+    on_schedule_change: Callable[[int], None] | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def schedule_changed(self, round_id: int) -> None:
+        """Tell the scheduler, if one runs, that a round's phase or deadline changed."""
+        if self.on_schedule_change is not None:
+            self.on_schedule_change(round_id)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run slow work (LLM calls, long posting) after the command has been answered."""

@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     preview: bool = Field(True, description="regenerate scenarios under each amendment when the vote opens")
     preview_scenarios: int = Field(4, ge=1, le=25, description="scenarios regenerated per amendment preview")
 
+    # scheduling (issue 6)
+    min_phase_seconds: int = Field(60, ge=1, description="shortest phase (and reminder offset) a round may be given, in seconds")
+    scheduler_poll_seconds: float = Field(
+        60.0, gt=0, description="seconds between the scheduler's re-reads of every deadline from the database (safety net)"
+    )
+    reminders: str = Field("24h,1h", description="default reminder offsets before each deadline, e.g. 24h,1h; none for none")
+    reminder_dms: bool = Field(True, description="also remind by direct message members who reacted but have not voted")
+
     discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "POLICYBOT_DISCORD_TOKEN"))
     discord_guild_id: int | None = Field(None, description="guild for instant command sync while developing")
     slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "POLICYBOT_SLACK_BOT_TOKEN"))

@@ -6,10 +6,11 @@ from sqlalchemy import update
 from sqlmodel import col, func, select
 
 from bot.commands import AdvanceRound, CancelRound, ContributeResponse, OpenRound, RoundStatus
+from bot.deadlines import plan_phases, schedule_row
 from bot.errors import CommandError
 from bot.generation import generate_round, generation_status
 from bot.lifecycle import advance, participants, rule_of
-from bot.model import MAX_K, AuthorKind, Phase, check_text, parse_duration, parse_threshold
+from bot.model import MAX_K, AuthorKind, Phase, check_text, parse_threshold
 from bot.outputs import Outcome, Post, Reply
 from bot.publishing import publish
 from bot.queries import (
@@ -42,7 +43,13 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
     require_moderator(cmd.actor, "open a round")
     if not 2 <= cmd.k <= MAX_K:
         raise CommandError(f"k must be between 2 and {MAX_K} candidates per scenario (got {cmd.k}).")
-    review, amend, vote = parse_duration(cmd.review), parse_duration(cmd.amend), parse_duration(cmd.vote)
+    plan = plan_phases(  # scheduling (issue 6): durations or explicit end times, and reminder offsets
+        durations=(cmd.review, cmd.amend, cmd.vote),
+        ends=(cmd.review_ends, cmd.amend_ends, cmd.vote_ends),
+        reminders=cmd.reminders,
+        now=svc.now(),
+        minimum_seconds=svc.options.min_phase_seconds,
+    )
     threshold, inclusive = parse_threshold(cmd.threshold)
     if cmd.quorum < 1:
         raise CommandError("The quorum must be at least 1 ballot.")
@@ -100,9 +107,9 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
             opened_by=cmd.actor.member,
             opened_at=now,
             phase_changed_at=now,
-            review_seconds=int(review.total_seconds()),
-            amend_seconds=int(amend.total_seconds()),
-            vote_seconds=int(vote.total_seconds()),
+            review_seconds=plan.review_seconds,
+            amend_seconds=plan.amend_seconds,
+            vote_seconds=plan.vote_seconds,
             quorum_count=cmd.quorum,
             quorum_share=cmd.quorum_share,
             threshold=str(threshold),
@@ -113,6 +120,8 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
         await s.flush()
         for pos, sid in enumerate(cmd.scenario_ids):
             s.add(RoundScenarioRow(round_id=r.id or 0, scenario_id=sid, position=pos))
+        if plan.has_schedule_row:
+            s.add(schedule_row(r.id or 0, plan))
         await uow.commit()
     assert r.id is not None
     svc.spawn(generate_round(svc, r.id, cmd.actor), name=f"generate-round-{r.id}")

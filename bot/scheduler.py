@@ -1,0 +1,435 @@
+"""The scheduler: APScheduler 3.11 wakes the engine at each round's deadline and reminder time.
+
+The deadlines live in the round rows (`phase_ends_at`, `paused_remaining_seconds`), never in a job
+store: on start-up, every few seconds as a safety net (POLICYBOT_SCHEDULER_POLL_SECONDS), and
+whenever a round's schedule changes (`Services.schedule_changed`), the scheduler re-reads the
+rounds, does whatever is overdue, and re-arms one date job per round for the next deadline and one
+for the next reminder. Nothing depends on a job firing on time (or at all): a job only triggers the
+same reconcile that start-up and the safety net run.
+
+Exactly once:
+- a deadline calls `bot.lifecycle.advance(…, due_by=now)`, a compare-and-set on the round's phase
+  that also requires the deadline to have passed and the phase not to be paused, so a late, repeated
+  or stale wake-up, or two processes at once, move the round once;
+- a reminder is claimed by inserting its `reminder_sent` row (unique per round, phase, offset and
+  deadline) before it is posted, so it is posted once even across restarts and processes.
+
+Decisions use the engine's clock (`Services.clock`); wake-ups are armed on the wall clock at the
+same distance ahead, so tests can drive a fixed clock and call `reconcile_all()` themselves.
+
+Adapters run it beside the engine:
+
+    scheduler = await start_scheduler(app)   # after the chat connection is ready: it may post at once
+    ...
+    await scheduler.stop()                   # before app.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+
+from bot.commands import Actor
+from bot.deadlines import DEFAULT_REMINDERS, OPEN_PHASES, aware, offsets_from_text, parse_reminders, round_schedule, span_text
+from bot.lifecycle import advance, participants, proposed_amendments, rule_of
+from bot.model import Phase, quorum_needed
+from bot.outputs import Field, Post, Reply, time_token
+from bot.publishing import publish
+from bot.services import Services
+from storage.tables import (
+    AmendmentRow,
+    BallotEventRow,
+    CandidateRow,
+    ReactionEventRow,
+    ReminderOptOutRow,
+    ReminderSentRow,
+    RoundRow,
+)
+
+if TYPE_CHECKING:
+    from bot.bootstrap import App
+
+log = logging.getLogger("policybot.scheduler")
+
+RECONCILE_JOB = "policybot:reconcile"
+MAX_STEPS = 4  # transitions one reconcile may make for a round before it leaves the rest to the next
+STOP_GRACE_SECONDS = 10.0
+
+PHASE_ENDING = {
+    Phase.REVIEW: "the review ends",
+    Phase.AMEND: "amendments close",
+    Phase.VOTE: "the vote closes",
+}
+
+
+def deadline_job_id(round_id: int) -> str:
+    return f"round:{round_id}:deadline"
+
+
+def reminder_job_id(round_id: int) -> str:
+    return f"round:{round_id}:reminder"
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Something a reconcile did: a round moved on, or a reminder was posted."""
+
+    round_id: int
+    kind: str  # "advanced" or "reminded"
+    phase: Phase  # the phase that ended, or the phase reminded of
+    detail: str = ""  # the phase moved to, or the reminder offset in seconds
+    direct_messages: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    r: RoundRow
+    offsets: tuple[int, ...]
+
+
+class RoundScheduler:
+    def __init__(
+        self,
+        svc: Services,
+        *,
+        poll_seconds: float = 60.0,
+        reminder_offsets: tuple[int, ...] = DEFAULT_REMINDERS,
+        reminder_dms: bool = True,
+    ) -> None:
+        self.svc = svc
+        self.poll_seconds = poll_seconds
+        self.reminder_offsets = reminder_offsets
+        self.reminder_dms = reminder_dms
+        self._aps: AsyncIOScheduler | None = None
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._running: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ life cycle
+
+    @property
+    def running(self) -> bool:
+        return self._aps is not None
+
+    async def start(self, *, reconcile: bool = True) -> list[Wake]:
+        """Start the wake-ups and (by default) catch up at once on everything overdue. Returns what
+        the catch-up did."""
+        if self._aps is not None:
+            return []
+        self._aps = AsyncIOScheduler(
+            timezone=UTC,
+            # Date jobs are rebuilt from the database; a late one still runs (no grace limit), and the
+            # reconcile it triggers is what decides, so running late or twice is harmless.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._aps.start()
+        self._aps.add_job(self._poll, "interval", seconds=self.poll_seconds, id=RECONCILE_JOB, replace_existing=True)
+        self.svc.on_schedule_change = self._changed
+        return await self.reconcile_all() if reconcile else []
+
+    async def stop(self) -> None:
+        """Stop waking; let a reconcile under way finish (it may be posting), then shut down."""
+        if self.svc.on_schedule_change == self._changed:
+            self.svc.on_schedule_change = None
+        aps, self._aps = self._aps, None
+        if aps is None:
+            return
+        aps.pause()
+        if self._running:
+            _, pending = await asyncio.wait(list(self._running), timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+        aps.shutdown(wait=False)
+        await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
+
+    def jobs(self) -> dict[str, datetime]:
+        """The armed wake-ups: job id → the moment (engine clock) it stands for. For tests and status."""
+        if self._aps is None:
+            return {}
+        return {j.id: datetime.fromisoformat(j.kwargs["due"]) for j in self._aps.get_jobs() if j.id != RECONCILE_JOB}
+
+    def next_run_times(self) -> dict[str, datetime]:
+        """The wall-clock times APScheduler will fire each job at."""
+        if self._aps is None:
+            return {}
+        return {j.id: j.next_run_time for j in self._aps.get_jobs() if j.next_run_time is not None}
+
+    # ------------------------------------------------------------ wake-ups
+
+    def _track(self, coro: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any, Any]:
+        async def run() -> Any:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                return await coro
+            finally:
+                if task is not None:
+                    self._running.discard(task)
+
+        return run()
+
+    def _changed(self, round_id: int) -> None:
+        """Services.schedule_changed: a command moved a phase or a deadline."""
+        self.svc.spawn(self._track(self.reconcile_round(round_id)), name=f"schedule-round-{round_id}")
+
+    async def _wake(self, round_id: int, due: str) -> None:
+        try:
+            await self._track(self.reconcile_round(round_id))
+        except Exception:
+            log.exception("scheduled wake-up of round %s (due %s) failed; the safety net retries", round_id, due)
+
+    async def _poll(self) -> None:
+        try:
+            await self._track(self.reconcile_all())
+        except Exception:
+            log.exception("reconciling the rounds' deadlines failed; retrying in %ss", self.poll_seconds)
+
+    # ------------------------------------------------------------ reconcile
+
+    async def reconcile_all(self) -> list[Wake]:
+        """Do everything overdue in every open round (and forget rounds no longer open)."""
+        async with self.svc.uow() as uow:
+            open_ids = set(
+                (await uow.session.exec(select(RoundRow.id).where(col(RoundRow.phase).in_([p.value for p in OPEN_PHASES])))).all()
+            )
+        armed = {int(job_id.split(":")[1]) for job_id in self.jobs()}
+        wakes: list[Wake] = []
+        for round_id in sorted({i for i in open_ids if i is not None} | armed):
+            try:
+                wakes += await self.reconcile_round(round_id)
+            except Exception:
+                log.exception("reconciling round %s failed", round_id)
+        return wakes
+
+    async def reconcile_round(self, round_id: int) -> list[Wake]:
+        """Move the round on if its deadline has passed, post the reminder that is due, and arm the
+        next wake-ups. Safe to call at any time, any number of times, from any process."""
+        lock = self._locks.setdefault(round_id, asyncio.Lock())
+        wakes: list[Wake] = []
+        async with lock:
+            for _ in range(MAX_STEPS):
+                snap = await self._read(round_id)
+                now = self.svc.now()
+                if snap is None:
+                    self._disarm(round_id)
+                    return wakes
+                r = snap.r
+                phase = Phase(r.phase)
+                ends = aware(r.phase_ends_at)
+                if phase not in OPEN_PHASES or r.paused_remaining_seconds is not None or ends is None:
+                    self._disarm(round_id)
+                    return wakes
+                if ends <= now:
+                    result = await advance(self.svc, round_id, phase, reason="the deadline passed", due_by=now)
+                    if result.changed:
+                        wakes.append(Wake(round_id, "advanced", phase, result.to_phase.value))
+                    continue  # read again: the next phase's deadline, or what another process did
+                reminder = await self._remind(snap, phase, ends, now)
+                if reminder is not None:
+                    wakes.append(reminder)
+                self._arm(round_id, phase, ends, self._next_reminder(snap, ends, now), now)
+                return wakes
+        return wakes
+
+    async def _read(self, round_id: int) -> _Snapshot | None:
+        async with self.svc.uow() as uow:
+            s = uow.session
+            r = await s.get(RoundRow, round_id)
+            if r is None:
+                return None
+            row = await round_schedule(s, round_id)
+        return _Snapshot(r, offsets_from_text(row.reminder_offsets if row else None, self.reminder_offsets))
+
+    # ------------------------------------------------------------ arming
+
+    def _arm(self, round_id: int, phase: Phase, ends: datetime, reminder_at: datetime | None, now: datetime) -> None:
+        if self._aps is None:
+            return
+        wall = datetime.now(UTC)  # wake-ups are the same distance ahead on the wall clock
+        self._put(deadline_job_id(round_id), round_id, ends, wall + (ends - now))
+        if reminder_at is not None:
+            self._put(reminder_job_id(round_id), round_id, reminder_at, wall + (reminder_at - now))
+        else:
+            self._remove(reminder_job_id(round_id))
+
+    def _put(self, job_id: str, round_id: int, due: datetime, run_at: datetime) -> None:
+        assert self._aps is not None
+        current = self._aps.get_job(job_id)
+        if current is not None and current.kwargs.get("due") == due.isoformat():
+            return  # already armed for this moment
+        self._aps.add_job(
+            self._wake,
+            "date",
+            run_date=run_at,
+            id=job_id,
+            replace_existing=True,
+            kwargs={"round_id": round_id, "due": due.isoformat()},
+        )
+
+    def _remove(self, job_id: str) -> None:
+        if self._aps is not None and self._aps.get_job(job_id) is not None:
+            with contextlib.suppress(Exception):  # it may have just run and gone
+                self._aps.remove_job(job_id)
+
+    def _disarm(self, round_id: int) -> None:
+        self._remove(deadline_job_id(round_id))
+        self._remove(reminder_job_id(round_id))
+
+    # ------------------------------------------------------------ reminders
+
+    @staticmethod
+    def _reminder_times(snap: _Snapshot, ends: datetime) -> list[tuple[int, datetime]]:
+        """(offset, moment) of each reminder of the current phase; one that would fall before the
+        phase began (a phase shorter than the offset) is left out."""
+        start = aware(snap.r.phase_changed_at)
+        assert start is not None
+        return [(o, ends - timedelta(seconds=o)) for o in snap.offsets if ends - timedelta(seconds=o) > start]
+
+    def _next_reminder(self, snap: _Snapshot, ends: datetime, now: datetime) -> datetime | None:
+        ahead = [t for _, t in self._reminder_times(snap, ends) if t > now]
+        return min(ahead) if ahead else None
+
+    async def _remind(self, snap: _Snapshot, phase: Phase, ends: datetime, now: datetime) -> Wake | None:
+        """Post the most urgent reminder that is due and not yet posted for this deadline (after
+        downtime, the 1h reminder replaces a missed 24h one: members hear the deadline once)."""
+        due = [o for o, t in self._reminder_times(snap, ends) if t <= now]
+        if not due:
+            return None
+        offset = min(due)
+        r = snap.r
+        assert r.id is not None
+        claim = ReminderSentRow(
+            round_id=r.id, phase=phase.value, offset_seconds=offset, deadline_epoch=int(ends.timestamp()), sent_at=now
+        )
+        try:
+            async with self.svc.uow() as uow:
+                uow.session.add(claim)
+                await uow.commit()
+        except IntegrityError:
+            return None  # posted before (an earlier run, or another process)
+        post, recipients = await self._reminder_content(r, phase, ends, now)
+        await publish(self.svc, post)
+        sent = 0
+        if recipients and self.reminder_dms:
+            sent = await self._direct_messages(r, ends, now, recipients)
+            async with self.svc.uow() as uow:
+                await uow.session.exec(
+                    update(ReminderSentRow).where(col(ReminderSentRow.id) == claim.id).values(direct_messages=sent)
+                )
+                await uow.commit()
+        return Wake(r.id, "reminded", phase, str(offset), sent)
+
+    async def _reminder_content(self, r: RoundRow, phase: Phase, ends: datetime, now: datetime) -> tuple[Post, list[str]]:
+        """The channel post with participation so far, and who gets a direct message (VOTE only)."""
+        assert r.id is not None
+        left = span_text((ends - now).total_seconds())
+        title = f"Round #{r.id}: {PHASE_ENDING[phase]} {time_token(ends)} (in {left})"
+        fields: list[Field] = []
+        recipients: list[str] = []
+        async with self.svc.uow() as uow:
+            s = uow.session
+            reactors = set(
+                (await s.exec(select(ReactionEventRow.member).where(ReactionEventRow.round_id == r.id).distinct())).all()
+            )
+            if phase == Phase.REVIEW:
+                reacted = (
+                    await s.exec(
+                        select(func.count(func.distinct(ReactionEventRow.candidate_id))).where(ReactionEventRow.round_id == r.id)
+                    )
+                ).one()
+                total = (
+                    await s.exec(
+                        select(func.count())
+                        .select_from(CandidateRow)
+                        .where(CandidateRow.round_id == r.id, col(CandidateRow.amendment_id).is_(None))
+                    )
+                ).one()
+                text = (
+                    f"{len(reactors)} member(s) have reacted so far, to {reacted} of {total} candidate(s). "
+                    "React to each candidate (👍 endorse, 👎 object, 🤷 pass) and pick ⭐ the best of each scenario; "
+                    f"amendments open when the review ends (/amend … {r.id})."
+                )
+            elif phase == Phase.AMEND:
+                amendments = await proposed_amendments(s, r.id)
+                proposers = {a.proposed_by for a in amendments}
+                text = (
+                    f"{len(amendments)} amendment(s) proposed so far by {len(proposers)} member(s). Propose a change to a "
+                    f"clause with /amend add|replace|remove {r.id} …; the vote opens when this phase ends. If no "
+                    "amendment is proposed by then, the round closes without a vote."
+                )
+            else:
+                amendments = list(
+                    (
+                        await s.exec(
+                            select(AmendmentRow)
+                            .where(AmendmentRow.round_id == r.id, AmendmentRow.status == "proposed")
+                            .order_by(col(AmendmentRow.id))
+                        )
+                    ).all()
+                )
+                voters = set(
+                    (await s.exec(select(BallotEventRow.member).where(BallotEventRow.round_id == r.id).distinct())).all()
+                )
+                people = await participants(s, r.id)
+                quorum = quorum_needed(rule_of(r), people)
+                text = (
+                    f"{len(voters)} of {people} members have voted; quorum is {quorum} "
+                    f"(ballots per amendment, abstentions count). Ballots stay secret until the vote closes "
+                    "and can be changed until then: /vote <amendment> yes|no|abstain."
+                )
+                for a in amendments[:25]:
+                    n = (
+                        await s.exec(
+                            select(func.count(func.distinct(BallotEventRow.member))).where(BallotEventRow.amendment_id == a.id)
+                        )
+                    ).one()
+                    fields.append(Field(f"Amendment #{a.id}", f"{n} ballot(s) so far; quorum {quorum}", inline=True))
+                opted_out = set(
+                    (await s.exec(select(ReminderOptOutRow.member).where(ReminderOptOutRow.community == r.community))).all()
+                )
+                recipients = sorted(reactors - voters - opted_out)
+        return Post(r.channel, title, text, tuple(fields)), recipients
+
+    async def _direct_messages(self, r: RoundRow, ends: datetime, now: datetime, members: Sequence[str]) -> int:
+        left = span_text((ends - now).total_seconds())
+        reply = Reply(
+            f"Round #{r.id} in {r.channel}: the vote closes {time_token(ends)} (in {left}). You reacted to its "
+            "candidates but have not voted yet. Send /reminders off to stop these messages."
+        )
+        sent = 0
+        for member in members:
+            try:
+                await self.svc.chat.reply_privately(Actor(r.platform, r.community, member, member), reply)
+                sent += 1
+            except Exception:
+                log.warning("could not send a reminder to %s in %s", member, r.community, exc_info=True)
+        return sent
+
+
+async def start_scheduler(app: App) -> RoundScheduler:
+    """Build the scheduler from the app's settings, start it, and catch up on everything overdue.
+    Call it once the chat connection is ready; stop it with `await scheduler.stop()` before
+    `app.close()`."""
+    settings = app.settings
+    scheduler = RoundScheduler(
+        app.engine.services,
+        poll_seconds=settings.scheduler_poll_seconds,
+        reminder_offsets=parse_reminders(settings.reminders, minimum_seconds=min(60, settings.min_phase_seconds)),
+        reminder_dms=settings.reminder_dms,
+    )
+    await scheduler.start()
+    return scheduler
+
+
+async def stop_scheduler(scheduler: RoundScheduler) -> None:
+    await scheduler.stop()
