@@ -1,0 +1,228 @@
+"""A local fake of the Slack Web API (and of response_url targets and file upload URLs) that
+records every call, in the spirit of bolt-python's tests/mock_web_api_server.
+
+It answers the methods policybot uses with the shapes Slack documents (auth.test, chat.postMessage,
+chat.update, chat.postEphemeral, reactions.add, users.info, usergroups.users.list, views.open,
+conversations.open, files.getUploadURLExternal + the upload URL + files.completeUploadExternal),
+and can be told to answer a method with 429 + Retry-After, or to hold a method until released."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from adapters.slack.render import texts_of_blocks
+
+TEAM = "T0POLICY"
+BOT_USER = "UBOT0001"
+BOT_ID = "BBOT0001"
+BOT_TOKEN = "xoxb-test-token"
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str
+    status: int = 200
+
+
+@dataclass
+class FakeSlack:
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # "channel:ts" → the message as posted
+    order: list[str] = field(default_factory=list)  # message keys in the order they were posted
+    responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # response_url token → bodies
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file id → bytes received at its upload URL
+    rate_limit: dict[str, int] = field(default_factory=dict)  # method → how many more times to answer 429
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)  # method → held until the event is set
+    port: int = 0
+    _runner: web.AppRunner | None = None
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+
+    # ------------------------------------------------------------ server
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base}/api/"
+
+    def response_url(self, token: str) -> str:
+        return f"{self.base}/response/{token}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/response/{token}", self._response)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ------------------------------------------------------------ people
+
+    def user(self, user_id: str, *, admin: bool = False, owner: bool = False, name: str = "") -> dict[str, Any]:
+        found = self.users.setdefault(user_id, {"id": user_id, "team_id": TEAM, "name": name or user_id.lower()})
+        found.update(is_admin=admin, is_owner=owner, is_primary_owner=False)
+        return found
+
+    # ------------------------------------------------------------ what was received
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def posted(self) -> list[dict[str, Any]]:
+        return [self.messages[k] for k in self.order]
+
+    @staticmethod
+    def texts_of(message: dict[str, Any]) -> list[str]:
+        return [str(message.get("text", "")), *texts_of_blocks(list(message.get("blocks") or []))]
+
+    def message_with_action(self, action_id: str) -> dict[str, Any]:
+        for key in reversed(self.order):
+            m = self.messages[key]
+            for block in m.get("blocks") or []:
+                for e in block.get("elements", []) if block.get("type") == "actions" else []:
+                    if e.get("action_id") == action_id:
+                        return m
+        raise AssertionError(f"no message carries a button {action_id!r}")
+
+    def response_texts(self, token: str) -> str:
+        return "\n".join(t for body in self.responses.get(token, []) for t in self.texts_of(body))
+
+    # ------------------------------------------------------------ handlers
+
+    @staticmethod
+    def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=headers)
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                args.update(await request.json())
+            else:
+                args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        for k in ("blocks", "files", "view"):  # form-encoded calls send these as JSON text
+            if isinstance(args.get(k), str):
+                args[k] = json.loads(args[k])
+        return args
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await self._args(request)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        gate = self.gates.get(method)
+        if gate is not None:
+            await gate.wait()
+        if self.rate_limit.get(method, 0) > 0:
+            self.rate_limit[method] -= 1
+            self.calls.append(Call(method, args, token, 429))
+            return self._json({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "0"})
+        self.calls.append(Call(method, args, token))
+        handler = getattr(self, "m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return self._json({"ok": False, "error": "unknown_method"}, 404)
+        result: dict[str, Any] = await handler(args)
+        return self._json(result)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.uploads[request.match_info["file_id"]] = await request.read()
+        return web.Response(text="OK - uploaded")
+
+    async def _response(self, request: web.Request) -> web.Response:
+        self.responses.setdefault(request.match_info["token"], []).append(await request.json())
+        return web.Response(text="ok")
+
+    # ------------------------------------------------------------ Web API methods
+
+    def _new_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    async def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://policy.slack.com/", "team": "Policy", "user": "policybot", "team_id": TEAM,
+                "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}  # fmt: skip
+
+    async def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args["channel"])
+        if channel.startswith("U"):  # a user id: the member's direct messages with the app
+            channel = "D" + channel[1:]
+        ts = self._new_ts()
+        message = {"channel": channel, "ts": ts, "text": args.get("text", ""), "blocks": args.get("blocks") or [],
+                   "thread_ts": args.get("thread_ts"), "reactions": [], "args": args}  # fmt: skip
+        self.messages[f"{channel}:{ts}"] = message
+        self.order.append(f"{channel}:{ts}")
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message["text"], "ts": ts}}
+
+    async def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = f"{args['channel']}:{args['ts']}"
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        self.messages[key].update(text=args.get("text", ""), blocks=args.get("blocks") or [], edited=True)
+        return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
+
+    async def m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": self._new_ts()}
+
+    async def m_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = f"{args['channel']}:{args['timestamp']}"
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        if args["name"] in self.messages[key]["reactions"]:
+            return {"ok": False, "error": "already_reacted"}
+        self.messages[key]["reactions"].append(args["name"])
+        return {"ok": True}
+
+    async def m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    async def m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = self.usergroups.get(str(args.get("usergroup")))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": group}
+
+    async def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = dict(args["view"])
+        view["id"] = f"V{next(self._ids):08d}"
+        return {"ok": True, "view": view}
+
+    async def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "channel": {"id": "D" + str(args["users"])[1:]}}
+
+    async def m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ids):08d}"
+        return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
+
+    async def m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args["files"]
+        for f in files:
+            if f["id"] not in self.uploads:
+                return {"ok": False, "error": "file_not_found"}
+        return {
+            "ok": True,
+            "files": [{"id": f["id"], "title": f.get("title", ""), "size": len(self.uploads[f["id"]])} for f in files],
+        }
+
+    async def m_files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "file": {"id": args.get("file"), "size": len(self.uploads.get(str(args.get("file")), b""))}}
