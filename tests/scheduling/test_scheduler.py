@@ -196,8 +196,8 @@ async def test_a_real_wake_up_fires_at_the_deadline(tmp_path: object, mod: Actor
     try:
         await scheduler.start()
         rid = await open_round(application, mod, review="1s", amend="1h", vote="1h")
-        for _ in range(300):
-            if (await round_row(application, rid)).phase == "amend":
+        for _ in range(600):  # the transition commits, then posts: wait for both
+            if (await round_row(application, rid)).phase == "amend" and titles(chat, "amendments are open until"):
                 break
             await asyncio.sleep(0.05)
         assert (await round_row(application, rid)).phase == "amend"
