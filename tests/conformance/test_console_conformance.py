@@ -51,7 +51,9 @@ class ConsoleDriver:
 async def test_console_passes_conformance(database: Database) -> None:
     out = io.StringIO()
     chat = ConsoleChat(out)
-    app = bootstrap(Settings(database_url=database.url), chat, generator=FakeGenerator(), database=database)
+    # the fake generator answers one text per call: independent sampling, no background drafting
+    settings = Settings(database_url=database.url, sampling="independent", max_drafts=0, preview=False)
+    app = bootstrap(settings, chat, generator=FakeGenerator(), database=database)
     session = ConsoleSession(app, chat, community="c1", channel="general")
     try:
         await run_conformance(ConsoleDriver(app, chat, session))

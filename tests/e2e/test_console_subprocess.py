@@ -50,7 +50,11 @@ async def test_scripted_round_through_console(tmp_path: Path, openai_server: Fak
         "POLICYBOT_LLM_API_BASE": openai_server.api_base,
         "OPENAI_API_KEY": "sk-test",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "POLICYBOT_SAMPLING": "independent",  # one HTTP call per candidate, counted below
+        # one HTTP call per candidate, counted below; no bot-drafted amendments or previews, which
+        # would add calls and ballots (they have their own tests in tests/generation)
+        "POLICYBOT_SAMPLING": "independent",
+        "POLICYBOT_MAX_DRAFTS": "0",
+        "POLICYBOT_PREVIEW": "false",
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "console", cwd=tmp_path, env=env,
