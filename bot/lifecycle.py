@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines import planned_end
+from bot.drafting import after_transition
 from bot.model import NEXT_PHASE, AmendmentKind, AmendmentStatus, BallotChoice, Phase, TallyRule
 from bot.outputs import Field, Post, time_token
 from bot.publishing import publish_all
@@ -168,6 +169,7 @@ async def advance(
     if result.changed:
         svc.schedule_changed(round_id)  # scheduling (issue 6): arm the new phase's deadline
         await publish_all(svc, result.posts)
+        after_transition(svc, round_id, result.from_phase, result.to_phase)  # generation (issue 3): drafts, previews
     return result
 
 

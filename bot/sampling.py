@@ -26,7 +26,9 @@ NEGATIVELY_CORRELATED = "negatively-correlated"
 METHODS = (NEGATIVELY_CORRELATED, INDEPENDENT)
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
-_REFUSAL = re.compile(r"^\s*(i can(?:no|')t|i am unable|i'm unable|sorry|i won't)\b", re.IGNORECASE)
+_REFUSAL = re.compile(
+    r"^\s*(?:(?:i'm|i am)\s+)?(?:sorry|unable|not able)\b|^\s*i\s+(?:can(?:no|')t|won't|will not)\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+_MANY = re.compile(r'exactly (\d+) items under "(\w+)"')
+_VOICES = (
+    "Yes, gladly: here is a direct, complete answer with the practical steps spelled out.",
+    "I would rather be careful here; consider the risks first and ask someone qualified.",
+    "It depends on your situation, so here are the questions that decide it and the trade-offs.",
+    "Briefly: no, and this is why the community's rule points the other way in this case.",
+    "Let me reframe the request around what you actually need and suggest a safer alternative.",
+    "Here is a neutral summary of the main views people hold, without taking a side.",
+    "A playful take: imagine explaining it to a friend over coffee, then decide yourself.",
+    "Strictly by the policy text: the relevant clause allows this only with a caveat.",
+)
+
+
+def _distinct_item(n: int, i: int) -> dict[str, str]:
+    return {"stance": f"stance {i + 1}", "text": f"{_VOICES[i % len(_VOICES)]} (answer {n}.{i + 1})"}
 
 
 @dataclass
@@ -23,6 +40,8 @@ class Behaviour:
     malformed: bool = False  # a 200 with a body that is not a chat completion
     empty: bool = False  # a 200 with empty content
     reply: Callable[[dict[str, Any]], str] | None = None  # content for a request
+    script: list[str] = field(default_factory=list)  # contents of the first requests, in order (then as usual)
+    slow_times: int = 0  # with latency: only the first N requests are slow (a timeout, then a quick answer)
 
 
 @dataclass
@@ -53,14 +72,21 @@ class FakeOpenAIServer:
             await self._runner.cleanup()
 
     def _content(self, body: dict[str, Any]) -> str:
+        if self.behaviour.script:
+            return self.behaviour.script.pop(0)
         if self.behaviour.reply is not None:
             return self.behaviour.reply(body)
+        system = " ".join(str(m["content"]) for m in body["messages"] if m["role"] == "system")
+        many = _MANY.search(system)
+        if many:  # a request for K responses as JSON (bot/prompts.py format_line): answer well-formed
+            k, key = int(many.group(1)), many.group(2)
+            return json.dumps({key: [_distinct_item(self._count, i) for i in range(k)]})
         last = body["messages"][-1]["content"]
         return f"Answer {self._count} to: {str(last)[:60]}"
 
     async def _gate(self) -> web.Response | None:
         self._count += 1
-        if self.behaviour.latency:
+        if self.behaviour.latency and (not self.behaviour.slow_times or self._count <= self.behaviour.slow_times):
             await asyncio.sleep(self.behaviour.latency)
         if self.behaviour.status != 200 and (self.behaviour.fail_times == 0 or self._count <= self.behaviour.fail_times):
             return web.json_response(
