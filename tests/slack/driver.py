@@ -149,6 +149,11 @@ class SlackDriver:
         await self.bot.adapter.wait_handled(self.expected)
         return d
 
+    async def wait_one(self) -> None:
+        """Wait for the slow work of one more request delivered by other means (a modal submission)."""
+        self.expected += 1
+        await self.bot.adapter.wait_handled(self.expected)
+
     def _user(self, member: str, moderator: bool) -> str:
         user = "U" + member.upper()
         self.fake.user(user, admin=moderator, name=member)
