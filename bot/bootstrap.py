@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.analysis.loading import opinion_groups
 from bot.engine import Engine
 from bot.ingest import ReactionRecorder
 from bot.llm import LiteLLMEmbedder, LiteLLMGenerator
@@ -56,6 +57,7 @@ def bootstrap(
         chat=chat,
         generator=generator,
         clock=clock or SystemClock(),
+        opinion_groups=opinion_groups,  # analysis (issue 7): groups for the bridging tally rule
         options=EngineOptions(
             llm_concurrency=settings.llm_concurrency,
             temperature=settings.temperature,

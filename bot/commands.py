@@ -268,3 +268,13 @@ class SetReminderMessages(Command):
     """Any member: direct-message reminders to vote on (True) or off (False), for them in this community."""
 
     enabled: bool
+
+
+# ---------------------------------------------------------------- analysis (issue 7)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundResults(Command):
+    """Anyone: a round's results so far, aggregates only, with a chart."""
+
+    round_id: int | None = None  # None: the community's latest round

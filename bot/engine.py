@@ -9,6 +9,7 @@ from typing import Any
 
 from bot import commands as c
 from bot import generation, stress
+from bot.analysis import results as analysis_results
 from bot.errors import CommandError
 from bot.handlers import amendments, policies, rounds, scenarios, schedule
 from bot.help import help_text
@@ -57,6 +58,8 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.PausePhase: schedule.pause_phase,
     c.ResumePhase: schedule.resume_phase,
     c.SetReminderMessages: schedule.set_reminder_messages,
+    # analysis (issue 7)
+    c.RoundResults: analysis_results.round_results,
 }
 
 

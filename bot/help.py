@@ -18,9 +18,10 @@ USAGE: dict[str, str] = {
     ),
     "round": (
         "/round open <policy> scenarios=1,2,3 [version=N] [k=4] [review=48h] [amend=24h] [vote=24h]\n"
-        "            [quorum=1] [quorum-share=0.3] [threshold=>1/2|>=2/3]\n"
+        "            [quorum=1] [quorum-share=0.3] [threshold=>1/2|>=2/3] [bridging=N]\n"
         "            [review-ends=2026-12-01T18:00+01:00|…[Europe/Paris]] [amend-ends=…] [vote-ends=…] [reminders=24h,1h|none]\n"
         "/round status [round]\n"
+        "/round results [round]   (anyone: the results so far, aggregates only, with a chart)\n"
         "/round advance <round>\n"
         "/round cancel <round>\n"
         "/round extend <round> <12h>   /round shorten <round> <2h>   /round ends <round> <2026-12-01T18:00+01:00>\n"

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.analysis.results import transition_posts
 from bot.deadlines import planned_end
 from bot.drafting import after_transition
 from bot.model import NEXT_PHASE, AmendmentKind, AmendmentStatus, BallotChoice, Phase, TallyRule
@@ -157,6 +158,7 @@ async def transition(
                 message, post = await _close_vote(s, r, policy, version, amendments, now, svc)
                 posts.append(post)
         await uow.commit()
+    posts += await transition_posts(svc, round_id, from_phase, to_phase)  # analysis (issue 7): results posts
     return TransitionResult(True, round_id, from_phase, to_phase, tuple(posts), message)
 
 
@@ -220,6 +222,11 @@ async def _close_vote(
             f"#{a.id} {describe_amendment(a, clause_number)}: {verdict}; {res.count.yes} yes, {res.count.no} no, "
             f"{res.count.abstain} abstain; {res.reason}."
         )
+        if res.groups:  # analysis (issue 7): how each opinion group voted
+            by_group = "; ".join(f"{g}: {c.yes} yes, {c.no} no, {c.abstain} abstain" for g, c in res.groups.items())
+            lines[-1] += f" By opinion group: {by_group}."
+        elif rule.bridging_min_voters:
+            lines[-1] += " No opinion groups could be separated (too few members), so the bridging rule did not apply."
     fields: list[Field] = []
     if adopted:
         fresh = iter(range(policy.next_clause_number, policy.next_clause_number + len(adopted)))

@@ -162,7 +162,7 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
     if sub == "open":
         pos, opt = _options(
             args,
-            {"scenarios", "version", "k", "review", "amend", "vote", "quorum", "quorum-share", "threshold"}
+            {"scenarios", "version", "k", "review", "amend", "vote", "quorum", "quorum-share", "threshold", "bridging"}
             | {"review-ends", "amend-ends", "vote-ends", "reminders"},  # scheduling (issue 6)
             usage,
         )
@@ -189,6 +189,7 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
             quorum=_int(opt.get("quorum", "1"), "quorum", usage),
             quorum_share=share,
             threshold=opt.get("threshold", ">1/2"),
+            bridging_min_voters=_int(opt.get("bridging", "0"), "bridging", usage),  # analysis (issue 7)
             review_ends=opt.get("review-ends", ""),
             amend_ends=opt.get("amend-ends", ""),
             vote_ends=opt.get("vote-ends", ""),
@@ -196,6 +197,8 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
         )
     if sub == "status":
         return c.RoundStatus(actor, _int(args[0], "round", usage) if args else None)
+    if sub == "results":  # analysis (issue 7)
+        return c.RoundResults(actor, _int(args[0], "round", usage) if args else None)
     if sub == "advance":
         _need(args, 1, usage)
         return c.AdvanceRound(actor, _int(args[0], "round", usage))

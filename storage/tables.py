@@ -377,3 +377,21 @@ class CommunityExportSettingsRow(SQLModel, table=True):
     consent_required: bool = Field(default=False)
     updated_by: str = Field(max_length=128)
     updated_at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- analysis (issue 7): opinion groups per round
+
+
+class RoundAnalysisRow(SQLModel, table=True):
+    """Where REVIEW ended for the analysis: reactions with id ≤ review_event_id are the REVIEW
+    reactions the opinion groups (and the bridging tally) are computed from; k is the number of
+    groups found then (0: too few members), kept so later recomputations change k only clearly."""
+
+    __tablename__ = "round_analysis"
+    __table_args__ = (UniqueConstraint("round_id", name="uq_round_analysis_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id")
+    review_event_id: int = Field(default=0)
+    k: int = Field(default=0)
+    computed_at: datetime = Field(sa_column=_ts())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -129,7 +130,7 @@ def scores_by(
     return out
 
 
-def bridging_winner(per_group: Mapping[Hashable, Mapping[int, float]], candidates: Sequence[int]) -> tuple[int, float] | None:
+def bridging_winner(per_group: Mapping[Any, Mapping[int, float]], candidates: Sequence[int]) -> tuple[int, float] | None:
     """The candidate whose lowest score across groups is highest (ties to the earlier candidate)."""
     if not per_group or not candidates:
         return None

@@ -29,7 +29,7 @@ from bot.analysis.matrix import FloatArray, IntArray, RatingsMatrix
 
 MIN_VOTES = 7  # a member needs min(MIN_VOTES, n_candidates) votes to be placed
 MIN_MEMBERS = 6  # fewer kept members than this: the analysis cannot separate groups
-MIN_GROUP_SIZE = 2  # no one-member groups
+MIN_GROUP_SIZE = 3  # no one- or two-member groups: a group's shares are shown, so none is tiny
 MAX_GROUPS = 5
 BASE_CLUSTERS = 100
 K_MARGIN = 0.05  # silhouette gain a new k needs to replace the previous k

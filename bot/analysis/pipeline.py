@@ -1,0 +1,141 @@
+"""The whole analysis of one round, as a pure function of its candidates and reaction events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.analysis import bridging, polis
+from bot.analysis.choice import bridging_winner, scores_by
+from bot.analysis.matrix import Comparison, RatingsMatrix, pairwise_comparisons, ratings_matrix
+from bot.preferences import ReactionEvent, best_picks, current_stances
+from bot.views import label
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateInfo:
+    id: int
+    scenario_id: int
+    label: str  # as members see it, e.g. "S1·A"
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class RoundInput:
+    round_id: int
+    candidates: tuple[CandidateInfo, ...]  # the round's own candidates (not amendment previews), in order
+    scenario_titles: dict[int, str]
+    events: tuple[ReactionEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioScores:
+    scenario_id: int
+    overall: dict[int, float]  # candidate → Bradley-Terry score (mean 0 in the scenario)
+    by_group: dict[int, dict[int, float]]  # group (1-based) → candidate → score
+    top: int | None  # highest overall score (None when nobody compared anything)
+    bridging: int | None  # highest lowest-score across groups (None without groups)
+
+
+@dataclass(frozen=True)
+class RoundAnalysis:
+    input: RoundInput
+    matrix: RatingsMatrix  # every member who reacted, in order of arrival
+    groups: polis.Groups
+    plain: polis.GroupVotes  # everyone: 1 × candidates
+    by_group: polis.GroupVotes | None  # groups × candidates, None without groups
+    gac: dict[int, float]  # candidate → group-aware consensus of endorsement (empty without groups)
+    consensus: list[polis.Consensus]
+    divisive: list[tuple[int, float]]
+    representative: list[list[polis.Repness]]  # per group (0-based)
+    scenarios: list[ScenarioScores]
+    bridging: bridging.BridgingFit
+    comparisons: int
+    members: int = 0
+    reactions: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def info(self, candidate: int) -> CandidateInfo:
+        return next(c for c in self.input.candidates if c.id == candidate)
+
+    def column(self, candidate: int) -> int:
+        return self.matrix.candidates.index(candidate)
+
+
+def analyse(inp: RoundInput, *, previous_k: int | None = None, min_raters: int = bridging.MIN_RATERS) -> RoundAnalysis:
+    cands = tuple(c.id for c in inp.candidates)
+    scenario_of = {c.id: c.scenario_id for c in inp.candidates}
+    events = [e for e in inp.events if e.candidate_id in scenario_of]
+    arrival = list(dict.fromkeys(e.member for e in sorted(events, key=lambda e: e.seq)))
+    stances = current_stances(events)
+    best = best_picks(events, scenario_of)
+    m = ratings_matrix(stances, cands, arrival)
+    groups = polis.opinion_groups(m, previous_k=previous_k)
+    plain = polis.overall_votes(m)
+    by_group = polis.group_votes(m, groups) if groups.ok else None
+    gac: dict[int, float] = {}
+    representative: list[list[polis.Repness]] = []
+    divisive: list[tuple[int, float]] = []
+    if by_group is not None:
+        gac = {c: float(v) for c, v in zip(cands, polis.group_aware_consensus(by_group), strict=True)}
+        representative = polis.representative(polis.repness_table(by_group, cands))
+        divisive = polis.divisive(by_group, cands)
+    shown: dict[int, list[int]] = {}
+    for c in inp.candidates:
+        shown.setdefault(c.scenario_id, []).append(c.id)
+    comps = pairwise_comparisons(stances, best, shown)
+    scen = _scenario_scores(comps, shown, groups)
+    fit = bridging.fit(m, min_raters=min_raters)
+    return RoundAnalysis(
+        inp,
+        m,
+        groups,
+        plain,
+        by_group,
+        gac,
+        polis.consensus(plain, cands),
+        divisive,
+        representative,
+        scen,
+        fit,
+        len(comps),
+        members=len({mem for mem, _ in stances} | {mem for mem, _ in best}),
+        reactions=len(stances) + len(best),
+    )
+
+
+def _scenario_scores(comps: list[Comparison], shown: dict[int, list[int]], groups: polis.Groups) -> list[ScenarioScores]:
+    overall = scores_by(comps, shown).get(None, {})
+    per_group: dict[int, dict[int, float]] = {}
+    if groups.ok:
+        member_group = groups.as_dict()
+        fitted = scores_by(comps, shown, member_group)
+        per_group = {int(g): s for g, s in fitted.items() if isinstance(g, int)}
+    compared = {c.scenario_id for c in comps}
+    out: list[ScenarioScores] = []
+    for sid, cands in shown.items():
+        mine = {c: overall.get(c, 0.0) for c in cands}
+        groups_here = {g: {c: s.get(c, 0.0) for c in cands} for g, s in per_group.items()}
+        top = max(cands, key=lambda c: (mine[c], -cands.index(c))) if sid in compared else None
+        bridge = None
+        if groups_here and sid in compared:
+            won = bridging_winner(groups_here, cands)
+            bridge = won[0] if won else None
+        out.append(ScenarioScores(sid, mine, groups_here, top, bridge))
+    return out
+
+
+def endorsement_shares(a: RoundAnalysis) -> tuple[list[str], np.ndarray]:
+    """(row names, rows × candidates endorsement share among votes seen) — per group when there are
+    groups, otherwise one row for everyone."""
+    gv = a.by_group if a.by_group is not None else a.plain
+    names = [f"group {g + 1}" for g in range(gv.agree.shape[0])] if a.by_group is not None else ["everyone"]
+    shares = np.divide(gv.agree, gv.seen, out=np.zeros(gv.agree.shape), where=gv.seen > 0)
+    return names, shares
+
+
+def labels_for(positions: Sequence[tuple[int, int, int, int]]) -> dict[int, str]:
+    """(candidate id, scenario id, scenario position, candidate position) → label "S1·A"."""
+    return {cid: f"S{sp + 1}·{label(cp)}" for cid, _sid, sp, cp in positions}
