@@ -66,6 +66,7 @@ def bootstrap(
             max_drafts=settings.max_drafts,
             preview=settings.preview,
             preview_scenarios=settings.preview_scenarios,
+            export_secret=settings.export_secret.get_secret_value() if settings.export_secret else "",
         ),
         embedder=LiteLLMEmbedder(settings.embedding_model, api_base=settings.llm_api_base, timeout=settings.llm_timeout)
         if settings.embedding_model

@@ -118,6 +118,40 @@ def discord_invite_url(
     typer.echo(f"permissions: {required_permissions().value} ({', '.join(permission_names())})")
 
 
+@app.command("export")
+def export(
+    community: Annotated[str, typer.Option(help="the community (guild or workspace id) whose data is exported")],
+    out: Annotated[Path, typer.Option(help="output directory (created; must not exist yet)")],
+    round_id: Annotated[int | None, typer.Option("--round", help="export this round only")] = None,
+    policy: Annotated[str | None, typer.Option(help="export every round of this policy")] = None,
+    formats: Annotated[
+        str, typer.Option(help="comma-separated: trl, trl-standard, kto, openai, polis, community-alignment, events, all")
+    ] = "all",
+    parquet: Annotated[bool, typer.Option("--parquet/--no-parquet", help="also write Parquet of the tabular formats")] = False,
+    jsonl: Annotated[bool, typer.Option("--jsonl/--no-jsonl", help="write the JSON Lines and CSV files")] = True,
+    make_zip: Annotated[bool, typer.Option("--zip/--no-zip", help="also write OUT.zip")] = False,
+    k: Annotated[int, typer.Option(help="attributes: suppress values held by fewer than k members")] = 5,
+) -> None:
+    """Export research data (export and privacy, issue 8): training formats, dataset card, checksums.
+
+    Needs POLICYBOT_EXPORT_SECRET for the pseudonymous annotator ids. Members who opted out (and, where
+    the community requires consent, those who have not given it) are left out of every file."""
+    from bot.errors import CommandError
+    from bot.export.cli import ExportRequest, Scope, run_export, summary
+
+    if round_id is not None and policy is not None:
+        typer.echo("Give --round or --policy, not both.", err=True)
+        raise typer.Exit(2)
+    scope = Scope(community, round_id, policy)
+    request = ExportRequest(scope, tuple(formats.split(",")), jsonl=jsonl, parquet=parquet, k_anonymity=k)
+    try:
+        result, zipped = asyncio.run(run_export(_settings(), request, out, make_zip=make_zip))
+    except CommandError as e:
+        typer.echo(e.message, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(summary(result, zipped))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

@@ -270,6 +270,57 @@ class SetReminderMessages(Command):
     enabled: bool
 
 
+# ---------------------------------------------------------------- export and privacy (issue 8)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportData(Command):
+    """Moderator: export one round, a policy's rounds or the whole community as a zip in the reply."""
+
+    round_id: int | None = None  # one round
+    policy: str | None = None  # every round of this policy; neither: the whole community
+    formats: tuple[str, ...] = ("all",)
+    parquet: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSettings(Command):
+    """Moderator: the licence of the community's data, and whether members must consent before export.
+    Both None: show the current settings."""
+
+    licence: str | None = None
+    consent_required: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyShow(Command):
+    """Any member: what the bot holds about them in this community."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyExportChoice(Command):
+    """Any member: opt out of exports (opt_out=True) or back in; or give / withdraw consent (consent)."""
+
+    opt_out: bool | None = None
+    consent: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyErase(Command):
+    """Any member: erase their reactions, ballots and free text in this community (confirm=True to do it)."""
+
+    confirm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyAttributes(Command):
+    """Any member: self-described attributes, stored only with agree=True; clear=True removes them."""
+
+    attributes: tuple[tuple[str, str], ...] = ()
+    agree: bool = False
+    clear: bool = False
+
+
 # ---------------------------------------------------------------- analysis (issue 7)
 
 

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot import commands as c
-from bot import generation, stress
+from bot import generation, privacy, stress
 from bot.analysis import results as analysis_results
 from bot.errors import CommandError
+from bot.export import handlers as export_handlers
 from bot.handlers import amendments, policies, rounds, scenarios, schedule
 from bot.help import help_text
 from bot.ingest import ReactionRecorder
@@ -60,6 +61,13 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.SetReminderMessages: schedule.set_reminder_messages,
     # analysis (issue 7)
     c.RoundResults: analysis_results.round_results,
+    # export and privacy (issue 8)
+    c.ExportData: export_handlers.export_data,
+    c.ExportSettings: export_handlers.export_settings,
+    c.PrivacyShow: privacy.privacy_show,
+    c.PrivacyExportChoice: privacy.privacy_export_choice,
+    c.PrivacyErase: privacy.privacy_erase,
+    c.PrivacyAttributes: privacy.privacy_attributes,
 }
 
 

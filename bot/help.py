@@ -43,6 +43,21 @@ USAGE: dict[str, str] = {
     ),
     "vote": "/vote <amendment> yes|no|abstain",
     "reminders": "/reminders off|on   (direct-message reminders to vote, for you in this community)",
+    # export and privacy (issue 8)
+    "export": (
+        "/export round <round> [formats=trl,kto,…] [parquet]   (moderators: a zip with data, dataset card, checksums)\n"
+        "/export policy <name> [formats=…] [parquet]\n"
+        "/export community [formats=…] [parquet]\n"
+        "   formats: trl, trl-standard, kto, openai, polis, community-alignment, events (default: all)\n"
+        "/export settings [licence=CC-BY-4.0] [consent=required|optional]   (moderators; no options: show them)"
+    ),
+    "privacy": (
+        "/privacy show   (what the bot holds about you, as a file)\n"
+        "/privacy optout | optin   (leave your data out of research exports, or take part again)\n"
+        "/privacy consent yes|no   (where the community exports only with consent)\n"
+        "/privacy attributes [agree country=… age=25-34 gender=… language=…] | clear   (optional, aggregate only)\n"
+        "/privacy erase [confirm]   (delete your reactions, ballots and free text here)"
+    ),
 }
 
 

@@ -94,6 +94,10 @@ def parse(
         if rest.lower() not in ("on", "off"):
             raise CommandError(f"Say /reminders on or /reminders off.\nUsage:\n{USAGE['reminders']}")
         return c.SetReminderMessages(actor, rest.lower() == "on")
+    if name == "export":  # export and privacy (issue 8)
+        return _export(rest, actor)
+    if name == "privacy":
+        return _privacy(rest, actor)
     raise CommandError(f"Unknown command '/{head[:30]}'.\n{help_text()}")
 
 
@@ -308,3 +312,71 @@ def _amend(rest: str, actor: Actor) -> c.Command:
 
 def new_event_key(prefix: str) -> str:
     return f"{prefix}:{uuid.uuid4()}"
+
+
+# ---------------------------------------------------------------- export and privacy (issue 8)
+
+
+def _export(rest: str, actor: Actor) -> c.Command:
+    usage = USAGE["export"]
+    sub, tail = _sub(rest)
+    if sub == "settings":
+        pos, opt = _options(tail.split(), {"licence", "license", "consent"}, usage)
+        if pos:
+            raise CommandError(f"Unexpected '{pos[0][:30]}'.\nUsage:\n{usage}")
+        consent = opt.get("consent", "").lower()
+        if consent not in ("", "required", "optional"):
+            raise CommandError(f"consent is 'required' or 'optional'.\nUsage:\n{usage}")
+        licence = opt.get("licence", opt.get("license"))
+        return c.ExportSettings(actor, licence=licence, consent_required=None if not consent else consent == "required")
+    pos, opt = _options(tail.split(), {"formats", "format"}, usage)
+    parquet = "parquet" in [p.lower() for p in pos]
+    pos = [p for p in pos if p.lower() != "parquet"]
+    raw = opt.get("formats", opt.get("format", "all"))
+    formats = tuple(f.strip().lower() for f in raw.split(",") if f.strip())
+    if sub == "round":
+        if len(pos) != 1:
+            raise CommandError(f"Name exactly one round.\nUsage:\n{usage}")
+        return c.ExportData(actor, round_id=_int(pos[0], "round", usage), formats=formats, parquet=parquet)
+    if sub == "policy":
+        if len(pos) != 1:
+            raise CommandError(f"Name exactly one policy.\nUsage:\n{usage}")
+        return c.ExportData(actor, policy=pos[0], formats=formats, parquet=parquet)
+    if sub == "community":
+        if pos:
+            raise CommandError(f"Unexpected '{pos[0][:30]}'.\nUsage:\n{usage}")
+        return c.ExportData(actor, formats=formats, parquet=parquet)
+    raise CommandError(f"Export a round, a policy or the community.\nUsage:\n{usage}")
+
+
+def _privacy(rest: str, actor: Actor) -> c.Command:
+    usage = USAGE["privacy"]
+    sub, tail = _sub(rest)
+    words = tail.split()
+    if sub in ("", "show"):
+        return c.PrivacyShow(actor)
+    if sub in ("optout", "optin"):
+        return c.PrivacyExportChoice(actor, opt_out=sub == "optout")
+    if sub == "consent":
+        if len(words) != 1 or words[0].lower() not in ("yes", "no"):
+            raise CommandError(f"Say /privacy consent yes or /privacy consent no.\nUsage:\n{usage}")
+        return c.PrivacyExportChoice(actor, consent=words[0].lower() == "yes")
+    if sub == "erase":
+        if words and words != ["confirm"]:
+            raise CommandError(f"Say /privacy erase, then /privacy erase confirm.\nUsage:\n{usage}")
+        return c.PrivacyErase(actor, confirm=words == ["confirm"])
+    if sub == "attributes":
+        pairs: list[tuple[str, str]] = []
+        agree = clear = False
+        for w in words:
+            key, eq, value = w.partition("=")
+            if eq:
+                pairs.append((key, value))
+            elif w.lower() == "agree":
+                agree = True
+            elif w.lower() == "clear":
+                clear = True
+            else:
+                raise CommandError(f"Unexpected '{w[:30]}': give attributes as name=value.\nUsage:\n{usage}")
+        return c.PrivacyAttributes(actor, tuple(pairs), agree=agree, clear=clear)
+    raise CommandError(f"Unknown /privacy subcommand '{sub[:20]}'.\nUsage:\n{usage}")

@@ -33,6 +33,7 @@ class EngineOptions:
     max_drafts: int = 0  # amendments the bot drafts when REVIEW closes (0: none)
     preview: bool = False  # regenerate scenarios under each amendment when the vote opens
     preview_scenarios: int = 4  # at most this many scenarios per amendment preview
+    export_secret: str = field(default="", repr=False)  # export (issue 8): key of the pseudonymous annotator ids
 
 
 @dataclass

@@ -1,0 +1,63 @@
+"""`policybot export`: the same bundle as the chat command, written to a directory (and a zip) on the
+server, for exports too large for chat. Scoped to one community, like everything else."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.export.bundle import ExportRequest, ExportResult, OpinionGroups, export_bundle, zip_bundle
+from bot.export.context import Scope
+from bot.settings import Settings
+from storage.database import Database
+from storage.uow import UnitOfWorkFactory
+
+
+def opinion_groups_hook() -> OpinionGroups | None:
+    """The analysis module's opinion groups (member → group per round), when it is installed."""
+    try:
+        module = importlib.import_module("bot.analysis.loading")
+    except ImportError:
+        return None
+    hook = getattr(module, "opinion_groups", None)
+    return hook if callable(hook) else None
+
+
+async def run_export(
+    settings: Settings, request: ExportRequest, out: Path, *, make_zip: bool, with_groups: bool = True
+) -> tuple[ExportResult, Path | None]:
+    database = Database(settings.database_url)
+    try:
+        result = await export_bundle(
+            UnitOfWorkFactory(database),
+            request,
+            out,
+            secret=settings.export_secret.get_secret_value() if settings.export_secret else None,
+            now=datetime.now(UTC),
+            opinion_groups=opinion_groups_hook() if with_groups else None,
+        )
+    finally:
+        await database.dispose()
+    zipped = zip_bundle(out, out.with_name(out.name + ".zip")) if make_zip else None
+    return result, zipped
+
+
+def summary(result: ExportResult, zipped: Path | None) -> str:
+    m = result.manifest
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in m["counts"].items())
+    excl = m["exclusions"]
+    lines = [
+        f"Exported {m['scope']['kind']} of community {m['community']} to {result.directory}",
+        f"  {counts}",
+        f"  left out: {excl['members']['opted_out']} opted-out members, {excl['members']['no_consent']} without consent",
+    ]
+    lines += [
+        f"  {f['path']}: {f['rows'] if f['rows'] is not None else '-'} rows, sha256 {f['sha256'][:16]}…" for f in m["files"]
+    ]
+    if zipped is not None:
+        lines.append(f"  zip: {zipped}")
+    return "\n".join(lines)
+
+
+__all__ = ["ExportRequest", "Scope", "run_export", "summary"]

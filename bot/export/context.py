@@ -1,0 +1,294 @@
+"""What an export covers: its scope (rounds of ONE community), their policies, scenarios and
+candidates with provenance, and who is left out (opt-out, no consent where the community requires it).
+
+Everything here is small (bounded by rounds × scenarios × candidates, and by members); the large part,
+reactions, is streamed by bot.export.derive."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.errors import CommandError
+from bot.export.attributes import parse_attributes_json
+from bot.model import Turn
+from bot.queries import aware, clauses_of, get_policy, get_round, policy_of_version, scenario_turns
+from storage.tables import (
+    BallotEventRow,
+    CandidateRow,
+    CommunityExportSettingsRow,
+    MemberPrivacyRow,
+    PolicyVersionRow,
+    ReactionEventRow,
+    RoundRow,
+    ScenarioRow,
+    TallyRow,
+)
+
+DEFAULT_LICENCE = "CC-BY-4.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    community: str
+    round_id: int | None = None
+    policy: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "round" if self.round_id is not None else "policy" if self.policy is not None else "community"
+
+    def describe(self) -> str:
+        if self.round_id is not None:
+            return f"round #{self.round_id}"
+        if self.policy is not None:
+            return f"every round of policy '{self.policy}'"
+        return "every round of the community"
+
+
+@dataclass(frozen=True, slots=True)
+class RoundInfo:
+    id: int
+    platform: str
+    phase: str
+    policy: str
+    version: int
+    clause_ids: tuple[str, ...]
+    clauses: tuple[tuple[str, str], ...]  # (clause id, text)
+    k: int
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """The candidates one member compares at once: a scenario of a round, under the policy version
+    (amendment 0) or under one amendment (a preview)."""
+
+    index: int
+    round_id: int
+    scenario_id: int
+    amendment_id: int  # 0: the policy version itself
+    turns: tuple[Turn, ...]
+    candidate_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateInfo:
+    id: int
+    index: int
+    group: int
+    position: int
+    text: str
+    author_kind: str
+    author_member: str | None
+    model: str
+    method: str
+    temperature: float | None
+    prompt_version: str
+    prompt_hash: str
+    settings_json: str
+    created_at: datetime | None
+
+    def sampling(self) -> dict[str, object]:
+        try:
+            settings = json.loads(self.settings_json or "{}")
+        except json.JSONDecodeError:
+            settings = {}
+        return {
+            "author_kind": self.author_kind,
+            "model": self.model,
+            "method": self.method,
+            "temperature": self.temperature,
+            "prompt_version": self.prompt_version,
+            "prompt_hash": self.prompt_hash,
+            "settings": settings,
+        }
+
+
+@dataclass
+class Privacy:
+    licence: str = DEFAULT_LICENCE
+    consent_required: bool = False
+    opted_out: set[str] = field(default_factory=set)
+    consented: set[str] = field(default_factory=set)
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)  # only of members who consented to give them
+    erased_members: int = 0
+
+    def excluded(self, member: str) -> str | None:
+        """Why a member's data stays out of exports, or None."""
+        if member in self.opted_out:
+            return "opted_out"
+        if self.consent_required and member not in self.consented:
+            return "no_consent"
+        return None
+
+
+@dataclass
+class Context:
+    scope: Scope
+    platform: str
+    rounds: dict[int, RoundInfo]
+    groups: list[GroupInfo]
+    candidates: dict[int, CandidateInfo]  # only candidates that may be exported
+    privacy: Privacy
+    withheld_candidates: dict[str, int]  # reason → human candidates left out
+    tallies: list[dict[str, object]]
+
+    @property
+    def round_ids(self) -> list[int]:
+        return sorted(self.rounds)
+
+    def group_of(self) -> dict[int, int]:
+        return {c.id: c.group for c in self.candidates.values()}
+
+
+async def scope_rounds(s: AsyncSession, scope: Scope) -> list[RoundRow]:
+    """The rounds of the scope, all of scope.community; anything of another community is 'not found'."""
+    if scope.round_id is not None:
+        return [await get_round(s, scope.community, scope.round_id)]
+    q = select(RoundRow).where(col(RoundRow.community) == scope.community)
+    if scope.policy is not None:
+        policy = await get_policy(s, scope.community, scope.policy)
+        q = q.where(
+            col(RoundRow.policy_version_id).in_(select(PolicyVersionRow.id).where(PolicyVersionRow.policy_id == policy.id))
+        )
+    rows = list((await s.exec(q.order_by(col(RoundRow.id)))).all())
+    if not rows:
+        raise CommandError(f"There is nothing to export: no round in {scope.describe()}.")
+    return rows
+
+
+async def load_privacy(s: AsyncSession, community: str) -> Privacy:
+    settings = await s.get(CommunityExportSettingsRow, community)
+    p = Privacy(
+        licence=settings.licence if settings else DEFAULT_LICENCE,
+        consent_required=settings.consent_required if settings else False,
+    )
+    rows = (await s.exec(select(MemberPrivacyRow).where(col(MemberPrivacyRow.community) == community))).all()
+    for r in rows:
+        if r.export_opt_out:
+            p.opted_out.add(r.member)
+        if r.export_consent:
+            p.consented.add(r.member)
+        if r.attributes_consent:
+            attrs = parse_attributes_json(r.attributes_json)
+            if attrs:
+                p.attributes[r.member] = attrs
+        if r.erased_at is not None:
+            p.erased_members += 1
+    return p
+
+
+async def load_context(s: AsyncSession, scope: Scope) -> Context:
+    rounds = await scope_rounds(s, scope)
+    privacy = await load_privacy(s, scope.community)
+    infos: dict[int, RoundInfo] = {}
+    for r in rounds:
+        assert r.id is not None
+        policy, version = await policy_of_version(s, r.policy_version_id)
+        clauses = await clauses_of(s, r.policy_version_id)
+        infos[r.id] = RoundInfo(
+            id=r.id,
+            platform=r.platform,
+            phase=r.phase,
+            policy=policy.name,
+            version=version.version,
+            clause_ids=tuple(c.key for c in clauses),
+            clauses=tuple((c.key, c.text) for c in clauses),
+            k=r.k,
+            opened_at=aware(r.opened_at),
+            closed_at=aware(r.closed_at),
+        )
+    platforms = {i.platform for i in infos.values()}
+    if len(platforms) != 1:  # one community lives on one platform
+        raise CommandError(f"The rounds of this scope come from several platforms ({', '.join(sorted(platforms))}).")
+    round_ids = sorted(infos)
+    cand_rows = (
+        await s.exec(
+            select(CandidateRow)
+            .where(col(CandidateRow.round_id).in_(round_ids))
+            .order_by(
+                col(CandidateRow.round_id),
+                col(CandidateRow.scenario_id),
+                col(CandidateRow.amendment_id),
+                col(CandidateRow.position),
+            )
+        )
+    ).all()
+    scenario_ids = sorted({c.scenario_id for c in cand_rows})
+    scenarios = {
+        sc.id: scenario_turns(sc) for sc in (await s.exec(select(ScenarioRow).where(col(ScenarioRow.id).in_(scenario_ids)))).all()
+    }
+    groups: list[GroupInfo] = []
+    group_index: dict[tuple[int, int, int], int] = {}
+    members_of: dict[int, list[int]] = {}
+    candidates: dict[int, CandidateInfo] = {}
+    withheld: dict[str, int] = {}
+    for c in cand_rows:
+        assert c.id is not None
+        if c.author_kind == "human":
+            why = "erased" if not c.text.strip() or c.author_member is None else privacy.excluded(c.author_member)
+            if why is not None:
+                withheld[why] = withheld.get(why, 0) + 1
+                continue
+        key = (c.round_id, c.scenario_id, c.amendment_id or 0)
+        g = group_index.get(key)
+        if g is None:
+            g = group_index[key] = len(groups)
+            groups.append(GroupInfo(g, c.round_id, c.scenario_id, c.amendment_id or 0, scenarios[c.scenario_id], ()))
+        members_of.setdefault(g, []).append(c.id)
+        candidates[c.id] = CandidateInfo(
+            id=c.id,
+            index=len(candidates),
+            group=g,
+            position=c.position,
+            text=c.text,
+            author_kind=c.author_kind,
+            author_member=c.author_member,
+            model=c.model,
+            method=c.method,
+            temperature=c.temperature,
+            prompt_version=c.prompt_version,
+            prompt_hash=c.prompt_hash,
+            settings_json=c.settings_json,
+            created_at=aware(c.created_at),
+        )
+    groups = [GroupInfo(g.index, g.round_id, g.scenario_id, g.amendment_id, g.turns, tuple(members_of[g.index])) for g in groups]
+    tallies: list[dict[str, object]] = [
+        {
+            "round_id": t.round_id,
+            "amendment_id": t.amendment_id,
+            "yes": t.yes,
+            "no": t.no,
+            "abstain": t.abstain,
+            "adopted": t.adopted,
+        }
+        for t in (
+            await s.exec(select(TallyRow).where(col(TallyRow.round_id).in_(round_ids)).order_by(col(TallyRow.amendment_id)))
+        ).all()
+    ]
+    return Context(scope, platforms.pop(), infos, groups, candidates, privacy, withheld, tallies)
+
+
+async def scope_members(s: AsyncSession, ctx: Context) -> dict[str, int]:
+    """Every member with a reaction event in the scope → how many events (before exclusions)."""
+    q = (
+        select(ReactionEventRow.member, func.count())
+        .where(col(ReactionEventRow.community) == ctx.scope.community, col(ReactionEventRow.round_id).in_(ctx.round_ids))
+        .group_by(ReactionEventRow.member)
+    )
+    return {m: int(n) for m, n in (await s.exec(q)).all()}
+
+
+async def ballot_members(s: AsyncSession, ctx: Context) -> dict[str, int]:
+    q = (
+        select(BallotEventRow.member, func.count())
+        .where(col(BallotEventRow.community) == ctx.scope.community, col(BallotEventRow.round_id).in_(ctx.round_ids))
+        .group_by(BallotEventRow.member)
+    )
+    return {m: int(n) for m, n in (await s.exec(q)).all()}

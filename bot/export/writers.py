@@ -1,0 +1,126 @@
+"""File writers that hold at most one batch of rows: JSON Lines, CSV, and Parquet in record batches.
+
+Parquet columns that repeat per scenario or per candidate (prompts, responses, provenance) are built
+with `take` from small per-scenario / per-candidate arrays, so a batch costs a few index arrays."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BATCH_ROWS = 16_384
+BUFFER_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    path: str  # relative to the bundle directory
+    format: str
+    rows: int
+
+
+class JsonlFile:
+    def __init__(self, root: Path, relative: str, format: str) -> None:
+        self.relative = relative
+        self.format = format
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f: TextIO = path.open("w", encoding="utf-8", newline="\n", buffering=BUFFER_BYTES)
+        self.rows = 0
+
+    def write(self, line: str) -> None:
+        """One JSON object, already encoded, without its newline."""
+        self._f.write(line)
+        self._f.write("\n")
+        self.rows += 1
+
+    def close(self) -> Output:
+        self._f.close()
+        return Output(self.relative, self.format, self.rows)
+
+
+class CsvFile:
+    def __init__(self, root: Path, relative: str, format: str, header: Sequence[str]) -> None:
+        self.relative = relative
+        self.format = format
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f: TextIO = path.open("w", encoding="utf-8", newline="", buffering=BUFFER_BYTES)
+        self._w = csv.writer(self._f, lineterminator="\n")
+        self._w.writerow(header)
+        self.rows = 0
+
+    def write(self, row: Sequence[object]) -> None:
+        self._w.writerow(row)
+        self.rows += 1
+
+    def close(self) -> Output:
+        self._f.close()
+        return Output(self.relative, self.format, self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A Parquet column: the value in row slot `slot`, or, with `lookup`, lookup[value in that slot]."""
+
+    name: str
+    type: pa.DataType
+    slot: int
+    lookup: pa.Array | None = None
+
+
+class ParquetFile:
+    def __init__(self, root: Path, relative: str, format: str, columns: Sequence[Column], batch_rows: int = BATCH_ROWS) -> None:
+        self.relative = relative
+        self.format = format
+        self.columns = list(columns)
+        self.schema = pa.schema([pa.field(c.name, c.lookup.type if c.lookup is not None else c.type) for c in self.columns])
+        self._slots = 1 + max(c.slot for c in self.columns)
+        self._buffer: list[list[Any]] = [[] for _ in range(self._slots)]
+        self._batch_rows = batch_rows
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(str(path), self.schema, compression="zstd")
+        self.rows = 0
+
+    def add(self, *slots: Any) -> None:
+        for i in range(self._slots):
+            self._buffer[i].append(slots[i])
+        self.rows += 1
+        if len(self._buffer[0]) >= self._batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer[0]:
+            return
+        indices: dict[int, pa.Array] = {}
+        arrays: list[pa.Array] = []
+        for c in self.columns:
+            if c.lookup is not None:
+                if c.slot not in indices:
+                    indices[c.slot] = pa.array(self._buffer[c.slot], pa.int32())
+                arrays.append(c.lookup.take(indices[c.slot]))
+            else:
+                arrays.append(pa.array(self._buffer[c.slot], c.type))
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self._buffer = [[] for _ in range(self._slots)]
+
+    def close(self) -> Output:
+        self._flush()
+        self._writer.close()
+        return Output(self.relative, self.format, self.rows)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(BUFFER_BYTES), b""):
+            h.update(chunk)
+    return h.hexdigest()
