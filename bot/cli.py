@@ -95,6 +95,24 @@ def run_discord(
     asyncio.run(run(settings, guild_id=guild, sync=sync))
 
 
+@run_app.command("slack")
+def run_slack(
+    mode: Annotated[str, typer.Option(help="auto (Socket Mode when SLACK_APP_TOKEN is set), http or socket")] = "auto",
+    port: Annotated[int | None, typer.Option(help="HTTP mode: port for /slack/events (default: POLICYBOT_SLACK_PORT)")] = None,
+) -> None:
+    """Run the Slack app with SLACK_BOT_TOKEN: over HTTP with SLACK_SIGNING_SECRET, or Socket Mode with SLACK_APP_TOKEN."""
+    from adapters.slack.run import run as run_on_slack
+    from storage.migrate import upgrade
+
+    if mode not in ("auto", "http", "socket"):
+        typer.echo("--mode is auto, http or socket.", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    upgrade(settings.database_url)
+    logging.getLogger("policybot").setLevel(logging.INFO)
+    asyncio.run(run_on_slack(settings, mode=mode, port=port))  # type: ignore[arg-type]
+
+
 discord_app = typer.Typer(help="Discord set-up helpers.", no_args_is_help=True)
 app.add_typer(discord_app, name="discord")
 

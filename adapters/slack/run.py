@@ -14,6 +14,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -69,7 +70,13 @@ def build(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, retry_handlers=retry_handlers()
     )
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    bolt = AsyncApp(client=client, signing_secret=secret, name="policybot", process_before_response=False)
+    quiet = logging.getLogger("slack_bolt.AsyncApp")  # Bolt warns that SLACK_BOT_TOKEN is unused: the client has it
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        bolt = AsyncApp(client=client, signing_secret=secret, name="policybot", process_before_response=False)
+    finally:
+        quiet.setLevel(level)
     chat = SlackChat(client)
     app = bootstrap(settings, chat, generator=generator, clock=clock, database=database)
     adapter = SlackAdapter(app, bolt, chat, SlackModerators(client, slack.moderator_group))
@@ -85,8 +92,16 @@ async def serve_http(bot: SlackBot, host: str, port: int) -> web.AppRunner:
     return runner
 
 
+def socket_mode_handler(bot: SlackBot, app_token: str) -> AsyncSocketModeHandler:
+    """The same Bolt app over Socket Mode: apps.connections.open (on the configured API URL) with the
+    app-level token, then a websocket; each envelope is acked by Bolt as soon as its ack() runs."""
+    return AsyncSocketModeHandler(bot.bolt, app_token, web_client=bot.bolt.client)
+
+
 async def run(settings: Settings, *, mode: Literal["auto", "http", "socket"] = "auto", port: int | None = None) -> None:
     slack = SlackSettings()
+    if settings.slack_bot_token is None:
+        raise SystemExit("Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), from OAuth & Permissions.")
     if mode == "auto":
         mode = "socket" if settings.slack_app_token is not None else "http"
     if mode == "http" and settings.slack_signing_secret is None:
@@ -106,10 +121,8 @@ async def run(settings: Settings, *, mode: Literal["auto", "http", "socket"] = "
             finally:
                 await runner.cleanup()
         else:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
             assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
+            handler = socket_mode_handler(bot, settings.slack_app_token.get_secret_value())
             log.info("policybot connects to Slack over Socket Mode")
             try:
                 await handler.start_async()  # type: ignore[no-untyped-call]

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from adapters.slack.render import texts_of_blocks
@@ -43,6 +44,8 @@ class FakeSlack:
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id → bytes received at its upload URL
     rate_limit: dict[str, int] = field(default_factory=dict)  # method → how many more times to answer 429
     gates: dict[str, asyncio.Event] = field(default_factory=dict)  # method → held until the event is set
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)  # Socket Mode connections
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)  # what clients sent back over them
     port: int = 0
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
@@ -66,6 +69,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{token}", self._response)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -151,7 +155,32 @@ class FakeSlack:
         self.responses.setdefault(request.match_info["token"], []).append(await request.json())
         return web.Response(text="ok")
 
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0POLICY"}})
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(message.data))
+        return ws
+
+    async def envelope(self, kind: str, payload: dict[str, Any], envelope_id: str) -> dict[str, Any]:
+        """Send a Socket Mode envelope to the connected app and wait for its ack."""
+        await self.sockets[-1].send_json(
+            {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": kind != "events_api"}
+        )
+        for _ in range(500):
+            for ack in self.socket_acks:
+                if ack.get("envelope_id") == envelope_id:
+                    return ack
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no ack for envelope {envelope_id}")
+
     # ------------------------------------------------------------ Web API methods
+
+    async def m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
 
     def _new_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
