@@ -86,7 +86,7 @@ def _gauge(
     return float(mu), i_u, i_i, f_u, f_i
 
 
-def fit(m: RatingsMatrix, *, min_raters: int = MIN_RATERS, max_iter: int = 300, tol: float = 1e-7, seed: int = 0) -> BridgingFit:
+def fit(m: RatingsMatrix, *, min_raters: int = MIN_RATERS, max_iter: int = 300, tol: float = 1e-6, seed: int = 0) -> BridgingFit:
     voted = ~np.isnan(m.votes)
     raters = int(voted.any(axis=1).sum())
     if raters < min_raters:

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from bot.analysis.matrix import Comparison, FloatArray, IntArray
+from bot.analysis.matrix import Comparison, ComparisonArrays, FloatArray, IntArray
 
 ALPHA = 0.1  # regularisation, as choix's alpha
 BoolArray = npt.NDArray[np.bool_]
@@ -35,10 +35,25 @@ class ChoiceData:
     scenario: IntArray  # (N,) scenario of each choice
     winner: IntArray  # (N,) local index of the chosen candidate
     shown: BoolArray  # (N, W) which local candidates the choice was among (the winner included)
+    weight: FloatArray | None = None  # (N,) how many times each choice was made (default 1)
 
     @property
     def width(self) -> int:
         return int(self.shown.shape[1])
+
+    def aggregated(self) -> ChoiceData:
+        """The same data with identical choices merged into weights (the fit is unchanged; it is
+        faster when many members make the same comparison)."""
+        if not len(self.scenario):
+            return self
+        width = self.width
+        bits = self.shown.astype(np.int64) @ (1 << np.arange(width, dtype=np.int64))
+        key = (self.scenario.astype(np.int64) * width + self.winner) << width | bits
+        uniq, inverse = np.unique(key, return_inverse=True)
+        w = np.asarray(np.bincount(inverse.ravel(), weights=self.weight, minlength=len(uniq)), dtype=np.float64)
+        shown = ((uniq[:, None] & ((1 << width) - 1)) >> np.arange(width)[None, :]) & 1
+        rest = uniq >> width
+        return ChoiceData(self.n_items, rest // width, rest % width, shown.astype(bool), w)
 
     @classmethod
     def pairwise(cls, n_items: IntArray, scenario: IntArray, winner: IntArray, loser: IntArray) -> ChoiceData:
@@ -58,7 +73,8 @@ def fit_top1(data: ChoiceData, alpha: float = ALPHA, *, tol: float = 1e-10, max_
     real = np.arange(width)[None, :] < data.n_items[:, None]  # (S, W)
     n_choices = len(data.scenario)
     # per-scenario sums of per-choice rows: A (S × N) @ X (N × ·)
-    agg = sparse.csr_matrix((np.ones(n_choices), (data.scenario, np.arange(n_choices))), shape=(n_s, n_choices))
+    weight = np.ones(n_choices) if data.weight is None else np.asarray(data.weight, dtype=np.float64)
+    agg = sparse.csr_matrix((weight, (data.scenario, np.arange(n_choices))), shape=(n_s, n_choices))
     wins = np.asarray(agg @ np.eye(width)[data.winner]) if n_choices else np.zeros((n_s, width))
     prior = alpha * data.n_items[:, None].astype(np.float64)  # alpha · n, per scenario
     theta = np.zeros((n_s, width))
@@ -92,11 +108,11 @@ def fit_top1(data: ChoiceData, alpha: float = ALPHA, *, tol: float = 1e-10, max_
 
 def fit_pairwise(n_items: IntArray, scenario: IntArray, winner: IntArray, loser: IntArray, alpha: float = ALPHA) -> FloatArray:
     """Bradley-Terry per scenario (choix.ilsr_pairwise's scores, centred)."""
-    return fit_top1(ChoiceData.pairwise(n_items, scenario, winner, loser), alpha)
+    return fit_top1(ChoiceData.pairwise(n_items, scenario, winner, loser).aggregated(), alpha)
 
 
 def scores_by(
-    comparisons: Iterable[Comparison],
+    comparisons: ComparisonArrays | Iterable[Comparison],
     candidates_of: Mapping[int, Sequence[int]],
     group_of: Mapping[str, Hashable] | None = None,
     alpha: float = ALPHA,
@@ -105,28 +121,39 @@ def scores_by(
     group (group_of: member → group; members without a group are left out) or overall (key None).
     Returns group → candidate id → score (mean 0 within its scenario). Every scenario appears for
     every group, with 0 scores when the group made no comparison there."""
-    comps = list(comparisons)
-    keys: list[Hashable] = sorted({group_of[c.member] for c in comps if c.member in group_of}, key=str) if group_of else [None]
+    comps = comparisons if isinstance(comparisons, ComparisonArrays) else ComparisonArrays.of(comparisons)
     scen_ids = sorted(candidates_of)
-    slot = {(g, s): i for i, (g, s) in enumerate((g, s) for g in keys for s in scen_ids)}
-    local = {s: {c: j for j, c in enumerate(candidates_of[s])} for s in scen_ids}
-    n_items = np.array([len(candidates_of[s]) for _g in keys for s in scen_ids], dtype=np.int64)
-    rows: list[tuple[int, int, int]] = []
-    for c in comps:
-        g = group_of.get(c.member) if group_of is not None else None
-        if (group_of is not None and c.member not in group_of) or c.scenario_id not in local:
-            continue
-        loc = local[c.scenario_id]
-        if c.winner in loc and c.loser in loc:
-            rows.append((slot[(g, c.scenario_id)], loc[c.winner], loc[c.loser]))
-    if not len(n_items):
-        return {}
-    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
-    fitted = fit_pairwise(n_items, arr[:, 0], arr[:, 1], arr[:, 2], alpha)
-    out: dict[Hashable, dict[int, float]] = {g: {} for g in keys}
-    for (g, s), i in slot.items():
-        for cand, j in local[s].items():
-            out[g][cand] = float(fitted[i, j])
+    if group_of is None:
+        keys: list[Hashable] = [None]
+        slot_of_member = np.zeros(len(comps.members), dtype=np.int64)
+    else:
+        keys = sorted({group_of[m] for m in comps.members if m in group_of}, key=str)
+        index = {g: i for i, g in enumerate(keys)}
+        slot_of_member = np.array([index.get(group_of.get(m), -1) for m in comps.members], dtype=np.int64)
+    if not keys or not scen_ids:
+        return {g: {} for g in keys}
+    # candidate id → (scenario position, local index), via sorted lookup
+    pairs = sorted((c, i, j) for i, s in enumerate(scen_ids) for j, c in enumerate(candidates_of[s]))
+    cand_sorted = np.array([p[0] for p in pairs], dtype=np.int64)
+    cand_scen = np.array([p[1] for p in pairs], dtype=np.int64)
+    cand_local = np.array([p[2] for p in pairs], dtype=np.int64)
+
+    def locate(ids: IntArray) -> tuple[IntArray, IntArray, BoolArray]:
+        at = np.clip(np.searchsorted(cand_sorted, ids), 0, len(cand_sorted) - 1)
+        return cand_scen[at], cand_local[at], cand_sorted[at] == ids
+
+    w_scen, w_loc, w_ok = locate(comps.winner)
+    l_scen, l_loc, l_ok = locate(comps.loser)
+    group = slot_of_member[comps.member] if len(comps) else np.zeros(0, dtype=np.int64)
+    keep = w_ok & l_ok & (w_scen == l_scen) & (group >= 0)
+    slot = group[keep] * len(scen_ids) + w_scen[keep]
+    n_items = np.tile(np.array([len(candidates_of[s]) for s in scen_ids], dtype=np.int64), len(keys))
+    fitted = fit_pairwise(n_items, slot, w_loc[keep], l_loc[keep], alpha)
+    out: dict[Hashable, dict[int, float]] = {}
+    for gi, g in enumerate(keys):
+        out[g] = {
+            c: float(fitted[gi * len(scen_ids) + si, j]) for si, s in enumerate(scen_ids) for j, c in enumerate(candidates_of[s])
+        }
     return out
 
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from bot.analysis import bridging, polis
 from bot.analysis.choice import bridging_winner, scores_by
-from bot.analysis.matrix import Comparison, RatingsMatrix, pairwise_comparisons, ratings_matrix
-from bot.preferences import ReactionEvent, best_picks, current_stances
+from bot.analysis.matrix import ComparisonArrays, RatingsMatrix, comparison_arrays, reactions_from_events
+from bot.preferences import ReactionEvent
 from bot.views import label
 
 
@@ -67,11 +67,8 @@ class RoundAnalysis:
 def analyse(inp: RoundInput, *, previous_k: int | None = None, min_raters: int = bridging.MIN_RATERS) -> RoundAnalysis:
     cands = tuple(c.id for c in inp.candidates)
     scenario_of = {c.id: c.scenario_id for c in inp.candidates}
-    events = [e for e in inp.events if e.candidate_id in scenario_of]
-    arrival = list(dict.fromkeys(e.member for e in sorted(events, key=lambda e: e.seq)))
-    stances = current_stances(events)
-    best = best_picks(events, scenario_of)
-    m = ratings_matrix(stances, cands, arrival)
+    reactions = reactions_from_events(inp.events, cands, scenario_of)
+    m = reactions.matrix
     groups = polis.opinion_groups(m, previous_k=previous_k)
     plain = polis.overall_votes(m)
     by_group = polis.group_votes(m, groups) if groups.ok else None
@@ -85,7 +82,7 @@ def analyse(inp: RoundInput, *, previous_k: int | None = None, min_raters: int =
     shown: dict[int, list[int]] = {}
     for c in inp.candidates:
         shown.setdefault(c.scenario_id, []).append(c.id)
-    comps = pairwise_comparisons(stances, best, shown)
+    comps = comparison_arrays(reactions, shown)
     scen = _scenario_scores(comps, shown, groups)
     fit = bridging.fit(m, min_raters=min_raters)
     return RoundAnalysis(
@@ -101,19 +98,19 @@ def analyse(inp: RoundInput, *, previous_k: int | None = None, min_raters: int =
         scen,
         fit,
         len(comps),
-        members=len({mem for mem, _ in stances} | {mem for mem, _ in best}),
-        reactions=len(stances) + len(best),
+        members=len(reactions.members),
+        reactions=reactions.reactions,
     )
 
 
-def _scenario_scores(comps: list[Comparison], shown: dict[int, list[int]], groups: polis.Groups) -> list[ScenarioScores]:
+def _scenario_scores(comps: ComparisonArrays, shown: dict[int, list[int]], groups: polis.Groups) -> list[ScenarioScores]:
     overall = scores_by(comps, shown).get(None, {})
     per_group: dict[int, dict[int, float]] = {}
     if groups.ok:
         member_group = groups.as_dict()
         fitted = scores_by(comps, shown, member_group)
         per_group = {int(g): s for g, s in fitted.items() if isinstance(g, int)}
-    compared = {c.scenario_id for c in comps}
+    compared = set(np.unique(comps.scenario).tolist())
     out: list[ScenarioScores] = []
     for sid, cands in shown.items():
         mine = {c: overall.get(c, 0.0) for c in cands}

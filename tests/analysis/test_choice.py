@@ -95,3 +95,11 @@ def test_scores_per_group_and_bridging_winner() -> None:
     assert abs(overall[1] - overall[3]) < 1e-9
     winner = bridging_winner(per_group, [1, 2, 3])
     assert winner is not None and winner[0] == 2
+
+
+def test_merging_identical_choices_changes_nothing() -> None:
+    data = random_top1(5, 40, 2000)  # many repeats per scenario
+    merged = data.aggregated()
+    assert len(merged.scenario) < len(data.scenario) and merged.weight is not None
+    assert merged.weight.sum() == len(data.scenario)
+    np.testing.assert_allclose(fit_top1(merged), fit_top1(data), atol=1e-9)
