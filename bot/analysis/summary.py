@@ -85,8 +85,8 @@ def summarise(a: RoundAnalysis) -> RoundSummary:
                         _direction(r.direction),
                         round(float(r.p_success), 4),
                         round(float(smoothed(np.array(rest), np.array(rest_seen))), 4),
-                        r.n_trials,
-                        r.significant,
+                        int(r.n_trials),
+                        bool(r.significant),
                     )
                 )
             groups.append(GroupSummary(g + 1, sizes[g], tuple(stands)))
@@ -97,9 +97,9 @@ def summarise(a: RoundAnalysis) -> RoundSummary:
             a.info(c.candidate).label,
             a.info(c.candidate).text[:EXCERPT],
             _direction(c.direction),
-            round(c.p_success, 4),
-            round(c.p_success, 4),
-            c.n_trials,
+            round(float(c.p_success), 4),
+            round(float(c.p_success), 4),
+            int(c.n_trials),
             True,
         )
         for c in a.consensus
@@ -111,11 +111,11 @@ def summarise(a: RoundAnalysis) -> RoundSummary:
         a.members,
         tuple(groups),
         consensus,
-        tuple(c for c, _ in a.divisive),
-        {c: round(v, 6) for c, v in a.gac.items()},
-        {s.scenario_id: s.top for s in a.scenarios if s.top is not None},
-        {s.scenario_id: s.bridging for s in a.scenarios if s.bridging is not None},
-        tuple(a.bridging.bridged()),
+        tuple(int(c) for c, _ in a.divisive),
+        {int(c): round(float(v), 6) for c, v in a.gac.items()},
+        {int(s.scenario_id): int(s.top) for s in a.scenarios if s.top is not None},
+        {int(s.scenario_id): int(s.bridging) for s in a.scenarios if s.bridging is not None},
+        tuple(int(c) for c in a.bridging.bridged()),
     )
 
 

@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from bot import commands as c
 from bot.analysis.results import MIN_REACTORS
+from bot.analysis.summary import round_summary
 from bot.bootstrap import App
 from bot.commands import Actor
 from bot.errors import CommandError
@@ -67,6 +68,18 @@ async def test_review_and_final_results_posts(app: App, mod: Actor, chat: FakeCh
     async with app.engine.services.uow() as uow:
         mark = (await uow.session.exec(select(RoundAnalysisRow))).one()
         assert mark.round_id == round_id and mark.k == 2 and mark.review_event_id > 0
+        summary = await round_summary(uow.session, round_id)
+        assert summary.groups_found and [g.size for g in summary.groups] == [6, 6]
+        assert app.engine.services.opinion_groups is not None
+        groups = await app.engine.services.opinion_groups(uow.session, round_id)
+        assert len({groups[m] for m in CAMP_A}) == 1 and len({groups[m] for m in CAMP_B}) == 1
+        assert groups[CAMP_A[0]] != groups[CAMP_B[0]]
+    # a reaction after REVIEW does not move anyone's group: groups come from REVIEW reactions
+    for cand in cands:
+        r = await app.engine.dispatch(c.RecordReaction(actor("late"), Stance.ENDORSE, f"late-{cand}", candidate_id=cand))
+        assert r.ok
+    async with app.engine.services.uow() as uow:
+        assert "late" not in await app.engine.services.opinion_groups(uow.session, round_id)
     # no amendment: AMEND → CLOSED, with the final results
     assert (await app.engine.dispatch(c.AdvanceRound(mod, round_id))).ok
     [final] = chat.titled(f"Round #{round_id}: final reactions")
