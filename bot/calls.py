@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.ports import Completion, Prompt
@@ -78,24 +78,50 @@ async def cached_text(svc: Services, digest: str, sample: int) -> LLMCacheRow | 
         ).first()
 
 
-async def _store(svc: Services, digest: str, sample: int, done: Completion) -> None:
+async def _store(svc: Services, ctx: CallContext, digest: str, sample: int, done: Completion) -> None:
+    """The call's log line and the validated answer, in one transaction."""
+    log_row = LLMCallRow(
+        community=ctx.community,
+        round_id=ctx.round_id,
+        purpose=ctx.purpose[:32],
+        model=done.model[:200],
+        prompt_hash=digest,
+        sample=sample,
+        outcome="ok",
+        prompt_tokens=done.prompt_tokens,
+        completion_tokens=done.completion_tokens,
+        latency_ms=done.latency_ms,
+        cost_usd=done.cost_usd,
+        at=svc.now(),
+    )
+    answer = LLMCacheRow(
+        prompt_hash=digest,
+        sample=sample,
+        model=done.model[:200],
+        text=done.text,
+        prompt_tokens=done.prompt_tokens,
+        completion_tokens=done.completion_tokens,
+        cost_usd=done.cost_usd,
+        created_at=svc.now(),
+    )
     try:
         async with svc.uow() as uow:
-            uow.session.add(
-                LLMCacheRow(
-                    prompt_hash=digest,
-                    sample=sample,
-                    model=done.model[:200],
-                    text=done.text,
-                    prompt_tokens=done.prompt_tokens,
-                    completion_tokens=done.completion_tokens,
-                    cost_usd=done.cost_usd,
-                    created_at=svc.now(),
-                )
-            )
+            uow.session.add_all([log_row, answer])
             await uow.commit()
     except IntegrityError:  # the same request answered twice at once: the first answer stays
-        pass
+        async with svc.uow() as uow:
+            uow.session.add(LLMCallRow.model_validate(log_row.model_dump(exclude={"id"})))
+            await uow.commit()
+
+
+async def prefetch(svc: Services, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], LLMCacheRow]:
+    """Cached answers for many (prompt hash, sample) keys in one query, before a batch of calls."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    async with svc.uow() as uow:
+        rows = (await uow.session.exec(select(LLMCacheRow).where(col(LLMCacheRow.prompt_hash).in_({h for h, _ in wanted})))).all()
+    return {(r.prompt_hash, r.sample): r for r in rows if (r.prompt_hash, r.sample) in wanted}
 
 
 async def ask(
@@ -108,15 +134,17 @@ async def ask(
     limit: asyncio.Semaphore | None = None,
     attempts: int = MALFORMED_ATTEMPTS,
     use_cache: bool = True,
+    prefetched: Mapping[tuple[str, int], LLMCacheRow] | None = None,
 ) -> Answer[T]:
     """The parsed answer to `prompt` (sample `sample`), from the cache or the model.
 
     Raises GeneratorUnavailable when the model cannot be reached, GeneratorFailed when it failed
-    after the generator's retries or answered malformed `attempts` times (the reason is kept)."""
+    after the generator's retries or answered malformed `attempts` times (the reason is kept).
+    `prefetched`: the cache already looked up for this batch (see `prefetch`); no query then."""
     model = svc.generator.model
     digest = prompt_hash(prompt, model)
     if use_cache:
-        hit = await cached_text(svc, digest, sample)
+        hit = prefetched.get((digest, sample)) if prefetched is not None else await cached_text(svc, digest, sample)
         if hit is not None:
             try:
                 value = parse(hit.text)
@@ -155,8 +183,7 @@ async def ask(
                 svc, ctx, digest, sample, done.model, "malformed", detail=f"attempt {attempt + 1}: {reason}"[:2000], **usage
             )
             continue
-        await _log(svc, ctx, digest, sample, done.model, "ok", **usage)
-        await _store(svc, digest, sample, done)
+        await _store(svc, ctx, digest, sample, done)
         return Answer(
             value,
             done.text,

@@ -22,7 +22,7 @@ from sqlalchemy import update
 from sqlmodel import col, func, select
 
 from bot import diversity
-from bot.calls import CallContext, round_totals
+from bot.calls import CallContext, prefetch, round_totals
 from bot.commands import Actor, RetryScenarios
 from bot.deadlines import planned_end
 from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable
@@ -39,7 +39,7 @@ from bot.queries import (
     scenario_title,
     scenario_turns,
 )
-from bot.sampling import CandidateDraft, sample
+from bot.sampling import CandidateDraft, cache_keys, sample
 from bot.services import Services
 from bot.views import announcement, candidate_post, scenario_post
 from storage.tables import CandidateRow, PolicyRow, PolicyVersionRow, RoundRow, RoundScenarioRow, ScenarioRow
@@ -122,6 +122,13 @@ async def generate_for(
     """K candidates for every scenario of the plan; an exception in place of a scenario that failed."""
     limit = asyncio.Semaphore(svc.options.llm_concurrency)
     ctx = CallContext(community, plan.r.id, "candidates")
+    method, temperature, model = svc.options.sampling, svc.options.temperature, svc.generator.model
+    keys = [
+        key
+        for _, sc in plan.scenarios
+        for key in cache_keys(method, plan.policy.name, plan.clauses, scenario_turns(sc), plan.r.k, temperature, model)
+    ]
+    cached = await prefetch(svc, keys)  # one query for the whole batch, so the calls start at once
 
     async def one(sc: ScenarioRow) -> list[CandidateDraft]:
         drafts = await sample(
@@ -134,6 +141,7 @@ async def generate_for(
             temperature=svc.options.temperature,
             ctx=ctx,
             limit=limit,
+            prefetched=cached,
         )
         if progress is not None:
             await progress.add(len(drafts))

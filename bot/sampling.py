@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.calls import Answer, CallContext, Malformed, ask
 from bot.model import ClauseText, Turn
-from bot.prompts import CANDIDATE_PROMPT_VERSION, NC_PROMPT_VERSION, candidate_prompt, nc_prompt
+from bot.prompts import CANDIDATE_PROMPT_VERSION, NC_PROMPT_VERSION, candidate_prompt, nc_prompt, prompt_hash
 from bot.services import Services
+from storage.tables import LLMCacheRow
 
 INDEPENDENT = "independent"
 NEGATIVELY_CORRELATED = "negatively-correlated"
@@ -108,9 +109,12 @@ async def sample_negatively_correlated(
     temperature: float,
     ctx: CallContext,
     limit: asyncio.Semaphore | None = None,
+    prefetched: Mapping[tuple[str, int], LLMCacheRow] | None = None,
 ) -> list[CandidateDraft]:
     prompt = nc_prompt(policy_name, clauses, turns, k, temperature)
-    answer: Answer[list[tuple[str, str]]] = await ask(svc, prompt, lambda t: parse_responses(t, k), ctx, limit=limit)
+    answer: Answer[list[tuple[str, str]]] = await ask(
+        svc, prompt, lambda t: parse_responses(t, k), ctx, limit=limit, prefetched=prefetched
+    )
     return [
         CandidateDraft(
             text=body,
@@ -145,12 +149,13 @@ async def sample_independent(
     temperature: float,
     ctx: CallContext,
     limit: asyncio.Semaphore | None = None,
+    prefetched: Mapping[tuple[str, int], LLMCacheRow] | None = None,
 ) -> list[CandidateDraft]:
     """K separate calls at the same temperature (bounded by `limit` calls in flight)."""
     prompt = candidate_prompt(policy_name, clauses, turns, temperature)
 
     async def one(i: int) -> CandidateDraft:
-        answer = await ask(svc, prompt, parse_single, ctx, sample=i, limit=limit)
+        answer = await ask(svc, prompt, parse_single, ctx, sample=i, limit=limit, prefetched=prefetched)
         return CandidateDraft(
             text=answer.value,
             model=answer.model,
@@ -176,6 +181,16 @@ async def sample_independent(
     return [r for r in results if isinstance(r, CandidateDraft)]
 
 
+def cache_keys(
+    method: str, policy_name: str, clauses: Sequence[ClauseText], turns: Sequence[Turn], k: int, temperature: float, model: str
+) -> list[tuple[str, int]]:
+    """The (prompt hash, sample) keys `sample` will look up, so a batch can prefetch them at once."""
+    if method == INDEPENDENT:
+        digest = prompt_hash(candidate_prompt(policy_name, clauses, turns, temperature), model)
+        return [(digest, i) for i in range(k)]
+    return [(prompt_hash(nc_prompt(policy_name, clauses, turns, k, temperature), model), 0)]
+
+
 async def sample(
     svc: Services,
     method: str,
@@ -187,11 +202,14 @@ async def sample(
     temperature: float,
     ctx: CallContext,
     limit: asyncio.Semaphore | None = None,
+    prefetched: Mapping[tuple[str, int], LLMCacheRow] | None = None,
 ) -> list[CandidateDraft]:
     if method == INDEPENDENT:
-        return await sample_independent(svc, policy_name, clauses, turns, k, temperature=temperature, ctx=ctx, limit=limit)
+        return await sample_independent(
+            svc, policy_name, clauses, turns, k, temperature=temperature, ctx=ctx, limit=limit, prefetched=prefetched
+        )
     if method == NEGATIVELY_CORRELATED:
         return await sample_negatively_correlated(
-            svc, policy_name, clauses, turns, k, temperature=temperature, ctx=ctx, limit=limit
+            svc, policy_name, clauses, turns, k, temperature=temperature, ctx=ctx, limit=limit, prefetched=prefetched
         )
     raise ValueError(f"unknown sampling method {method!r}; use one of {', '.join(METHODS)}")
