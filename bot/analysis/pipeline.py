@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.analysis import bridging, polis
-from bot.analysis.choice import bridging_winner, scores_by
+from bot.analysis.choice import scores_by
 from bot.analysis.matrix import ComparisonArrays, RatingsMatrix, comparison_arrays, reactions_from_events
 from bot.preferences import ReactionEvent
 from bot.views import label
@@ -35,8 +35,19 @@ class ScenarioScores:
     scenario_id: int
     overall: dict[int, float]  # candidate → Bradley-Terry score (mean 0 in the scenario)
     by_group: dict[int, dict[int, float]]  # group (1-based) → candidate → score
-    top: int | None  # highest overall score (None when nobody compared anything)
-    bridging: int | None  # highest lowest-score across groups (None without groups)
+    compared: bool  # someone compared candidates of this scenario
+    top: int | None  # highest overall score, when it leads by at least TIE
+    bridging: int | None  # highest lowest-score across groups, when it leads by at least TIE (needs groups)
+
+
+TIE = 0.05  # scores closer than this do not make a winner
+
+
+def _clear_winner(values: dict[int, float], order: list[int]) -> int | None:
+    ranked = sorted(order, key=lambda c: (-values[c], order.index(c)))
+    if len(ranked) > 1 and values[ranked[0]] - values[ranked[1]] < TIE:
+        return None
+    return ranked[0] if ranked else None
 
 
 @dataclass(frozen=True)
@@ -115,12 +126,13 @@ def _scenario_scores(comps: ComparisonArrays, shown: dict[int, list[int]], group
     for sid, cands in shown.items():
         mine = {c: overall.get(c, 0.0) for c in cands}
         groups_here = {g: {c: s.get(c, 0.0) for c in cands} for g, s in per_group.items()}
-        top = max(cands, key=lambda c: (mine[c], -cands.index(c))) if sid in compared else None
+        seen = sid in compared
+        top = _clear_winner(mine, cands) if seen else None
         bridge = None
-        if groups_here and sid in compared:
-            won = bridging_winner(groups_here, cands)
-            bridge = won[0] if won else None
-        out.append(ScenarioScores(sid, mine, groups_here, top, bridge))
+        if groups_here and seen:  # the bridging winner (choice.bridging_winner), unless tied
+            floors = {c: min(g[c] for g in groups_here.values()) for c in cands}
+            bridge = _clear_winner(floors, cands)
+        out.append(ScenarioScores(sid, mine, groups_here, seen, top, bridge))
     return out
 
 

@@ -23,7 +23,6 @@ log = logging.getLogger("policybot.analysis")
 MIN_REACTORS = 3  # fewer members than this: no numbers are shown
 FIELD_LIMIT = 1000  # characters per field (Discord allows 1,024)
 MAX_LINES = 12
-TIE = 0.05  # scores closer than this are not called a winner
 
 STAGE_TITLE = {"review": "what members think after REVIEW", "final": "final reactions", "now": "reactions so far"}
 
@@ -103,13 +102,12 @@ def results_fields(a: RoundAnalysis) -> tuple[str, tuple[Field, ...]]:
         fields.append(Field("Counts", _clip(lines) or "no reactions"))
     lines = []
     for sc in a.scenarios:
-        if sc.top is None:
+        if not sc.compared:
             continue
+        scenario = label[next(iter(sc.overall))].split("·")[0]
         scores = ", ".join(f"{label[c].split('·')[-1]} {v:+.2f}" for c, v in sc.overall.items())
-        line = f"{label[sc.top].split('·')[0]}: best {label[sc.top]} (scores {scores})"
-        ordered = sorted(sc.overall.values(), reverse=True)
-        if len(ordered) > 1 and ordered[0] - ordered[1] < TIE:
-            line = f"{label[sc.top].split('·')[0]}: no clear best (scores {scores})"
+        best = f"best {label[sc.top]}" if sc.top is not None else "no clear best"
+        line = f"{scenario}: {best} (scores {scores})"
         if sc.bridging is not None:
             line += f"; bridging pick {label[sc.bridging]}"
         lines.append(line)
