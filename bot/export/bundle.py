@@ -161,7 +161,7 @@ async def _write(
         emitters += [e for e in (kto, ca, polis) if e is not None]
         members = stances = bests = pairs_best = pairs_stance = 0
         try:
-            async for m in stream_members(s, ctx, plan, pseudonyms):
+            async for m in stream_members(s, ctx, plan, pseudonyms, times=polis is not None):
                 members += 1
                 stances += len(m.stances)
                 bests += len(m.best)
@@ -212,13 +212,19 @@ async def _write(
     attr_counts = aggregate_counts(given, request.k_anonymity)
     card = dataset_card(ctx, outputs, counts, exclusions, group_sizes, attr_counts, request.k_anonymity, now)
     (root / "README.md").write_text(card, encoding="utf-8")
-    files: list[dict[str, Any]] = [{"path": "README.md", "format": "dataset-card", "rows": None}] + [
-        {"path": o.path, "format": o.format, "rows": o.rows} for o in outputs
-    ]
-    for f in files:
-        p = root / str(f["path"])
-        f["bytes"] = p.stat().st_size
-        f["sha256"] = sha256_of(p)
+    files: list[dict[str, Any]] = []
+    for o in [Output("README.md", "dataset-card", 0), *outputs]:
+        p = root / o.path
+        size, digest = (o.bytes, o.sha256) if o.bytes is not None and o.sha256 is not None else (p.stat().st_size, sha256_of(p))
+        files.append(
+            {
+                "path": o.path,
+                "format": o.format,
+                "rows": None if o.path == "README.md" else o.rows,
+                "bytes": size,
+                "sha256": digest,
+            }
+        )
     manifest: dict[str, Any] = {
         "schema": MANIFEST_SCHEMA,
         "generated_at": now.astimezone(UTC).isoformat(),

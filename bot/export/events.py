@@ -63,28 +63,30 @@ async def write_events(
         .order_by(col(R.id))
         .execution_options(yield_per=YIELD_ROWS)
     )
-    async for seq, at, member, round_id, cand, stance, action, reason in await s.stream(stmt):
-        c = ctx.candidates.get(cand)
-        if c is None or excluded(member) is not None:
-            continue
-        g = ctx.groups[c.group]
-        moment = aware(at)
-        emit(
-            (
-                "reaction",
-                seq,
-                moment.isoformat() if moment else "",
-                pseudonyms(member),
-                round_id,
-                g.scenario_id,
-                cand,
-                g.amendment_id,
-                stance,
-                action,
-                "",
-                reason,
+    async for rows in (await (await s.connection()).stream(stmt)).partitions():
+        for seq, at, member, round_id, cand, stance, action, reason in rows:
+            c = ctx.candidates.get(cand)
+            if c is None or excluded(member) is not None:
+                continue
+            g = ctx.groups[c.group]
+            moment = aware(at)
+            when = moment.isoformat() if moment else ""
+            emit(
+                (
+                    "reaction",
+                    seq,
+                    when,
+                    pseudonyms(member),
+                    round_id,
+                    g.scenario_id,
+                    cand,
+                    g.amendment_id,
+                    stance,
+                    action,
+                    "",
+                    reason,
+                )
             )
-        )
     over = [r.id for r in ctx.rounds.values() if r.phase in (Phase.CLOSED.value, Phase.CANCELLED.value)]
     if over:
         B = BallotEventRow
@@ -97,25 +99,12 @@ async def write_events(
             .order_by(col(B.id))
             .execution_options(yield_per=YIELD_ROWS)
         )
-        async for seq, at, member, round_id, amendment, choice in await s.stream(ballots):
-            if excluded(member) is not None:
-                continue
-            moment = aware(at)
-            emit(
-                (
-                    "ballot",
-                    seq,
-                    moment.isoformat() if moment else "",
-                    pseudonyms(member),
-                    round_id,
-                    0,
-                    0,
-                    amendment,
-                    "",
-                    "",
-                    choice,
-                    "",
-                )
-            )
+        async for brows in (await (await s.connection()).stream(ballots)).partitions():
+            for seq, at, member, round_id, amendment, choice in brows:
+                if excluded(member) is not None:
+                    continue
+                moment = aware(at)
+                when = moment.isoformat() if moment else ""
+                emit(("ballot", seq, when, pseudonyms(member), round_id, 0, 0, amendment, "", "", choice, ""))
     outputs = [w.close() for w in (files, table) if w is not None]
     return outputs, counts

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import pyarrow as pa
 
 from bot.export.attributes import ATTRIBUTES
-from bot.export.context import Context
+from bot.export.context import Context, GroupInfo
 from bot.export.derive import MemberData, MemberPlan
 from bot.export.writers import Column, CsvFile, JsonlFile, Output, ParquetFile
 from bot.model import STANCE_VOTE, Turn
@@ -93,36 +95,46 @@ class Fragments:
         self.chosen_prov = prov("chosen_")
         self.rejected_prov = prov("rejected_")
         self.single_prov = prov("")
-        # Arrow lookups
-        self.a_prompt_msgs = pa.array([messages(g.turns) for g in groups], MESSAGES)
-        self.a_prompt_text = pa.array([plain_prompt(g.turns) for g in groups], pa.string())
-        self.a_round = pa.array([g.round_id for g in groups], pa.int64())
-        self.a_policy = pa.array([rounds[g.round_id].policy for g in groups], pa.string())
-        self.a_version = pa.array([rounds[g.round_id].version for g in groups], pa.int64())
-        self.a_clauses = pa.array([list(rounds[g.round_id].clause_ids) for g in groups], pa.list_(pa.string()))
-        self.a_scenario = pa.array([g.scenario_id for g in groups], pa.int64())
-        self.a_amendment = pa.array([g.amendment_id for g in groups], pa.int64())
-        self.a_cand_msgs = pa.array([[{"role": "assistant", "content": c.text}] for c in cands], MESSAGES)
-        self.a_cand_text = pa.array([c.text for c in cands], pa.string())
-        self.a_cand_id = pa.array([c.id for c in cands], pa.int64())
-        self.a_model = pa.array([c.model for c in cands], pa.string())
-        self.a_sampling = pa.array(self.sampling, pa.string())
+        self._cands = cands
+
+    # Arrow lookups, built only when a Parquet file is written (small: one entry per scenario or candidate)
+    @cached_property
+    def a_prompt_msgs(self) -> pa.Array:
+        return pa.array([messages(g.turns) for g in self.ctx.groups], MESSAGES)
+
+    @cached_property
+    def a_prompt_text(self) -> pa.Array:
+        return pa.array([plain_prompt(g.turns) for g in self.ctx.groups], pa.string())
+
+    def _per_group(self, value: Callable[[GroupInfo], object], type_: pa.DataType) -> pa.Array:
+        return pa.array([value(g) for g in self.ctx.groups], type_)
+
+    @cached_property
+    def a_cand_msgs(self) -> pa.Array:
+        return pa.array([[{"role": "assistant", "content": c.text}] for c in self._cands], MESSAGES)
+
+    @cached_property
+    def a_cand_text(self) -> pa.Array:
+        return pa.array([c.text for c in self._cands], pa.string())
 
     def group_columns(self, slot: int) -> list[Column]:
+        rounds = self.ctx.rounds
+        strings = pa.list_(pa.string())
         return [
-            Column("round_id", pa.int64(), slot, self.a_round),
-            Column("policy", pa.string(), slot, self.a_policy),
-            Column("policy_version", pa.int64(), slot, self.a_version),
-            Column("clause_ids", pa.list_(pa.string()), slot, self.a_clauses),
-            Column("scenario_id", pa.int64(), slot, self.a_scenario),
-            Column("amendment_id", pa.int64(), slot, self.a_amendment),
+            Column("round_id", pa.int64(), slot, self._per_group(lambda g: g.round_id, pa.int64())),
+            Column("policy", pa.string(), slot, self._per_group(lambda g: rounds[g.round_id].policy, pa.string())),
+            Column("policy_version", pa.int64(), slot, self._per_group(lambda g: rounds[g.round_id].version, pa.int64())),
+            Column("clause_ids", strings, slot, self._per_group(lambda g: list(rounds[g.round_id].clause_ids), strings)),
+            Column("scenario_id", pa.int64(), slot, self._per_group(lambda g: g.scenario_id, pa.int64())),
+            Column("amendment_id", pa.int64(), slot, self._per_group(lambda g: g.amendment_id, pa.int64())),
         ]
 
     def candidate_columns(self, prefix: str, slot: int) -> list[Column]:
+        cands = self._cands
         return [
-            Column(f"{prefix}candidate_id", pa.int64(), slot, self.a_cand_id),
-            Column(f"{prefix}model", pa.string(), slot, self.a_model),
-            Column(f"{prefix}sampling", pa.string(), slot, self.a_sampling),
+            Column(f"{prefix}candidate_id", pa.int64(), slot, pa.array([c.id for c in cands], pa.int64())),
+            Column(f"{prefix}model", pa.string(), slot, pa.array([c.model for c in cands], pa.string())),
+            Column(f"{prefix}sampling", pa.string(), slot, pa.array(self.sampling, pa.string())),
         ]
 
 
