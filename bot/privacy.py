@@ -58,7 +58,7 @@ def _iso(moment: datetime | None) -> str:
     return m.isoformat() if m else ""
 
 
-async def _held(s: AsyncSession, actor: Actor) -> dict[str, object]:
+async def _held(s: AsyncSession, actor: Actor) -> dict[str, list[dict[str, object]]]:
     """Everything the bot holds about the member in this community, as plain data."""
     community, member = actor.community, actor.member
     reactions = (
@@ -132,7 +132,6 @@ async def privacy_show(cmd: PrivacyShow, svc: Services) -> Outcome:
     consent = bool(row and row.export_consent)
     attrs = parse_attributes_json(row.attributes_json) if row and row.attributes_consent else {}
     reactions = held["reactions"]
-    assert isinstance(reactions, list)
     reasons = sum(1 for r in reactions if r["reason"])
     if opted_out:
         exports = "you are opted out: your data is left out of every export (/privacy optin to take part again)"
@@ -144,8 +143,8 @@ async def privacy_show(cmd: PrivacyShow, svc: Services) -> Outcome:
         Field("Exports", exports),
         Field(
             "What the bot holds",
-            f"{len(reactions)} reaction events ({reasons} with a written reason), {len(held['ballots'])} ballot events, "  # type: ignore[arg-type]
-            f"{len(held['responses_written'])} responses you wrote, {len(held['amendments_proposed'])} amendments you proposed",  # type: ignore[arg-type]
+            f"{len(reactions)} reaction events ({reasons} with a written reason), {len(held['ballots'])} ballot events, "
+            f"{len(held['responses_written'])} responses you wrote, {len(held['amendments_proposed'])} amendments you proposed",
         ),
         Field(
             "Self-described attributes",

@@ -236,3 +236,25 @@ async def test_chunked_streaming_gives_the_same_rows(
         assert (whole.directory / f).read_bytes() == (chunked.directory / f).read_bytes(), f
     annotators = [r["annotator_id"] for r in jsonl(whole.directory / "community_alignment.jsonl")]
     assert annotators == sorted(annotators)  # rows follow pseudonym order, never platform-id order
+
+
+async def test_opinion_groups_reach_polis_and_the_card(xapp: App, seeded: Seeded, tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    async def groups(session: object, round_id: int) -> dict[str, int]:
+        calls.append(round_id)
+        return {"alice": 1, "bob": 2, "carol": 2, "outsider": 1}
+
+    svc = xapp.engine.services
+    request = ExportRequest(Scope(seeded.community, seeded.round_id), formats=("polis",))
+    result = await export_bundle(svc.uow, request, tmp_path / "g", secret=SECRET, now=svc.now(), opinion_groups=groups)
+    assert calls == [seeded.round_id]
+    polis = read_polis(result.directory / "polis")
+    with (result.directory / "polis" / "participant-annotators.csv").open(encoding="utf-8") as f:
+        pid = {r["annotator-id"]: r["participant"] for r in csv.DictReader(f)}
+    group_of = {r["participant"]: r["group-id"] for r in polis["participants-votes.csv"]}
+    assert group_of[pid[aid(seeded.community, "alice")]] == "1" and group_of[pid[aid(seeded.community, "bob")]] == "2"
+    assert group_of[pid[aid(seeded.community, "dave")]] == ""  # in no group
+    card = (result.directory / "README.md").read_text(encoding="utf-8")
+    assert "Opinion groups (exported members): group 1: 1, group 2: 2" in card  # the outsider is not an exported member
+    assert {r["key"]: r["value"] for r in polis["summary.csv"]}["groups"] == "2"
