@@ -27,15 +27,16 @@ from bot.outputs import Reply
 log = logging.getLogger("policybot.discord")
 
 Build = Callable[[Actor], Command | Awaitable[Command]]
-_SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f", "\u200d"}
+_SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f"}
 
 
 def stance_for_emoji(emoji: discord.PartialEmoji) -> Stance | None:
-    """👍 👎 🤷 ⭐ (any skin tone or presentation variant) → a stance; custom and other emoji → None."""
+    """👍 👎 🤷 ⭐ (any skin tone, gender or presentation variant) → a stance; custom and other emoji → None."""
     if emoji.id is not None or not emoji.name:
         return None
     name = unicodedata.normalize("NFC", emoji.name)
-    base = "".join(ch for ch in name if ch not in _SKIN_TONES)
+    head = name.split("\u200d", 1)[0]  # 🤷‍♀️ is 🤷 + zero-width joiner + ♀: the person is the stance
+    base = "".join(ch for ch in head if ch not in _SKIN_TONES)
     return EMOJI_STANCE.get(base) or EMOJI_STANCE.get(name)
 
 

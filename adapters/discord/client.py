@@ -29,7 +29,12 @@ class PolicyBot(discord.Client):
 
     def __init__(self, *, guild_id: int | None = None, sync: bool = True, **options: Any) -> None:
         super().__init__(intents=discord.Intents.default(), allowed_mentions=NO_MENTIONS, **options)
-        self.tree: app_commands.CommandTree[PolicyBot] = app_commands.CommandTree(self)
+        # Every command works inside a server only (a community is a server), installed to the server.
+        self.tree: app_commands.CommandTree[PolicyBot] = app_commands.CommandTree(
+            self,
+            allowed_contexts=app_commands.AppCommandContext(guild=True),
+            allowed_installs=app_commands.AppInstallationType(guild=True),
+        )
         self.sync_guild_id = guild_id
         self.sync_on_start = sync
         self._event_keys: dict[int, str] = {}

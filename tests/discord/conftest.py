@@ -50,7 +50,8 @@ async def start_bot(fake: FakeDiscord, database: Database) -> AsyncIterator[Star
 
     async def start(*, generator: FakeGenerator | None = None, guild_id: int | None = None) -> RunningBot:
         client, app = build(
-            Settings(database_url=database.url),
+            # the fake generator answers one text per call: independent sampling, no background drafting
+            Settings(database_url=database.url, sampling="independent", max_drafts=0, preview=False),
             guild_id=guild_id,
             generator=generator or FakeGenerator(),
             database=database,

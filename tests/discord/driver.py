@@ -3,6 +3,7 @@ button presses delivered over the fake gateway, answers read from the fake REST 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlmodel import select
@@ -36,6 +37,20 @@ def slash_for(cmd: c.Command, text: str) -> tuple[str, list[dict[str, Any]]]:
         return "policy", sub("list")
     if isinstance(cmd, c.ShowPolicy):
         return "policy", sub("show", opt("name", cmd.name), *([opt("version", cmd.version)] if cmd.version else []))
+    if isinstance(cmd, c.PolicyHistory):
+        return "policy", sub("history", opt("name", cmd.name))
+    if isinstance(cmd, c.DiffPolicy):
+        versions = opt("from_version", cmd.from_version), opt("to_version", cmd.to_version)
+        return "policy", sub("diff", opt("name", cmd.name), *versions)
+    if isinstance(cmd, c.RemoveScenario):
+        return "scenario", sub("remove", opt("scenario", cmd.scenario_id))
+    if isinstance(cmd, c.ContributeResponse):
+        return "round", sub("respond", opt("round", cmd.round_id), opt("scenario", cmd.scenario_id), opt("text", cmd.text))
+    if isinstance(cmd, c.RecordReaction):
+        options = [opt("candidate", cmd.candidate_id), opt("stance", cmd.stance.value)]
+        if cmd.reason:
+            options.append(opt("reason", cmd.reason))
+        return ("unreact" if cmd.removed else "react"), options
     if isinstance(cmd, c.AddScenario):
         return "scenario", sub("add", opt("prompt", text.split(None, 2)[2]))
     if isinstance(cmd, c.ListScenarios):
@@ -100,7 +115,8 @@ class DiscordDriver:
         return await self.fake.gateway.dispatch(event, payload)
 
     async def handled(self) -> None:
-        await self.client.adapter.wait_handled(self.expected)
+        # bounded, so a lost event fails the test instead of hanging it
+        await asyncio.wait_for(self.client.adapter.wait_handled(self.expected), 30)
 
     async def slash(self, member: Member, name: str, options: list[dict[str, Any]], **kw: Any) -> str:
         payload = self.fake.slash(member, name, options, **kw)

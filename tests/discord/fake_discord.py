@@ -123,8 +123,8 @@ class FakeDiscord:
     def __init__(
         self,
         *,
-        message_limit: int = 5,
-        message_window: float = 0.2,
+        message_limit: int = 3,
+        message_window: float = 0.3,
         reaction_limit: int = 1,
         reaction_window: float = 0.01,
     ) -> None:
@@ -139,6 +139,7 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.buckets: dict[str, Bucket] = {}
         self.rate_limited = 0  # 429s answered
+        self.exhausted: dict[str, int] = {}  # route name → answers that emptied their bucket (Remaining: 0)
         self.force_429: dict[str, int] = {}  # route name → how many more requests to refuse with a 429
         self.messages: dict[int, dict[str, Any]] = {}  # every message in a channel or thread, by id
         self.order: list[int] = []
@@ -401,6 +402,8 @@ class FakeDiscord:
                         {"message": "You are being rate limited.", "retry_after": retry, "global": False}, 429, headers
                     )
                 bucket.count += 1
+                if bucket.count >= bucket.limit:
+                    self.exhausted[name] = self.exhausted.get(name, 0) + 1
                 handler: Callable[[re.Match[str], Any, dict[str, bytes], web.Request], Awaitable[web.Response]] = getattr(
                     self, f"_r_{name}"
                 )
@@ -579,7 +582,8 @@ class FakeDiscord:
             "data": data,
             "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
             "guild_id": str(self.guild_id),
-            "channel": {"id": str(channel), "type": channel_type, "guild_id": str(self.guild_id), "name": "policy"},
+            "channel": self.threads.get(channel)
+            or {"id": str(channel), "type": channel_type, "guild_id": str(self.guild_id), "name": "policy"},
             "channel_id": str(channel),
             "member": member.payload(),
             "token": f"tok-{uuid.uuid4().hex}",
