@@ -117,6 +117,15 @@ async def send_followups(interaction: discord.Interaction[Any], reply: Reply) ->
     """The answer to an interaction that was deferred (ephemerally): private follow-ups, or, for a
     public reply, a note in the private slot and the answer itself as a public follow-up."""
     messages = messages_for_reply(reply)
+    limit = interaction.filesize_limit
+    for m in messages:
+        if m.attachment is not None and len(m.attachment.data) > limit:
+            note = (
+                f"\n(The file {m.attachment.filename} is {len(m.attachment.data):,} bytes, more than the "
+                f"{limit:,} Discord accepts here; the `policybot export` command on the bot's host writes it to disk.)"
+            )
+            m.content = cut((m.content or "") + note, 2000)
+            m.attachment = None
     ephemeral = not reply.public
     if reply.public:
         await interaction.edit_original_response(content="Posted in the channel.", allowed_mentions=NO_MENTIONS)

@@ -85,7 +85,7 @@ async def amendment_ids(interaction: Interaction, current: str) -> list[app_comm
 # ---------------------------------------------------------------- /policy
 
 
-class PolicyGroup(app_commands.Group, name="policy", description="Policies: numbered clauses the model follows", guild_only=True):
+class PolicyGroup(app_commands.Group, name="policy", description="Policies: numbered clauses the model follows"):
     @app_commands.command(name="create", description="Create a policy from numbered clauses (text or a Markdown/text file)")
     @app_commands.describe(
         name="a short name: letters, digits, '-', '_' or '.'",
@@ -130,9 +130,7 @@ class PolicyGroup(app_commands.Group, name="policy", description="Policies: numb
 # ---------------------------------------------------------------- /scenario
 
 
-class ScenarioGroup(
-    app_commands.Group, name="scenario", description="Scenarios: prompts the model must answer under the policy", guild_only=True
-):
+class ScenarioGroup(app_commands.Group, name="scenario", description="Scenarios: prompts the model must answer under the policy"):
     @app_commands.command(
         name="add", description="Add a scenario: a prompt, or a conversation 'user: â€¦ || assistant: â€¦ || user: â€¦'"
     )
@@ -171,7 +169,7 @@ class ScenarioGroup(
 # ---------------------------------------------------------------- /round
 
 
-class RoundGroup(app_commands.Group, name="round", description="Rounds: review â†’ amend â†’ vote on a policy", guild_only=True):
+class RoundGroup(app_commands.Group, name="round", description="Rounds: review â†’ amend â†’ vote on a policy"):
     @app_commands.command(name="open", description="Open a round in this channel (moderators)")
     @app_commands.describe(
         policy="the policy to prototype",
@@ -184,6 +182,11 @@ class RoundGroup(app_commands.Group, name="round", description="Rounds: review â
         quorum_share="share of the round's participants who must vote, 0 to 1",
         threshold="yes share needed, e.g. >1/2, >=2/3, >=60%",
         version="the policy version (default: the latest)",
+        bridging="also require the threshold in every opinion group with at least this many voters (0: off)",
+        review_ends="end REVIEW at this time, e.g. 2026-12-01T18:00+01:00 or 2026-12-01T18:00[Europe/Paris]",
+        amend_ends="end AMEND at this time (with a time zone)",
+        vote_ends="end the vote at this time (with a time zone)",
+        reminders="remind before each deadline, e.g. 24h,1h, or none",
     )
     @app_commands.autocomplete(policy=policy_names)
     async def open_(
@@ -199,6 +202,11 @@ class RoundGroup(app_commands.Group, name="round", description="Rounds: review â
         quorum_share: app_commands.Range[float, 0.0, 1.0] = 0.0,
         threshold: str = ">1/2",
         version: Id | None = None,
+        bridging: app_commands.Range[int, 0, 10_000] = 0,
+        review_ends: str = "",
+        amend_ends: str = "",
+        vote_ends: str = "",
+        reminders: str = "",
     ) -> None:
         def build(actor: Actor) -> c.Command:
             if isinstance(interaction.channel, discord.Thread):
@@ -216,6 +224,11 @@ class RoundGroup(app_commands.Group, name="round", description="Rounds: review â
                 quorum=quorum,
                 quorum_share=quorum_share,
                 threshold=threshold,
+                bridging_min_voters=bridging,
+                review_ends=review_ends,
+                amend_ends=amend_ends,
+                vote_ends=vote_ends,
+                reminders=reminders,
             )
 
         await adapter_of(interaction).run(interaction, build)
@@ -228,6 +241,45 @@ class RoundGroup(app_commands.Group, name="round", description="Rounds: review â
     @app_commands.autocomplete(round=round_ids)
     async def status(self, interaction: Interaction, round: Id | None = None) -> None:
         await adapter_of(interaction).run(interaction, lambda a: c.RoundStatus(a, round))
+
+    @app_commands.command(name="results", description="A round's results so far: aggregates only, with a chart")
+    @app_commands.autocomplete(round=round_ids)
+    async def results(self, interaction: Interaction, round: Id | None = None) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.RoundResults(a, round))
+
+    @app_commands.command(name="extend", description="Move the current phase's deadline later, e.g. by 12h (moderators)")
+    @app_commands.autocomplete(round=open_round_ids)
+    async def extend(self, interaction: Interaction, round: Id, by: app_commands.Range[str, 1, 20]) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.ExtendPhase(a, round, by))
+
+    @app_commands.command(name="shorten", description="Move the current phase's deadline earlier, e.g. by 2h (moderators)")
+    @app_commands.autocomplete(round=open_round_ids)
+    async def shorten(self, interaction: Interaction, round: Id, by: app_commands.Range[str, 1, 20]) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.ShortenPhase(a, round, by))
+
+    @app_commands.command(name="ends", description="End the current phase at a time with a time zone (moderators)")
+    @app_commands.describe(when="e.g. 2026-12-01T18:00+01:00 or 2026-12-01T18:00[Europe/Paris]")
+    @app_commands.autocomplete(round=open_round_ids)
+    async def ends(self, interaction: Interaction, round: Id, when: app_commands.Range[str, 1, 80]) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.SetPhaseEnd(a, round, when))
+
+    @app_commands.command(name="pause", description="Stop the current phase's clock; members can still take part (moderators)")
+    @app_commands.autocomplete(round=open_round_ids)
+    async def pause(self, interaction: Interaction, round: Id) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.PausePhase(a, round))
+
+    @app_commands.command(name="resume", description="Restart a paused phase's clock (moderators)")
+    @app_commands.autocomplete(round=open_round_ids)
+    async def resume(self, interaction: Interaction, round: Id) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.ResumePhase(a, round))
+
+    @app_commands.command(name="retry", description="Generate again for scenarios whose candidates failed (moderators)")
+    @app_commands.describe(scenarios="scenario numbers, e.g. 2,5 (default: every scenario without candidates)")
+    @app_commands.autocomplete(round=open_round_ids)
+    async def retry(self, interaction: Interaction, round: Id, scenarios: str | None = None) -> None:
+        await adapter_of(interaction).run(
+            interaction, lambda a: c.RetryScenarios(a, round, scenario_ids(scenarios) if scenarios else ())
+        )
 
     @app_commands.command(name="advance", description="Move a round to its next phase now (moderators)")
     @app_commands.autocomplete(round=open_round_ids)
@@ -248,9 +300,7 @@ class RoundGroup(app_commands.Group, name="round", description="Rounds: review â
 # ---------------------------------------------------------------- /amend
 
 
-class AmendGroup(
-    app_commands.Group, name="amend", description="Amendments: propose changes to the policy's clauses", guild_only=True
-):
+class AmendGroup(app_commands.Group, name="amend", description="Amendments: propose changes to the policy's clauses"):
     @app_commands.command(name="add", description="Propose a new clause")
     @app_commands.describe(after="insert after this clause number (0 = at the start; default: at the end)")
     @app_commands.autocomplete(round=open_round_ids, after=clause_numbers)
@@ -304,6 +354,117 @@ class AmendGroup(
         await adapter_of(interaction).run(interaction, lambda a: c.ListAmendments(a, round))
 
 
+# ---------------------------------------------------------------- /stress (generation, issue 3)
+
+
+class StressGroup(app_commands.Group, name="stress", description="Hard cases the model proposes to test the policy"):
+    @app_commands.command(name="propose", description="Ask the model for loophole, over-reach and unclear cases (moderators)")
+    @app_commands.describe(
+        clause="test this clause (default: the whole policy)",
+        kinds="comma-separated: loophole, over-reach, unclear (default: all three)",
+        n="cases per kind",
+    )
+    @app_commands.autocomplete(round=open_round_ids, clause=clause_numbers)
+    async def propose(
+        self,
+        interaction: Interaction,
+        round: Id,
+        clause: app_commands.Range[int, 1, 200] | None = None,
+        kinds: str | None = None,
+        n: app_commands.Range[int, 1, 5] = 1,
+    ) -> None:
+        wanted = tuple(k.strip() for k in (kinds or "").split(",") if k.strip()) or ("loophole", "over-reach", "unclear")
+        await adapter_of(interaction).run(interaction, lambda a: c.ProposeStressCases(a, round, clause, wanted, n))
+
+    @app_commands.command(name="accept", description="Add a proposed case to its round as a scenario")
+    async def accept(self, interaction: Interaction, case: Id) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.AcceptStressCase(a, case))
+
+
+# ---------------------------------------------------------------- /export and /privacy (issue 8)
+
+FORMATS = "trl, trl-standard, kto, openai, polis, community-alignment, events (default: all)"
+
+
+def _formats(text: str | None) -> tuple[str, ...]:
+    return tuple(f.strip().lower() for f in (text or "all").split(",") if f.strip()) or ("all",)
+
+
+class ExportGroup(
+    app_commands.Group,
+    name="export",
+    description="Research exports as a zip: data, dataset card, checksums (moderators)",
+    default_permissions=discord.Permissions(manage_guild=True),
+):
+    @app_commands.command(name="round", description="Export one round")
+    @app_commands.describe(formats=FORMATS, parquet="also write Parquet files")
+    @app_commands.autocomplete(round=round_ids)
+    async def round_(self, interaction: Interaction, round: Id, formats: str | None = None, parquet: bool = False) -> None:
+        await adapter_of(interaction).run(
+            interaction, lambda a: c.ExportData(a, round_id=round, formats=_formats(formats), parquet=parquet)
+        )
+
+    @app_commands.command(name="policy", description="Export every round of a policy")
+    @app_commands.describe(formats=FORMATS, parquet="also write Parquet files")
+    @app_commands.autocomplete(name=policy_names)
+    async def policy(self, interaction: Interaction, name: str, formats: str | None = None, parquet: bool = False) -> None:
+        await adapter_of(interaction).run(
+            interaction, lambda a: c.ExportData(a, policy=name, formats=_formats(formats), parquet=parquet)
+        )
+
+    @app_commands.command(name="community", description="Export everything in this server")
+    @app_commands.describe(formats=FORMATS, parquet="also write Parquet files")
+    async def community_(self, interaction: Interaction, formats: str | None = None, parquet: bool = False) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.ExportData(a, formats=_formats(formats), parquet=parquet))
+
+    @app_commands.command(name="settings", description="The data licence, and whether exports need members' consent")
+    @app_commands.describe(licence="e.g. CC-BY-4.0", consent="required: only members who consented are exported")
+    async def settings(
+        self, interaction: Interaction, licence: str | None = None, consent: Literal["required", "optional"] | None = None
+    ) -> None:
+        required = None if consent is None else consent == "required"
+        await adapter_of(interaction).run(interaction, lambda a: c.ExportSettings(a, licence=licence, consent_required=required))
+
+
+class PrivacyGroup(app_commands.Group, name="privacy", description="Your data in policybot: see it, leave exports, erase it"):
+    @app_commands.command(name="show", description="What the bot holds about you, as a file")
+    async def show(self, interaction: Interaction) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.PrivacyShow(a))
+
+    @app_commands.command(name="optout", description="Leave your data out of research exports")
+    async def optout(self, interaction: Interaction) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.PrivacyExportChoice(a, opt_out=True))
+
+    @app_commands.command(name="optin", description="Take part in research exports again")
+    async def optin(self, interaction: Interaction) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.PrivacyExportChoice(a, opt_out=False))
+
+    @app_commands.command(name="consent", description="Give or withdraw consent, where the server exports only with consent")
+    async def consent(self, interaction: Interaction, answer: Literal["yes", "no"]) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.PrivacyExportChoice(a, consent=answer == "yes"))
+
+    @app_commands.command(name="attributes", description="Optional self-description, used only in aggregate")
+    @app_commands.describe(agree="store what you give here", clear="remove what you gave before")
+    async def attributes(
+        self,
+        interaction: Interaction,
+        agree: bool = False,
+        clear: bool = False,
+        country: app_commands.Range[str, 1, 64] | None = None,
+        age: app_commands.Range[str, 1, 16] | None = None,
+        gender: app_commands.Range[str, 1, 64] | None = None,
+        language: app_commands.Range[str, 1, 64] | None = None,
+    ) -> None:
+        given = {"country": country, "age": age, "gender": gender, "language": language}
+        pairs = tuple((k, v) for k, v in given.items() if v is not None)
+        await adapter_of(interaction).run(interaction, lambda a: c.PrivacyAttributes(a, pairs, agree=agree, clear=clear))
+
+    @app_commands.command(name="erase", description="Delete your reactions, ballots and free text in this server")
+    @app_commands.describe(confirm="True to erase; without it you see what would be erased")
+    async def erase(self, interaction: Interaction, confirm: bool = False) -> None:
+        await adapter_of(interaction).run(interaction, lambda a: c.PrivacyErase(a, confirm=confirm))
+
+
 # ---------------------------------------------------------------- /settings (the adapter's own)
 
 
@@ -311,7 +472,6 @@ class SettingsGroup(
     app_commands.Group,
     name="settings",
     description="policybot settings for this server",
-    guild_only=True,
     default_permissions=discord.Permissions(manage_guild=True),
 ):
     @app_commands.command(name="moderator-role", description="Members with this role are moderators (server owner only)")
@@ -346,7 +506,6 @@ class SettingsGroup(
 
 
 @app_commands.command(name="vote", description="Cast or change your ballot on an amendment (secret until the vote closes)")
-@app_commands.guild_only()
 @app_commands.autocomplete(amendment=amendment_ids)
 async def vote(interaction: Interaction, amendment: Id, choice: Literal["yes", "no", "abstain"]) -> None:
     key = f"discord:interaction:{interaction.id}"
@@ -354,7 +513,6 @@ async def vote(interaction: Interaction, amendment: Id, choice: Literal["yes", "
 
 
 @app_commands.command(name="react", description="Give your stance on a candidate, with an optional reason")
-@app_commands.guild_only()
 async def react(
     interaction: Interaction, candidate: Id, stance: STANCES, reason: app_commands.Range[str, 1, 4000] | None = None
 ) -> None:
@@ -365,12 +523,19 @@ async def react(
 
 
 @app_commands.command(name="unreact", description="Take back your stance on a candidate")
-@app_commands.guild_only()
 async def unreact(interaction: Interaction, candidate: Id, stance: STANCES) -> None:
     key = f"discord:interaction:{interaction.id}"
     await adapter_of(interaction).run(
         interaction, lambda a: c.RecordReaction(a, Stance(stance), event_key=key, candidate_id=candidate, removed=True)
     )
+
+
+@app_commands.command(name="reminders", description="Direct-message reminders to vote: on or off, for you in this server")
+async def reminders(interaction: Interaction, setting: Literal["on", "off"]) -> None:
+    await adapter_of(interaction).run(interaction, lambda a: c.SetReminderMessages(a, setting == "on"))
+
+
+HelpTopic = Literal["policy", "scenario", "round", "stress", "react", "amend", "vote", "reminders", "export", "privacy"]
 
 
 @app_commands.command(name="help", description="How to use policybot")
@@ -389,8 +554,9 @@ async def help_(
 
 def add_commands(tree: app_commands.CommandTree[Any]) -> None:
     """Register every command on the tree (called once per client, never at import)."""
-    for group in (PolicyGroup(), ScenarioGroup(), RoundGroup(), AmendGroup(), SettingsGroup()):
+    groups = (PolicyGroup(), ScenarioGroup(), RoundGroup(), AmendGroup(), StressGroup(), ExportGroup(), PrivacyGroup())
+    for group in (*groups, SettingsGroup()):
         tree.add_command(group)
-    commands: tuple[app_commands.Command[Any, ..., None], ...] = (vote, react, unreact, help_)
+    commands: tuple[app_commands.Command[Any, ..., None], ...] = (vote, react, unreact, reminders, help_)
     for command in commands:
         tree.add_command(command)

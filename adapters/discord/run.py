@@ -35,37 +35,32 @@ def build(
     return client, app
 
 
-async def start_background_services(app: App) -> Stop | None:
-    """Start the phase scheduler (bot/scheduler.py, issue 6) for this app when it is installed;
-    returns how to stop it."""
-    try:
-        from bot import scheduler  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        log.warning("bot.scheduler is not available: phases advance only with /round advance")
-        return None
-    start = getattr(scheduler, "start", None)
-    stop = getattr(scheduler, "stop", None)
-    if start is None:
-        log.warning("bot.scheduler has no start(app): phases advance only with /round advance")
-        return None
-    handle = await start(app)
+async def start_background_services(app: App) -> Stop:
+    """The phase scheduler (issue 6): deadlines and reminders, caught up on whatever fell due while
+    the bot was down. Returns how to stop it."""
+    from bot.scheduler import start_scheduler, stop_scheduler
 
-    async def _stop() -> None:
-        if stop is not None:
-            await stop(handle)
+    scheduler = await start_scheduler(app)
 
-    return _stop
+    async def stop() -> None:
+        await stop_scheduler(scheduler)
+
+    return stop
 
 
 async def run(settings: Settings, *, guild_id: int | None = None, sync: bool = True) -> None:
     if settings.discord_token is None:
         raise SystemExit("Set DISCORD_TOKEN to the bot token from the Discord developer portal (Bot → Reset Token).")
     client, app = build(settings, guild_id=guild_id or settings.discord_guild_id, sync=sync)
-    stop = await start_background_services(app)
     try:
         async with client:
-            await client.start(settings.discord_token.get_secret_value())
+            # Log in first (REST works from here: the scheduler can post), then start the scheduler,
+            # then connect to the gateway for interactions and reactions.
+            await client.login(settings.discord_token.get_secret_value())
+            stop = await start_background_services(app)
+            try:
+                await client.connect()
+            finally:
+                await stop()
     finally:
-        if stop is not None:
-            await stop()
         await app.close()

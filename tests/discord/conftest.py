@@ -51,7 +51,13 @@ async def start_bot(fake: FakeDiscord, database: Database) -> AsyncIterator[Star
     async def start(*, generator: FakeGenerator | None = None, guild_id: int | None = None) -> RunningBot:
         client, app = build(
             # the fake generator answers one text per call: independent sampling, no background drafting
-            Settings(database_url=database.url, sampling="independent", max_drafts=0, preview=False),
+            Settings(
+                database_url=database.url,
+                sampling="independent",
+                max_drafts=0,
+                preview=False,
+                export_secret="test-export-secret-0123456789",
+            ),
             guild_id=guild_id,
             generator=generator or FakeGenerator(),
             database=database,

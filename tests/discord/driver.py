@@ -92,6 +92,24 @@ def slash_for(cmd: c.Command, text: str) -> tuple[str, list[dict[str, Any]]]:
         return "amend", sub("withdraw", opt("amendment", cmd.amendment_id))
     if isinstance(cmd, c.CastBallot):
         return "vote", [opt("amendment", cmd.amendment_id), opt("choice", cmd.choice.value)]
+    if isinstance(cmd, c.RoundResults):
+        return "round", sub("results", *([opt("round", cmd.round_id)] if cmd.round_id else []))
+    if isinstance(cmd, c.ExtendPhase | c.ShortenPhase):
+        return "round", sub(
+            "extend" if isinstance(cmd, c.ExtendPhase) else "shorten", opt("round", cmd.round_id), opt("by", cmd.by)
+        )
+    if isinstance(cmd, c.SetPhaseEnd):
+        return "round", sub("ends", opt("round", cmd.round_id), opt("when", cmd.ends))
+    if isinstance(cmd, c.PausePhase | c.ResumePhase):
+        return "round", sub("pause" if isinstance(cmd, c.PausePhase) else "resume", opt("round", cmd.round_id))
+    if isinstance(cmd, c.SetReminderMessages):
+        return "reminders", [opt("setting", "on" if cmd.enabled else "off")]
+    if isinstance(cmd, c.ExportData) and cmd.round_id is not None:
+        return "export", sub("round", opt("round", cmd.round_id))
+    if isinstance(cmd, c.PrivacyShow):
+        return "privacy", sub("show")
+    if isinstance(cmd, c.PrivacyExportChoice) and cmd.opt_out is not None:
+        return "privacy", sub("optout" if cmd.opt_out else "optin")
     if isinstance(cmd, c.Help):
         return "help", [opt("topic", cmd.topic)] if cmd.topic else []
     raise AssertionError(f"the driver does not map {type(cmd).__name__}")

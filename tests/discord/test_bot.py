@@ -71,7 +71,10 @@ async def test_command_tree_sync_payload(fake: FakeDiscord, start_bot: StartBot)
     await start_bot()
     payload = fake.synced["global"]
     names = {c["name"] for c in payload}
-    assert names == {"policy", "scenario", "round", "amend", "settings", "vote", "react", "unreact", "help"}
+    assert names == {
+        *("policy", "scenario", "round", "amend", "vote", "react", "unreact", "stress", "reminders", "export", "privacy"),
+        *("settings", "help"),
+    }
     for c in payload:
         assert c["type"] == 1 and c["description"]
         assert c["contexts"] == [0] and c["integration_types"] == [0], c["name"]  # in servers only, installed to servers
@@ -86,7 +89,10 @@ async def test_command_tree_sync_payload(fake: FakeDiscord, start_bot: StartBot)
     assert _option(_option(policy, "show"), "name")["autocomplete"] is True
 
     round_ = _command(payload, "round")
-    assert {o["name"] for o in round_["options"]} == {"open", "status", "advance", "cancel", "respond"}
+    assert {o["name"] for o in round_["options"]} == {
+        *("open", "status", "results", "advance", "cancel", "respond", "retry"),
+        *("extend", "shorten", "ends", "pause", "resume"),
+    }
     opened = _option(round_, "open")
     k = _option(opened, "k")
     assert (k["type"], k["min_value"], k["max_value"], k.get("required", False)) == (4, 2, 8, False)
@@ -106,6 +112,12 @@ async def test_command_tree_sync_payload(fake: FakeDiscord, start_bot: StartBot)
     settings = _command(payload, "settings")
     assert int(settings["default_member_permissions"]) == 1 << 5  # shown to Manage Server by default
     assert _option(_option(settings, "moderator-role"), "role")["type"] == 8
+    export = _command(payload, "export")
+    assert int(export["default_member_permissions"]) == 1 << 5
+    assert {o["name"] for o in export["options"]} == {"round", "policy", "community", "settings"}
+    privacy = _command(payload, "privacy")
+    assert {o["name"] for o in privacy["options"]} == {"show", "optout", "optin", "consent", "attributes", "erase"}
+    assert {o["name"] for o in _command(payload, "stress")["options"]} == {"propose", "accept"}
 
 
 async def test_guild_sync_for_development(fake: FakeDiscord, start_bot: StartBot) -> None:
@@ -128,6 +140,11 @@ COMMANDS: list[tuple[str, str, bool, str]] = [
     ("mod", "/scenario list", True, "#2"),
     ("mod", "/round open kind scenarios=1,2 k=2", True, "Opening round #1"),
     ("alice", "/round status", False, "Round #1"),
+    ("mod", "/round extend 1 12h", True, "REVIEW now ends <t:"),
+    ("mod", "/round pause 1", True, "paused"),
+    ("mod", "/round resume 1", True, "running again"),
+    ("alice", "/reminders off", False, "reminders"),
+    ("alice", "/round results 1", False, "Round #1"),
     ("alice", "/react 1 endorse too wordy but right", False, "recorded"),
     ("alice", "/unreact 1 endorse", False, "removed"),
     ("bob", "/round respond 1 1 Run it under cool water for twenty minutes.", False, "Your response is candidate #5"),
@@ -141,6 +158,9 @@ COMMANDS: list[tuple[str, str, bool, str]] = [
     ("alice", "/vote 1 yes", False, "recorded: yes"),
     ("mod", "/round advance 1", True, "v2"),
     ("mod", "/policy diff kind 1 2", True, "plain words"),
+    ("mod", "/export round 1", True, "Export of round #1"),
+    ("alice", "/privacy show", False, "What policybot holds about you"),
+    ("alice", "/privacy optout", False, "export"),
     ("mod", "/round cancel 1", True, "CLOSED"),
     ("alice", "/help round", False, "/round open"),
 ]
@@ -166,6 +186,9 @@ async def test_every_command_is_deferred_then_answered_privately(fake: FakeDisco
         for i in followups:
             assert calls[i].body["flags"] & EPHEMERAL, text
             assert calls[i].body["allowed_mentions"] == {"parse": []}, text
+        files = [name for i in followups for name in calls[i].files]
+        if text.startswith(("/export", "/privacy show")):  # files come as attachments of the private answer
+            assert files and files[0].endswith((".zip", ".json")), (text, files, answer)
     # files too: a policy and scenarios read from attachments members upload
     fake.files["p.md"] = b"# Kind\n1. Be kind.\n2. Be brief.\n"
     fake.files["s.jsonl"] = b'{"prompt": "What is a fair refund?"}\n{"prompt": "Can I swear here?"}\n'
