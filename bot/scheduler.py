@@ -433,8 +433,3 @@ async def start_scheduler(app: App) -> RoundScheduler:
 
 async def stop_scheduler(scheduler: RoundScheduler) -> None:
     await scheduler.stop()
-
-
-# The names adapters/discord/run.py looks up (start(app) → handle, stop(handle)).
-start = start_scheduler
-stop = stop_scheduler
