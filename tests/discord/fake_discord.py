@@ -675,6 +675,7 @@ class FakeGateway:
                 await self._resume(frame["d"])
         if self.ws is ws:
             self.ws = None
+            self._ready.clear()
         return ws
 
     async def _send(self, frame: dict[str, Any]) -> None:

@@ -1,0 +1,76 @@
+"""`policybot run discord` and `policybot discord invite-url`: the process as an operator starts it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from adapters.discord.run import run
+from bot.cli import app as cli
+from bot.settings import Settings
+from storage.database import Database
+from storage.tables import RoundRow
+from tests.discord.conftest import StartBot
+from tests.discord.driver import DiscordDriver
+from tests.discord.fake_discord import FakeDiscord
+
+TOKEN = "MTMwMDAwMDAwMDAwMDAwMDAwMQ.fake.token"  # base64 of the application id 1300000000000000001
+
+
+def test_invite_url_command_prints_the_url_scopes_and_permissions() -> None:
+    result = CliRunner().invoke(cli, ["discord", "invite-url"], env={"DISCORD_TOKEN": TOKEN})
+    assert result.exit_code == 0, result.output
+    url, scopes, permissions = result.output.strip().splitlines()
+    query = parse_qs(urlparse(url).query)
+    assert query["client_id"] == ["1300000000000000001"]
+    assert query["scope"] == ["bot applications.commands"]
+    assert scopes == "scopes: bot applications.commands"
+    assert permissions.startswith(f"permissions: {query['permissions'][0]} (")
+    assert "Create Public Threads" in permissions and "Administrator" not in permissions
+
+    missing = CliRunner().invoke(cli, ["discord", "invite-url"], env={"DISCORD_TOKEN": ""})
+    assert missing.exit_code == 2 and "--application-id" in missing.output
+
+
+async def test_run_catches_up_an_overdue_deadline_then_serves_commands(
+    fake: FakeDiscord, start_bot: StartBot, database: Database
+) -> None:
+    # An earlier process opened a round; its REVIEW deadline passed while no bot was running.
+    first = await start_bot()
+    d = DiscordDriver(fake, first.client, first.app)
+    await d.command("mod", "/policy create kind 1. Be kind. 2. Be brief.", moderator=True)
+    await d.command("mod", "/scenario add Hello?", moderator=True)
+    await d.command("mod", "/round open kind scenarios=1 k=2", moderator=True)
+    await d.settle()
+    await first.stop()
+    async with first.app.engine.services.uow() as uow:
+        past = datetime.now(UTC) - timedelta(minutes=5)
+        await uow.session.exec(update(RoundRow).values(phase_ends_at=past))  # type: ignore[call-overload]
+        await uow.commit()
+
+    settings = Settings(
+        **{"DISCORD_TOKEN": TOKEN},
+        database_url=database.url,
+        max_drafts=0,
+        preview=False,
+        reminders="none",
+    )
+    task = asyncio.create_task(run(settings))
+    try:
+        # the scheduler, started by run, moves the round on and posts it, without any command
+        await fake.wait_for(lambda: any("amendments are open" in t for m in fake.posted_messages() for t in fake.texts_of(m)))
+        await fake.gateway.wait_connected()
+        assert fake.gateway.identifies == 2
+        async with first.app.engine.services.uow() as uow:
+            phase = (await uow.session.exec(RoundRow.__table__.select())).first()  # type: ignore[attr-defined, call-overload]
+        assert phase is not None and phase.phase == "amend"
+        assert fake.synced["global"]  # registered the commands again at start-up
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
