@@ -106,6 +106,7 @@ class Call:
     body: Any
     files: dict[str, bytes] = field(default_factory=dict)
     status: int = 200
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 @dataclass
