@@ -119,6 +119,8 @@ def messages_for_post(post: Post) -> list[OutMessage]:
     and thread); further ones continue an over-long text."""
     colour = _COLOURS.get(post.subject.kind) if post.subject else None
     embeds = embeds_for(post.title, post.text, post.fields, colour)
+    if post.attachment is not None and post.attachment.mime.startswith("image/"):
+        embeds[0].set_image(url=f"attachment://{post.attachment.filename}")  # a chart shows inside its post
     out = [OutMessage(embed=e) for e in embeds]
     out[0].buttons = post.buttons[: BUTTONS_PER_ROW * ROWS_PER_MESSAGE]
     out[0].attachment = post.attachment

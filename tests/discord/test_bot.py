@@ -479,3 +479,42 @@ async def test_moderators_manage_server_or_the_owners_role(fake: FakeDiscord, st
     d2 = driver(fake, again)
     assert "Round #1" in await d2.slash(steward, "round", sub("advance", opt("round", 1)))
     assert "Only moderators" in await d2.slash(fake.member("dave"), "round", sub("cancel", opt("round", 1)))
+
+
+# ---------------------------------------------------------------- the ChatPort's other ways out
+
+
+async def test_chat_port_files_edits_and_direct_messages(fake: FakeDiscord, start_bot: StartBot) -> None:
+    from bot.commands import Actor
+    from bot.outputs import Attachment, Button, Post, Reply
+
+    bot = await start_bot()
+    chat = bot.app.engine.services.chat
+    channel = str(fake.channel_id)
+    chart = Attachment("results.png", b"\x89PNG fake image bytes", "image/png")
+    key = await chat.post(Post(channel, "Round #1: results", "Adopted.", attachment=chart))
+    channel_id, message_id = (int(x) for x in key.split(":"))
+    posted = fake.messages[message_id]
+    assert channel_id == fake.channel_id
+    assert posted["attachments"][0]["filename"] == "results.png"
+    assert fake.files[f"{message_id}-results.png"] == chart.data
+    assert posted["embeds"][0]["image"]["url"] == "attachment://results.png"
+
+    # an edit replaces the embed (and the buttons) of the same message
+    best = (Button("policybot:best:9", "⭐"),)
+    await chat.edit(key, Post(channel, "Round #1: results (final)", "Adopted, 3 yes.", buttons=best))
+    assert fake.messages[message_id]["embeds"][0]["title"] == "Round #1: results (final)"
+    assert fake.messages[message_id]["components"][0]["components"][0]["custom_id"] == "policybot:best:9"
+    assert fake.messages[message_id]["allowed_mentions"] == {"parse": []}
+
+    upload_key = await chat.upload(channel, Attachment("data.csv", b"a,b\n1,2\n", "text/csv"), "@everyone the data")
+    uploaded = fake.messages[int(upload_key.split(":")[1])]
+    assert uploaded["content"] == "@everyone the data" and uploaded["allowed_mentions"] == {"parse": []}
+    assert fake.files[f"{uploaded['id']}-data.csv"] == b"a,b\n1,2\n"
+
+    # no recent interaction with this member: a direct message
+    member = fake.member("erin")
+    await chat.reply_privately(Actor("discord", str(fake.guild_id), str(member.id), "erin"), Reply("The vote closes in 1 hour."))
+    dm_calls = [c for c in fake.calls if c.path == "/users/@me/channels"]
+    assert [str(c.body["recipient_id"]) for c in dm_calls] == [str(member.id)]
+    assert fake.posted_messages()[-1]["content"] == "The vote closes in 1 hour."

@@ -115,3 +115,12 @@ def test_invite_url_has_exactly_the_scopes_and_permissions() -> None:
     assert not perms.administrator and not perms.manage_messages and not perms.mention_everyone
     assert application_id_from_token("MTMwMDAwMDAwMDAwMDAwMDAwMQ.G1abcd.xyz") == 1300000000000000001
     assert application_id_from_token("not a token") is None
+
+
+def test_a_chart_shows_inside_its_post() -> None:
+    chart = Attachment("results.png", b"\x89PNG...", "image/png")
+    out = messages_for_post(Post("1", "Round #1: results", "Adopted.", attachment=chart))
+    assert out[0].attachment is chart
+    assert out[0].embed is not None and out[0].embed.image.url == "attachment://results.png"
+    data = messages_for_post(Post("1", "Export", "zip", attachment=Attachment("x.zip", b"PK", "application/zip")))
+    assert data[0].embed is not None and data[0].embed.image.url is None
