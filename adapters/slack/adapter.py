@@ -46,6 +46,7 @@ log = logging.getLogger("policybot.slack")
 
 # The slash commands policybot registers (slack-manifest.yml lists the same); /policybot is help.
 COMMANDS = ("/policy", "/scenario", "/round", "/amend", "/vote", "/stress", "/reminders", "/policybot")
+EVENTS = ("reaction_added", "reaction_removed")  # the bot events it subscribes to (slack-manifest.yml too)
 ACTIONS = re.compile(r"^policybot:")
 FAILED = "Something went wrong on our side; nothing was changed. The error is in the bot's log."
 
@@ -77,8 +78,8 @@ class SlackAdapter:
         self.bolt.action(ACTIONS)(ack=self._ack, lazy=[self.run_action])
         self.bolt.view(OPEN_ROUND)(ack=self._ack_open_round, lazy=[self.run_open_round])
         self.bolt.view(AMEND)(ack=self._ack_amend, lazy=[self.run_amend])
-        self.bolt.event("reaction_added")(ack=self._ack, lazy=[self.run_reaction])
-        self.bolt.event("reaction_removed")(ack=self._ack, lazy=[self.run_reaction])
+        for event in EVENTS:
+            self.bolt.event(event)(ack=self._ack, lazy=[self.run_reaction])
 
     # ------------------------------------------------------------ acknowledgements (fast: no I/O)
 

@@ -74,7 +74,10 @@ def build(
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        bolt = AsyncApp(client=client, signing_secret=secret, name="policybot", process_before_response=False)
+        # process_before_response=True: Bolt awaits the (instant, I/O-free) ack listener inline and answers
+        # at once, instead of running it in a task and polling for the ack every 10 ms; the slow work
+        # still runs in lazy listeners, which Bolt starts as tasks before it returns the response.
+        bolt = AsyncApp(client=client, signing_secret=secret, name="policybot", process_before_response=True)
     finally:
         quiet.setLevel(level)
     chat = SlackChat(client)

@@ -70,6 +70,7 @@ class FakeSlack:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{token}", self._response)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -155,6 +156,12 @@ class FakeSlack:
         self.responses.setdefault(request.match_info["token"], []).append(await request.json())
         return web.Response(text="ok")
 
+    async def _stats(self, request: web.Request) -> web.Response:
+        methods: dict[str, int] = {}
+        for c in self.calls:
+            methods[c.method] = methods.get(c.method, 0) + 1
+        return self._json({"methods": methods, "responses": sum(len(v) for v in self.responses.values())})
+
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -220,7 +227,8 @@ class FakeSlack:
         return {"ok": True}
 
     async def m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = self.users.get(str(args.get("user")))
+        user_id = str(args.get("user"))
+        user = self.users.get(user_id) or (self.user(user_id) if user_id.startswith("U") else None)  # any member exists
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": user}
@@ -255,3 +263,27 @@ class FakeSlack:
 
     async def m_files_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "file": {"id": args.get("file"), "size": len(self.uploads.get(str(args.get("file")), b""))}}
+
+
+def main() -> None:
+    """Run the fake alone (for benchmarks, which need it out of the measured process):
+    python -m tests.slack.fake_slack --admin UMOD  → prints 'port N' and serves until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--admin", action="append", default=[], help="a user id that is a workspace admin")
+    args = parser.parse_args()
+
+    async def serve() -> None:
+        fake = FakeSlack()
+        for user in args.admin:
+            fake.user(user, admin=True)
+        await fake.start()
+        print(f"port {fake.port}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
