@@ -45,7 +45,7 @@ from bot.parser import parse
 log = logging.getLogger("policybot.slack")
 
 # The slash commands policybot registers (slack-manifest.yml lists the same); /policybot is help.
-COMMANDS = ("/policy", "/scenario", "/round", "/amend", "/vote", "/stress", "/reminders", "/policybot")
+COMMANDS = ("/policy", "/scenario", "/round", "/amend", "/vote", "/stress", "/reminders", "/export", "/privacy", "/policybot")
 EVENTS = ("reaction_added", "reaction_removed")  # the bot events it subscribes to (slack-manifest.yml too)
 ACTIONS = re.compile(r"^policybot:")
 FAILED = "Something went wrong on our side; nothing was changed. The error is in the bot's log."

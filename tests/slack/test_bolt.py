@@ -382,3 +382,18 @@ async def test_files_go_up_with_files_upload_v2(fake: FakeSlack, start_slack: St
     await chat.reply_privately(Actor("slack", "T", "UALICE"), Reply("Your export", attachment=Attachment("mine.csv", b"x")))
     assert fake.calls_to("conversations.open")[0].args["users"] == "UALICE"
     assert fake.calls_to("files.completeUploadExternal")[1].args["channel_id"] == "DALICE"
+
+
+async def test_a_private_file_answer_goes_to_the_members_direct_messages(fake: FakeSlack, start_slack: StartSlack) -> None:
+    slack = await start_slack()
+    await open_round(slack)
+    first = (await candidates(slack))[0]
+    await slack.driver.react("alice", first.id or 0, Stance.ENDORSE)
+    answer = await slack.driver.command("alice", "/privacy show")
+    assert answer.strip()
+    opened = fake.calls_to("conversations.open")
+    assert [c.args["users"] for c in opened] == ["UALICE"]
+    complete = fake.calls_to("files.completeUploadExternal")
+    assert len(complete) == 1 and complete[0].args["channel_id"] == "DALICE"  # never the channel
+    data = fake.uploads[complete[0].args["files"][0]["id"]]
+    assert b"UALICE" in data or b"alice" in data.lower()
