@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.calls import CallContext, Malformed, ask
 from bot.errors import GeneratorFailed, GeneratorUnavailable
@@ -58,11 +59,14 @@ class CandidateEvidence:
     groups: dict[int, dict[str, int]] = field(default_factory=dict)
     reasons: list[tuple[str, str]] = field(default_factory=list)  # (stance, reason)
     signals: list[str] = field(default_factory=list)
+    group_aware_consensus: float | None = None  # Π over opinion groups of P(endorse), from bot.analysis
 
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {"id": self.id, "scenario_id": self.scenario_id, **self.counts, "signals": self.signals}
         if self.groups:
             out["groups"] = {str(g): c for g, c in sorted(self.groups.items())}
+        if self.group_aware_consensus is not None:
+            out["group_aware_consensus"] = round(self.group_aware_consensus, 3)
         return out
 
     def for_prompt(self) -> dict[str, object]:
@@ -128,6 +132,65 @@ def select_evidence(
             chosen.append(ev)
     chosen.sort(key=lambda x: (-(x.counts["endorse"] + x.counts["object"]), -len(x.reasons), x.id))
     return chosen[:MAX_EVIDENCE]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """What the analysis module (bot.analysis.summary) says about the round's opinion groups."""
+
+    divisive: frozenset[int]  # candidates some group endorses and another objects to
+    consensus: frozenset[int]  # candidates endorsed (or objected to) across the board
+    group_aware_consensus: Mapping[int, float]
+    stands_for: Mapping[int, tuple[tuple[int, str, float], ...]]  # group → (candidate, direction, share)
+
+
+def annotate(evidence: list[CandidateEvidence], view: GroupView | None) -> None:
+    """Add the group-level signals of the analysis to the selected evidence."""
+    if view is None:
+        return
+    for ev in evidence:
+        ev.group_aware_consensus = view.group_aware_consensus.get(ev.id)
+        if ev.id in view.divisive:
+            ev.signals.append("divides opinion groups")
+        if ev.id in view.consensus:
+            ev.signals.append("consensus across groups")
+
+
+async def group_view(s: AsyncSession, round_id: int) -> GroupView | None:
+    """The round's group summary, or None when no groups were found or the analysis failed (the
+    drafter then works from the counts alone)."""
+    from bot.analysis.summary import round_summary  # numpy and scikit-learn: loaded only when needed
+
+    try:
+        summary = await round_summary(s, round_id)
+    except Exception:
+        log.warning("round %s: group summary failed; drafting from counts alone", round_id, exc_info=True)
+        return None
+    if not summary.groups_found:
+        return None
+    return GroupView(
+        divisive=frozenset(summary.divisive),
+        consensus=frozenset(c.candidate_id for c in summary.consensus),
+        group_aware_consensus=dict(summary.group_aware_consensus),
+        stands_for={
+            g.group: tuple((c.candidate_id, c.direction, round(c.share, 3)) for c in g.stands_for[:3]) for g in summary.groups
+        },
+    )
+
+
+def _groups_data(view: GroupView | None, groups: Mapping[str, int] | None) -> dict[str, object] | None:
+    """Opinion groups as evidence: sizes, and what each stands for when the analysis says so."""
+    if not groups:
+        return None
+    sizes: dict[str, int] = {}
+    for g in groups.values():
+        sizes[str(g)] = sizes.get(str(g), 0) + 1
+    out: dict[str, object] = {"sizes": dict(sorted(sizes.items()))}
+    if view is not None:
+        out["stands_for"] = {
+            str(g): [{"candidate": c, "direction": d, "share": sh} for c, d, sh in items] for g, items in view.stands_for.items()
+        }
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +264,19 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
         ]
         rows = (await s.exec(select(ReactionEventRow).where(ReactionEventRow.round_id == round_id))).all()
         groups = await svc.opinion_groups(s, round_id) if svc.opinion_groups is not None else None
+        view = await group_view(s, round_id) if groups else None
     events = [ReactionEvent(e.id or 0, e.member, e.candidate_id, Stance(e.stance), e.action == "remove", e.reason) for e in rows]
     evidence = select_evidence(cands, events, groups or None)
+    annotate(evidence, view)
     if not evidence:
         log.info("round %s: no reactions to draft amendments from", round_id)
         return []
     limit = svc.options.max_drafts
     prompt = draft_prompt(
-        policy.name, clauses, {"candidates": [e.for_prompt() for e in evidence], "opinion_groups": bool(groups)}, limit
+        policy.name,
+        clauses,
+        {"candidates": [e.for_prompt() for e in evidence], "opinion_groups": _groups_data(view, groups)},
+        limit,
     )
     ids = {e.id for e in evidence}
     try:
@@ -233,7 +301,7 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
             record = {
                 "candidates": [c.summary() for c in cited],
                 "reasons": [{"candidate": c.id, "stance": st, "reason": why[:500]} for c in cited for st, why in c.reasons],
-                "opinion_groups": bool(groups),
+                "opinion_groups": _groups_data(view, groups),
                 "model": answer.model,
                 "prompt_version": DRAFT_PROMPT_VERSION,
                 "prompt_hash": answer.prompt_hash,

@@ -10,7 +10,7 @@ from bot import commands as c
 from bot.actions import command_for_action
 from bot.calls import Malformed
 from bot.diversity import cosine_distance, jaccard_distance, lexical_diversity
-from bot.drafting import parse_drafts, select_evidence
+from bot.drafting import GroupView, _groups_data, annotate, parse_drafts, select_evidence
 from bot.errors import CommandError
 from bot.llm import import_litellm
 from bot.model import AmendmentKind, ClauseText, Stance, Turn
@@ -213,3 +213,23 @@ def test_text_syntax_and_buttons() -> None:
     for bad in ("/round retry", "/round retry x", "/stress", "/stress 1 2", "/stress 1 color=red", "/stress accept"):
         with pytest.raises(CommandError):
             parse(bad, mod, "ch")
+
+
+def test_group_view_adds_signals_and_group_data() -> None:
+    cands = [(1, 10, "s", "t1"), (2, 10, "s", "t2")]
+    ev = [ReactionEvent(i, m, cid, Stance.ENDORSE, False) for i, (m, cid) in enumerate([("a", 1), ("b", 1), ("c", 2), ("d", 2)])]
+    chosen = select_evidence(cands, ev, {"a": 1, "b": 2, "c": 1, "d": 2})
+    view = GroupView(frozenset({2}), frozenset({1}), {1: 0.64, 2: 0.2}, {1: ((1, "endorse", 0.75),), 2: ()})
+    annotate(chosen, view)
+    by_id = {x.id: x for x in chosen}
+    assert (
+        by_id[1].signals == ["broadly endorsed", "consensus across groups"]
+        and by_id[1].summary()["group_aware_consensus"] == 0.64
+    )
+    assert by_id[2].signals == ["broadly endorsed", "divides opinion groups"]
+    data = _groups_data(view, {"a": 1, "b": 2, "c": 1})
+    assert data == {
+        "sizes": {"1": 2, "2": 1},
+        "stands_for": {"1": [{"candidate": 1, "direction": "endorse", "share": 0.75}], "2": []},
+    }
+    assert _groups_data(None, {}) is None and _groups_data(None, {"a": 1}) == {"sizes": {"1": 1}}

@@ -158,7 +158,7 @@ async def test_drafts_cite_evidence_by_group_and_previews_show_before_after(
     second = next(x for x in record["candidates"] if x["id"] == 2)
     assert second["signals"] == ["objected to"] and second["groups"] == {"1": {"endorse": 0, "object": 2, "pass": 0}}
     assert {"candidate": 1, "stance": "object", "reason": "that is medical advice"} in record["reasons"]
-    assert record["opinion_groups"] is True and len(record["prompt_hash"]) == 64
+    assert record["opinion_groups"]["sizes"] == {"0": 2, "1": 2} and len(record["prompt_hash"]) == 64
     (post,) = chat.titled(f"Amendment #{draft.id} drafted by the bot")
     assert post.untrusted and any(f.name == "Evidence" and "3 endorse / 1 object" in f.value for f in post.fields)
     listed = await app.engine.dispatch(c.ListAmendments(mod, 1))
