@@ -53,9 +53,15 @@ FAILED = "Something went wrong on our side; nothing was changed. The error is in
 Body = dict[str, Any]
 
 
+def unescape(text: str) -> str:
+    """Slack sends a command's text with &, < and > escaped (&amp; &lt; &gt;); the core wants what was typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def command_line(command: str, text: str) -> str:
-    """The Slack command and its text as the core's text form; /policybot [topic] is /help [topic]."""
-    text = " ".join(text.split()) if "\n" not in text else text.strip()
+    """The Slack command and its text as the core's text form; /policybot [topic] is /help [topic].
+    A line break counts as a space between words (`/policy create kind⏎1. …`) and is kept in the text."""
+    text = unescape(text).replace("\r\n", "\n").replace("\n", " \n").strip()
     if command == "/policybot":
         topic = text.removeprefix("help").strip()
         return f"/help {topic}".strip()
@@ -158,7 +164,7 @@ class SlackAdapter:
                 await self._open_modal(body, client, line, channel)
                 return
             actor = await self.actor(str(body.get("team_id", "")), str(body.get("user_id", "")), str(body.get("user_name", "")))
-            self.chat.remember(actor, body.get("response_url"))
+            self.chat.remember(actor, body.get("response_url"), used=1)  # the answer below is its first use
             key = f"slack:command:{body.get('trigger_id', '')}"
             reply = await self._dispatch(lambda: parse(line, actor, channel, event_key=key))
             await self._answer(body, actor, reply)

@@ -116,9 +116,10 @@ class SlackChat:
 
     # ------------------------------------------------------------ private replies
 
-    def remember(self, actor: Actor, response_url: str | None) -> None:
+    def remember(self, actor: Actor, response_url: str | None, *, used: int = 0) -> None:
+        """Keep the member's latest response_url for later private replies (`used`: uses already planned)."""
         if response_url:
-            self._responders[(actor.community, actor.member)] = [response_url, time.monotonic(), 0]
+            self._responders[(actor.community, actor.member)] = [response_url, time.monotonic(), used]
 
     def _response_url(self, actor: Actor) -> str | None:
         found = self._responders.get((actor.community, actor.member))

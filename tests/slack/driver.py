@@ -62,6 +62,7 @@ class SlackSender:
 
     def command_body(self, user: str, command: str, text: str, *, channel: str = CHANNEL) -> tuple[str, str]:
         token = f"cmd{next(self._n)}-{uuid.uuid4().hex[:8]}"
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # as Slack sends a command's text
         form = {
             "token": "legacy", "team_id": TEAM, "team_domain": "policy", "channel_id": channel, "channel_name": "rounds",
             "user_id": user, "user_name": user.lower(), "command": command, "text": text, "api_app_id": "A0POLICY",

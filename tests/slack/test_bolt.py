@@ -397,3 +397,18 @@ async def test_a_private_file_answer_goes_to_the_members_direct_messages(fake: F
     assert len(complete) == 1 and complete[0].args["channel_id"] == "DALICE"  # never the channel
     data = fake.uploads[complete[0].args["files"][0]["id"]]
     assert b"UALICE" in data or b"alice" in data.lower()
+
+
+async def test_command_text_is_unescaped_and_may_span_lines(fake: FakeSlack, start_slack: StartSlack) -> None:
+    slack = await start_slack()
+    d = slack.driver
+    # Slack escapes &, < and > in a command's text; a policy may be typed over several lines
+    created = await d.command("mod", "/policy create kind\n1. Be kind & fair.\n2. Never write <!channel>.", moderator=True)
+    assert "Created policy 'kind' v1 with 2 clause(s)" in created
+    shown = await d.command("mod", "/policy show kind", moderator=True)
+    assert "Be kind &amp; fair." in shown and "&lt;!channel&gt;" in shown  # stored as typed, escaped again when shown
+    assert "Added scenario #1" in await d.command("mod", "/scenario add Is it safe to skip breakfast?", moderator=True)
+    opened = await d.command("mod", "/round open kind scenarios=1 k=2 threshold=>=2/3", moderator=True)
+    assert "Opening round #1" in opened, opened
+    async with slack.bot.app.engine.services.uow() as uow:
+        assert "2/3" in (await uow.session.exec(select(RoundRow.threshold))).one()
