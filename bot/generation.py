@@ -108,12 +108,15 @@ class Progress:
         async with self.lock:  # one post, then edits in order
             self.done += n
             now = time.monotonic()
-            if self.key is None:
-                self.key = await publish(self.svc, self.post())
-                self.last_edit = now
-            elif now - self.last_edit >= PROGRESS_EVERY and self.done < self.total:
-                await self.svc.chat.edit(self.key, self.post())
-                self.last_edit = now
+            try:
+                if self.key is None:
+                    self.key = await publish(self.svc, self.post())
+                    self.last_edit = now
+                elif now - self.last_edit >= PROGRESS_EVERY and self.done < self.total:
+                    await self.svc.chat.edit(self.key, self.post())
+                    self.last_edit = now
+            except Exception:  # progress is a courtesy: a platform hiccup must not lose the candidates
+                log.warning("round %s: progress update failed", self.plan.r.id, exc_info=True)
 
 
 async def generate_for(

@@ -252,3 +252,24 @@ async def test_announcement_shows_progress_while_generating(
     texts = [p.text for k, p in chat.edits if k == key]
     assert texts[0] == "Generating candidates with openai/test-model: 8/12…"
     assert "12 candidate responses to 3 scenario(s)" in texts[-1] and len(texts) == 2
+
+
+async def test_a_failed_progress_post_does_not_lose_the_round(
+    make_app: MakeApp, mod: Actor, chat: FakeChat, monkeypatch: Any
+) -> None:
+    from bot.outputs import Post
+
+    real_post = chat.post
+
+    async def flaky(post: Post) -> str:
+        if post.text.startswith("Generating"):
+            raise ConnectionError("platform hiccup")
+        return await real_post(post)
+
+    monkeypatch.setattr(chat, "post", flaky)
+    app = await make_app()
+    await open_round(app, mod)
+    (r,) = await rows(app, RoundRow)
+    assert r.phase == "review" and len(await rows(app, CandidateRow)) == 8
+    announcement = chat.posts[chat.keys_of("round")[1]]
+    assert "8 candidate responses" in announcement.text  # posted as final, since the progress post failed
