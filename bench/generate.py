@@ -202,13 +202,13 @@ async def litellm_alone(api_base: str, args: argparse.Namespace) -> float:
     from bot.offload import OffloadedGenerator
     from bot.prompts import nc_prompt
 
-    gen = OffloadedGenerator(LiteLLMGenerator("openai/bench-model", api_base=api_base, timeout=30, retries=0))
+    gen = OffloadedGenerator(
+        LiteLLMGenerator("openai/bench-model", api_base=api_base, timeout=30, retries=0, concurrency=args.concurrency)
+    )
     clauses = [ClauseText(1, "c1", "Be kind."), ClauseText(2, "c2", "Cite sources.")]
-    limit = asyncio.Semaphore(args.concurrency)
 
-    async def one(i: int) -> None:
-        async with limit:
-            await gen.complete(nc_prompt("bench", clauses, (Turn("user", f"Alone {i}?"),), args.k, 0.9))
+    async def one(i: int) -> None:  # the generator keeps `concurrency` calls in flight by itself
+        await gen.complete(nc_prompt("bench", clauses, (Turn("user", f"Alone {i}?"),), args.k, 0.9))
 
     try:
         await one(-1)  # warm up

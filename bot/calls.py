@@ -53,6 +53,17 @@ class Answer(Generic[T]):
     cost_usd: float | None = None
 
 
+def call_limit(svc: Services) -> asyncio.Semaphore | None:
+    """The bound on calls in flight the core should apply: none when the generator bounds its own
+    (LiteLLMGenerator does, with POLICYBOT_LLM_CONCURRENCY, on its worker loop), since a second
+    bound here would make every queued call wait for this loop to notice a finished one first."""
+    generator = getattr(svc.generator, "inner", svc.generator)  # seen through OffloadedGenerator
+    own = getattr(generator, "calls_in_flight_limit", None)
+    if isinstance(own, int) and own <= svc.options.llm_concurrency:
+        return None
+    return asyncio.Semaphore(svc.options.llm_concurrency)
+
+
 async def _log(svc: Services, ctx: CallContext, digest: str, sample: int, model: str, outcome: str, **kw: object) -> None:
     async with svc.uow() as uow:
         uow.session.add(

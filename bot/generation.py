@@ -22,7 +22,7 @@ from sqlalchemy import update
 from sqlmodel import col, func, select
 
 from bot import diversity
-from bot.calls import CallContext, prefetch, round_totals
+from bot.calls import CallContext, call_limit, prefetch, round_totals
 from bot.commands import Actor, RetryScenarios
 from bot.deadlines import planned_end
 from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable
@@ -123,7 +123,7 @@ async def generate_for(
     svc: Services, plan: Plan, progress: Progress | None, *, community: str
 ) -> list[list[CandidateDraft] | BaseException]:
     """K candidates for every scenario of the plan; an exception in place of a scenario that failed."""
-    limit = asyncio.Semaphore(svc.options.llm_concurrency)
+    limit = call_limit(svc)
     ctx = CallContext(community, plan.r.id, "candidates")
     method, temperature, model = svc.options.sampling, svc.options.temperature, svc.generator.model
     keys = [

@@ -86,6 +86,11 @@ class LiteLLMGenerator:
     def fallback_model(self) -> str | None:
         return self._fallback
 
+    @property
+    def calls_in_flight_limit(self) -> int:
+        """This generator never has more calls in flight than this (bot.calls.call_limit reads it)."""
+        return self._concurrency
+
     async def complete(self, prompt: Prompt) -> Completion:
         if self._limit is None:  # created on first use, on the loop that uses it
             self._limit = asyncio.Semaphore(self._concurrency)

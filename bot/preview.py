@@ -17,7 +17,7 @@ from collections import Counter
 from sqlmodel import col, select
 
 from bot import diversity
-from bot.calls import CallContext
+from bot.calls import CallContext, call_limit
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.model import AmendmentKind, AmendmentStatus, AuthorKind, ClauseText
 from bot.outputs import Field, Post
@@ -131,7 +131,7 @@ async def preview_amendment(svc: Services, amendment_id: int) -> list[CandidateR
     if not chosen:
         return []
     amended = amended_clauses(clauses, a)
-    limit = asyncio.Semaphore(svc.options.llm_concurrency)
+    limit = call_limit(svc)
     ctx = CallContext(r.community, r.id, "preview")
 
     async def one(sid: int) -> list[CandidateRow]:
