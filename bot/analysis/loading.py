@@ -68,11 +68,21 @@ async def load_input(s: AsyncSession, round_id: int, *, review_only: bool) -> Ro
     return RoundInput(round_id, cands, titles, events)
 
 
-async def analyse_round(s: AsyncSession, round_id: int, *, review_only: bool) -> RoundAnalysis:
+async def load_for_analysis(s: AsyncSession, round_id: int, *, review_only: bool) -> tuple[RoundInput, int | None]:
+    """The round's input and the k to keep unless a new one wins clearly (for the final results)."""
     inp = await load_input(s, round_id, review_only=review_only)
     mark = await review_mark(s, round_id)
     previous_k = mark.k if mark is not None and mark.k and not review_only else None
+    return inp, previous_k
+
+
+async def compute(inp: RoundInput, previous_k: int | None) -> RoundAnalysis:
+    """The analysis in a worker thread; call it with no transaction open where possible."""
     return await asyncio.to_thread(analyse, inp, previous_k=previous_k)
+
+
+async def analyse_round(s: AsyncSession, round_id: int, *, review_only: bool) -> RoundAnalysis:
+    return await compute(*await load_for_analysis(s, round_id, review_only=review_only))
 
 
 async def opinion_groups(s: AsyncSession, round_id: int) -> dict[str, int]:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy import update
+from sqlmodel import col
+
 from bot.analysis.charts import results_chart
-from bot.analysis.loading import analyse_round, mark_review_end
+from bot.analysis.loading import compute, load_for_analysis, mark_review_end
 from bot.analysis.pipeline import RoundAnalysis
 from bot.commands import RoundResults
 from bot.errors import CommandError
@@ -147,15 +150,18 @@ async def transition_posts(svc: Services, round_id: int, from_phase: Phase, to_p
             r = await s.get(RoundRow, round_id)
             if r is None:
                 return []
-            mark: RoundAnalysisRow | None = None
-            if stage == "review":
-                mark = await mark_review_end(s, round_id, svc.now())
-            a = await analyse_round(s, round_id, review_only=stage == "review")
-            if mark is not None:
-                mark.k = a.groups.k
-                s.add(mark)
             channel = r.channel
+            if stage == "review":
+                await mark_review_end(s, round_id, svc.now())
+            inp, previous_k = await load_for_analysis(s, round_id, review_only=stage == "review")
             await uow.commit()
+        a = await compute(inp, previous_k)  # no transaction open: reactions keep being recorded
+        if stage == "review":
+            async with svc.uow() as uow:
+                await uow.session.exec(
+                    update(RoundAnalysisRow).where(col(RoundAnalysisRow.round_id) == round_id).values(k=a.groups.k)
+                )
+                await uow.commit()
         return [results_post(channel, a, stage, await _chart(a))]
     except Exception:
         log.exception("results of round %s could not be computed", round_id)
@@ -170,7 +176,8 @@ async def round_results(cmd: RoundResults, svc: Services) -> Outcome:
         if r.phase == Phase.OPENING.value:
             raise CommandError(f"Round #{r.id} is still generating its candidates; results follow once members react.")
         assert r.id is not None
-        a = await analyse_round(s, r.id, review_only=False)
+        inp, previous_k = await load_for_analysis(s, r.id, review_only=False)
+    a = await compute(inp, previous_k)
     headline, fields = results_fields(a)
     stage = "final" if r.phase in (Phase.CLOSED.value, Phase.CANCELLED.value) else "now"
     return Outcome(Reply(f"Round #{r.id}: {STAGE_TITLE[stage]}\n{headline}", fields=fields, attachment=await _chart(a)))
