@@ -169,3 +169,20 @@ def test_parser_reads_bridging_and_results() -> None:
         parse("/round open kind scenarios=1 bridging=many", who, "general")
     with pytest.raises(CommandError, match="round"):
         parse("/round results four", who, "general")
+
+
+async def test_a_failing_analysis_never_stops_the_round(
+    app: App, mod: Actor, chat: FakeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.analysis import results
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("analysis exploded")
+
+    monkeypatch.setattr(results, "compute", broken)
+    round_id, cands = await open_round(app, mod)
+    await react_in_camps(app, cands, CAMP_A, CAMP_B)
+    moved = await app.engine.dispatch(c.AdvanceRound(mod, round_id))
+    assert moved.ok and "AMEND" in moved.text
+    assert chat.titled(f"Round #{round_id}: what members think") == []
+    assert chat.titled(f"Round #{round_id}: amendments are open")
