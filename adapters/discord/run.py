@@ -48,10 +48,11 @@ async def start_background_services(app: App) -> Stop:
     return stop
 
 
-async def run(settings: Settings, *, guild_id: int | None = None, sync: bool = True) -> None:
+async def run(settings: Settings, *, guild_id: int | None = None, sync: bool = True, generator: Generator | None = None) -> None:
+    """The bot until it is stopped. `generator` replaces the model from the settings (tests)."""
     if settings.discord_token is None:
         raise SystemExit("Set DISCORD_TOKEN to the bot token from the Discord developer portal (Bot → Reset Token).")
-    client, app = build(settings, guild_id=guild_id or settings.discord_guild_id, sync=sync)
+    client, app = build(settings, guild_id=guild_id or settings.discord_guild_id, sync=sync, generator=generator)
     try:
         async with client:
             # Log in first (REST works from here: the scheduler can post), then start the scheduler,

@@ -18,6 +18,7 @@ from storage.tables import RoundRow
 from tests.discord.conftest import StartBot
 from tests.discord.driver import DiscordDriver
 from tests.discord.fake_discord import FakeDiscord
+from tests.support.fakes import FakeGenerator
 
 TOKEN = "MTMwMDAwMDAwMDAwMDAwMDAwMQ.fake.token"  # base64 of the application id 1300000000000000001
 
@@ -60,7 +61,7 @@ async def test_run_catches_up_an_overdue_deadline_then_serves_commands(
         preview=False,
         reminders="none",
     )
-    task = asyncio.create_task(run(settings))
+    task = asyncio.create_task(run(settings, generator=FakeGenerator()))
     try:
         # the scheduler, started by run, moves the round on and posts it, without any command
         await fake.wait_for(lambda: any("amendments are open" in t for m in fake.posted_messages() for t in fake.texts_of(m)))
