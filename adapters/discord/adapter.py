@@ -97,11 +97,15 @@ class DiscordAdapter:
             reply = Reply("Something went wrong on our side; nothing was changed. The error is in the bot's log.", ok=False)
         await send_followups(interaction, reply)
 
-    async def answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
-        """For adapter-level commands (settings): defer, then answer privately."""
+    async def answer(self, interaction: discord.Interaction[Any], compute: Callable[[], Awaitable[Reply]]) -> None:
+        """For the adapter's own commands (settings, help): defer at once, compute the reply, follow up."""
         try:
-            if not interaction.response.is_done():
-                await interaction.response.defer(ephemeral=True, thinking=True)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            try:
+                reply = await compute()
+            except Exception:
+                log.exception("interaction %s failed", interaction.id)
+                reply = Reply("Something went wrong on our side; nothing was changed. The error is in the bot's log.", ok=False)
             await send_followups(interaction, reply)
         finally:
             await self._bump()

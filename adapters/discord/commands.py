@@ -477,29 +477,31 @@ class SettingsGroup(
     @app_commands.command(name="moderator-role", description="Members with this role are moderators (server owner only)")
     @app_commands.describe(role="the role; leave empty to clear it (Manage Server still makes a moderator)")
     async def moderator_role(self, interaction: Interaction, role: discord.Role | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         adapter = adapter_of(interaction)
-        guild = interaction.guild
-        if guild is None or interaction.guild_id is None or guild.owner_id is None:
-            reply = Reply("Could not check who owns this server yet; try again in a minute.", ok=False)
-        elif guild.owner_id != interaction.user.id:
-            reply = Reply("Only the server owner can choose the moderator role.", ok=False)
-        else:
+
+        async def compute() -> Reply:
+            guild = interaction.guild
+            if guild is None or interaction.guild_id is None or guild.owner_id is None:
+                return Reply("Could not check who owns this server yet; try again in a minute.", ok=False)
+            if guild.owner_id != interaction.user.id:
+                return Reply("Only the server owner can choose the moderator role.", ok=False)
             await adapter.moderators.set_role(interaction.guild_id, role.id if role else None, interaction.user.id)
-            reply = Reply(
-                f"Members with the role {role.name} are now policybot moderators, besides those with Manage Server."
-                if role
-                else "Cleared the moderator role: only members with Manage Server are policybot moderators."
-            )
-        await adapter.answer(interaction, reply)
+            if role is None:
+                return Reply("Cleared the moderator role: only members with Manage Server are policybot moderators.")
+            return Reply(f"Members with the role {role.name} are now policybot moderators, besides those with Manage Server.")
+
+        await adapter.answer(interaction, compute)
 
     @app_commands.command(name="show", description="Who counts as a moderator here")
     async def show(self, interaction: Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         adapter = adapter_of(interaction)
-        role_id = await adapter.moderators.role_for(interaction.guild_id or 0)
-        role = f"<@&{role_id}>" if role_id else "none"
-        await adapter.answer(interaction, Reply(f"Moderators: members with Manage Server, and members with the role {role}."))
+
+        async def compute() -> Reply:
+            role_id = await adapter.moderators.role_for(interaction.guild_id or 0)
+            role = f"<@&{role_id}>" if role_id else "none"
+            return Reply(f"Moderators: members with Manage Server, and members with the role {role}.")
+
+        await adapter.answer(interaction, compute)
 
 
 # ---------------------------------------------------------------- single commands
@@ -539,17 +541,17 @@ HelpTopic = Literal["policy", "scenario", "round", "stress", "react", "amend", "
 
 
 @app_commands.command(name="help", description="How to use policybot")
-async def help_(
-    interaction: Interaction, topic: Literal["policy", "scenario", "round", "react", "amend", "vote"] | None = None
-) -> None:
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    text = help_text(topic or "")
-    if topic is None:
-        text += (
-            "\n\nOn Discord, react to candidates with 👍 👎 🤷, press ⭐ for the best of a scenario, and vote with "
-            "the buttons under each amendment. Moderators: members with Manage Server or the role set in /settings."
-        )
-    await adapter_of(interaction).answer(interaction, Reply(text))
+async def help_(interaction: Interaction, topic: HelpTopic | None = None) -> None:
+    async def compute() -> Reply:
+        text = help_text(topic or "")
+        if topic is None:
+            text += (
+                "\n\nOn Discord, react to candidates with 👍 👎 🤷, press ⭐ for the best of a scenario, and vote with "
+                "the buttons under each amendment. Moderators: members with Manage Server or the role set in /settings."
+            )
+        return Reply(text)
+
+    await adapter_of(interaction).answer(interaction, compute)
 
 
 def add_commands(tree: app_commands.CommandTree[Any]) -> None:

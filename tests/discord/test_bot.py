@@ -109,6 +109,8 @@ async def test_command_tree_sync_payload(fake: FakeDiscord, start_bot: StartBot)
     assert _option(vote, "amendment")["autocomplete"] is True
     react = _command(payload, "react")
     assert [c["value"] for c in _option(react, "stance")["choices"]] == ["endorse", "object", "pass", "best"]
+    topics = [c["value"] for c in _option(_command(payload, "help"), "topic")["choices"]]
+    assert {"policy", "round", "amend", "vote", "stress", "export", "privacy", "reminders"} <= set(topics)
     settings = _command(payload, "settings")
     assert int(settings["default_member_permissions"]) == 1 << 5  # shown to Manage Server by default
     assert _option(_option(settings, "moderator-role"), "role")["type"] == 8
