@@ -164,6 +164,10 @@ async def test_round_posts_threads_reactions_buttons_and_no_pings(fake: FakeSlac
         for b in message["blocks"]:
             if b["type"] == "section":
                 assert len(b["text"]["text"]) <= 3000
+    # the generation progress message is edited in place (chat.update), within the same limits
+    updates = fake.calls_to("chat.update")
+    assert updates and all(f"{u.args['channel']}:{u.args['ts']}" in fake.messages for u in updates)
+    assert all(len(u.args["blocks"]) <= 50 and u.args["parse"] == "none" for u in updates)
     # the ~60,000-character candidates continue in the thread, in order, nothing lost
     first = fake.messages[rows[0].message_key or ""]
     continued = [m for m in posted if m["thread_ts"] == scenario["ts"] and "(continued)" in m["text"]]
