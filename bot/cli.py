@@ -41,6 +41,9 @@ def console(
     member: Annotated[str, typer.Option("--as", help="member to act as at start")] = "moderator",
     moderator: Annotated[bool, typer.Option("--mod/--no-mod", help="start with moderator rights")] = True,
     script: Annotated[Path | None, typer.Option(help="read commands from this file instead of standard input")] = None,
+    files: Annotated[Path, typer.Option(help="directory where files the bot sends (charts, exports) are saved")] = Path(
+        "policybot-files"
+    ),
 ) -> None:
     """A chat channel in the terminal. Type /help for commands.
 
@@ -57,7 +60,7 @@ def console(
     upgrade(settings.database_url)
 
     async def run() -> None:
-        chat = ConsoleChat(sys.stdout)
+        chat = ConsoleChat(sys.stdout, files_dir=files)
         application = bootstrap(settings, chat)
         session = ConsoleSession(application, chat, community=community, channel=channel, member=member, moderator=moderator)
         scheduler = await start_scheduler(application)  # deadlines and reminders (issue 6), caught up at start

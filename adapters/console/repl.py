@@ -79,7 +79,7 @@ class ConsoleSession:
             self.emit(result)
             return result
         reply = await self.app.engine.dispatch(cmd)
-        result = f"[{actor.name}] " + render_reply(reply)
+        result = f"[{actor.name}] " + render_reply(reply, self.chat.save(reply.attachment))
         self.emit(result)
         # The console waits for background work (generation) so that a script reads in order.
         await self.app.engine.drain()
