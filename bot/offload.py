@@ -8,6 +8,7 @@ thread switching (every 5 ms) keeps the main loop answering."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -56,9 +57,21 @@ class WorkerLoop:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None and thread is not None:
+            # litellm leaves background tasks (its logging worker) on this loop: end them cleanly
+            # so closing does not warn that a pending task was destroyed.
+            with contextlib.suppress(TimeoutError, RuntimeError):  # a stuck task must not block shutdown
+                asyncio.run_coroutine_threadsafe(_cancel_others(), loop).result(timeout=5)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
             loop.close()
+
+
+async def _cancel_others() -> None:
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class OffloadedGenerator:
