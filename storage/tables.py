@@ -321,9 +321,7 @@ class ReminderSentRow(SQLModel, table=True):
     across restarts and from two bot processes at once."""
 
     __tablename__ = "reminder_sent"
-    __table_args__ = (
-        UniqueConstraint("round_id", "phase", "offset_seconds", "deadline_epoch", name="uq_reminder_sent"),
-    )
+    __table_args__ = (UniqueConstraint("round_id", "phase", "offset_seconds", "deadline_epoch", name="uq_reminder_sent"),)
 
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
