@@ -98,7 +98,7 @@ def llm_settings(database: Database, openai_server: FakeOpenAIServer, monkeypatc
             "database_url": database.url,
             "model": "openai/test-model",
             "llm_api_base": openai_server.api_base,
-            "llm_timeout": 5.0,
+            "llm_timeout": 30.0,  # generous: a loaded machine must not turn into a retry that tests count
             "llm_retries": 1,
             "max_drafts": 0,
             "preview": False,
