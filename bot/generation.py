@@ -350,6 +350,18 @@ async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario
     await svc.chat.reply_privately(moderator, Reply(text, ok=not failed))
 
 
+async def resume_opening(svc: Services) -> list[int]:
+    """Rounds left in OPENING by a process that stopped while generating: generate them again (the
+    answers already received come from the cache). Opening is a compare-and-set, so a round that
+    another process finishes meanwhile is opened once. Returns the round ids resumed."""
+    async with svc.uow() as uow:
+        stuck = (await uow.session.exec(select(RoundRow).where(col(RoundRow.phase) == Phase.OPENING.value))).all()
+    for r in stuck:
+        moderator = Actor(r.platform, r.community, r.opened_by, r.opened_by, is_moderator=True)
+        svc.spawn(generate_round(svc, r.id or 0, moderator), name=f"generate-round-{r.id}")
+    return [r.id or 0 for r in stuck]
+
+
 async def _cancel_opening(svc: Services, round_id: int, why: str) -> None:
     async with svc.uow() as uow:
         await uow.session.exec(

@@ -41,6 +41,7 @@ from sqlmodel import col, func, select
 
 from bot.commands import Actor
 from bot.deadlines import DEFAULT_REMINDERS, OPEN_PHASES, aware, offsets_from_text, parse_reminders, round_schedule, span_text
+from bot.generation import resume_opening
 from bot.lifecycle import advance, participants, proposed_amendments, rule_of
 from bot.model import Phase, quorum_needed
 from bot.outputs import Field, Post, Reply, time_token
@@ -134,6 +135,11 @@ class RoundScheduler:
         self._aps.start()
         self._aps.add_job(self._poll, "interval", seconds=self.poll_seconds, id=RECONCILE_JOB, replace_existing=True)
         self.svc.on_schedule_change = self._changed
+        if reconcile:
+            # a round whose generation was cut short by a stop is generated again, not left half-open
+            resumed = await resume_opening(self.svc)
+            if resumed:
+                log.info("resuming generation of round(s) %s left in OPENING", resumed)
         return await self.reconcile_all() if reconcile else []
 
     async def stop(self) -> None:
