@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlparse
 from sqlalchemy import update
 from typer.testing import CliRunner
 
+from adapters.cli import app as cli
 from adapters.discord.run import run
-from bot.cli import app as cli
 from bot.settings import Settings
 from storage.database import Database
 from storage.tables import RoundRow

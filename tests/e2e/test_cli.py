@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], capture_output=True, text=True, timeout=60,
                           env={**os.environ, **(env or {})}, cwd=cwd)  # fmt: skip
 
 
@@ -42,7 +42,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
 
 def test_console_reports_a_bad_line_and_goes_on(tmp_path: Path) -> None:
     env = {"POLICYBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
-    proc = subprocess.run([sys.executable, "-m", "bot.cli", "console"], input="/nonsense\n/policy list\n",
+    proc = subprocess.run([sys.executable, "-m", "adapters.cli", "console"], input="/nonsense\n/policy list\n",
                           capture_output=True, text=True, timeout=60, env={**os.environ, **env}, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "✗ Unknown command '/nonsense'" in proc.stdout

@@ -57,7 +57,7 @@ async def test_scripted_round_through_console(tmp_path: Path, openai_server: Fak
         "POLICYBOT_PREVIEW": "false",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "console", cwd=tmp_path, env=env,
+        sys.executable, "-m", "adapters.cli", "console", cwd=tmp_path, env=env,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(SCRIPT.encode()), timeout=120)

@@ -20,7 +20,7 @@ from tests.export.test_bundle import aid
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("POLICYBOT_")} | env
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "export", *args], capture_output=True, text=True, timeout=120, env=full
+        [sys.executable, "-m", "adapters.cli", "export", *args], capture_output=True, text=True, timeout=120, env=full
     )
 
 

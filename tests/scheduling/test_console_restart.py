@@ -31,7 +31,7 @@ class Console:
     @classmethod
     async def start(cls, cwd: Path, env: dict[str, str]) -> Console:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "console", cwd=cwd, env=env,
+            sys.executable, "-m", "adapters.cli", "console", cwd=cwd, env=env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         return cls(proc)

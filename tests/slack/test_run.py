@@ -63,7 +63,7 @@ async def test_policybot_run_slack_serves_http(fake: FakeSlack, tmp_path: Path) 
     }
     env.pop("SLACK_APP_TOKEN", None)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "slack", "--mode", "http", "--port", str(port),
+        sys.executable, "-m", "adapters.cli", "run", "slack", "--mode", "http", "--port", str(port),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -1,4 +1,5 @@
-"""The `policybot` command line (typer)."""
+"""The `policybot` command line (typer): the entry point that assembles the core with an adapter. It
+lives with the adapters because it wires them; the core never imports it."""
 
 from __future__ import annotations
 
