@@ -145,6 +145,8 @@ def dataset_card(
         "  candidate of that scenario, and an endorsed candidate over an objected one (unless the member's best pick",
         "  says the reverse). Pairs from one member are not independent.",
         "- Members chose which candidates to react to; coverage is uneven and not random.",
+        "- Free-text reasons and member-written responses are exported as their authors wrote them (unless erased or",
+        "  opted out); they may contain anything a member chose to write.",
         "- The community is self-selected; its members are not a sample of any population. Attributes are",
         "  self-described, optional, and shown only in aggregate.",
         "- `amendment_id` 0 marks candidates generated under the policy version itself; other values are previews",
