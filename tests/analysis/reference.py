@@ -1,4 +1,4 @@
-"""Loading the real Polis conversations in /work/shared/reference/polis (votes.json: agree = +1 in
+"""Loading the real Polis conversations in shared/reference/polis (votes.json: agree = +1 in
 these exports, checked against math-pca2.json's group-votes in test_polis_reference)."""
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ from typing import Any
 from bot.analysis.matrix import RatingsMatrix, ratings_matrix
 from bot.model import Stance
 
-ROOT = Path(os.environ.get("POLICYBOT_POLIS_REFERENCE", "/work/shared/reference/polis"))
+
+def _reference_root() -> Path:
+    """shared/ lies beside the checkout (as in CI); /work/shared on the project's machines."""
+    if "POLICYBOT_POLIS_REFERENCE" in os.environ:
+        return Path(os.environ["POLICYBOT_POLIS_REFERENCE"])
+    beside = Path(__file__).resolve().parents[3] / "shared" / "reference" / "polis"
+    return beside if beside.is_dir() else Path("/work/shared/reference/polis")
+
+
+ROOT = _reference_root()
 CONVERSATIONS = ("below-100-ptpts", "150ptpt-3gp-no-strict-no-meta")
 VOTE = {1: Stance.ENDORSE, -1: Stance.OBJECT, 0: Stance.PASS}
 
