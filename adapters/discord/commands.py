@@ -20,6 +20,7 @@ from bot.handlers.scenarios import turns_from_text
 from bot.help import help_text
 from bot.model import MAX_K, AmendmentKind, BallotChoice, Stance
 from bot.outputs import Reply
+from bot.suggestions import UowFactory
 
 Id = app_commands.Range[int, 1, 999_999_999_999]
 Interaction = discord.Interaction[Any]
@@ -35,7 +36,7 @@ def community(interaction: Interaction) -> str:
     return str(interaction.guild_id or "")
 
 
-def _uow(interaction: Interaction) -> ac.UowFactory:
+def _uow(interaction: Interaction) -> UowFactory:
     return adapter_of(interaction).app.engine.services.uow
 
 
