@@ -7,9 +7,9 @@ from typing import TypeVar
 
 from discord import app_commands
 
-from adapters.discord.render import cut
 from bot import suggestions
 from bot.suggestions import Suggestion, UowFactory
+from bot.text import cut
 
 CHOICE_NAME_LIMIT = 100
 V = TypeVar("V", int, str)

@@ -18,7 +18,6 @@ from adapters.discord.render import (
     NO_MENTIONS,
     THREAD_NAME_LIMIT,
     OutMessage,
-    cut,
     messages_for_post,
     messages_for_reply,
     to_file,
@@ -26,6 +25,7 @@ from adapters.discord.render import (
 from bot.commands import Actor
 from bot.model import STANCE_EMOJI
 from bot.outputs import Attachment, Post, Reply
+from bot.text import cut
 
 log = logging.getLogger("policybot.discord")
 

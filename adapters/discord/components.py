@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
-from adapters.discord.render import BUTTON_LABEL_LIMIT, BUTTONS_PER_ROW, button_style, cut
+from adapters.discord.render import BUTTON_LABEL_LIMIT, BUTTONS_PER_ROW, button_style
 from bot.actions import BALLOT_TEMPLATE, BEST_TEMPLATE
 from bot.outputs import Button
+from bot.text import cut
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordAdapter

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.outputs import Attachment, Button, Field, Post, Reply, render_times
+from bot.text import cut, split_text
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096
@@ -46,33 +47,6 @@ _COLOURS = {
 def discord_times(text: str) -> str:
     """The core's neutral time tokens as Discord timestamps, shown in each member's own time zone."""
     return render_times(text, lambda epoch: f"<t:{epoch}:f>")
-
-
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Pieces of at most `limit` characters, broken at a paragraph, a line, a sentence or a word
-    when one is near enough, so a long text reads naturally across messages. Never loses a character
-    other than the whitespace at a break."""
-    pieces: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut_at = -1
-        for sep in ("\n\n", "\n", ". ", " "):
-            at = window.rfind(sep)
-            if at >= limit // 2:
-                cut_at = at + (1 if sep == ". " else 0)
-                break
-        if cut_at <= 0:
-            cut_at = limit
-        pieces.append(rest[:cut_at].rstrip())
-        rest = rest[cut_at:].lstrip()
-    if rest or not pieces:
-        pieces.append(rest)
-    return pieces
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.outputs import Button, Field, Post, Reply, render_times, utc_text
+from bot.text import cut, split_text
 
 SECTION_LIMIT = 3000
 BLOCKS_PER_MESSAGE = 50
@@ -47,32 +48,6 @@ def mrkdwn(text: str) -> str:
 def plain(text: str) -> str:
     """Text for the notification fallback and plain_text fields: escaped, times in UTC."""
     return render_times(escape(text).replace("**", ""), utc_text)
-
-
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Pieces of at most `limit` characters, broken at a paragraph, line, sentence or word when one is
-    near enough; only whitespace at a break is lost."""
-    pieces: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut_at = -1
-        for sep in ("\n\n", "\n", ". ", " "):
-            at = window.rfind(sep)
-            if at >= limit // 2:
-                cut_at = at + (1 if sep == ". " else 0)
-                break
-        if cut_at <= 0:
-            cut_at = limit
-        pieces.append(rest[:cut_at].rstrip())
-        rest = rest[cut_at:].lstrip()
-    if rest or not pieces:
-        pieces.append(rest)
-    return pieces
 
 
 def mrkdwn_chunks(text: str, limit: int = SECTION_LIMIT) -> list[str]:

@@ -15,10 +15,10 @@ from adapters.discord.render import (
     FIELDS_PER_EMBED,
     messages_for_post,
     messages_for_reply,
-    split_text,
 )
 from bot.model import Stance
 from bot.outputs import Attachment, Field, Post, Reply, time_token
+from bot.text import split_text
 
 
 def test_split_keeps_every_word_and_respects_the_limit() -> None:
