@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,35 +38,11 @@ from bot.settings import Settings
 from storage.migrate import upgrade_async
 from storage.tables import CandidateRow, LLMCallRow, ReactionEventRow
 from tests.support.fakes import FakeChat
+from tests.support.openai_server import ServerProcess
 
 MOD = c.Actor("bench", "bench-community", "mod", "Mod", True)
 STANCES = (Stance.ENDORSE, Stance.OBJECT, Stance.PASS)
 TICK = 0.005
-
-
-class ServerProcess:
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
-        self.proc: subprocess.Popen[str] | None = None
-        self.api_base = ""
-
-    def __enter__(self) -> ServerProcess:
-        root = Path(__file__).resolve().parents[1]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.openai_server", "--latency", str(self.latency)],
-            cwd=root, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("port "):
-            raise RuntimeError(f"the local LLM server did not start: {line!r}")
-        self.api_base = f"http://127.0.0.1:{int(line.split()[1])}/v1"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 class TimingChat(FakeChat):

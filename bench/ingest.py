@@ -16,7 +16,6 @@ import asyncio
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,36 +40,10 @@ from storage.database import Database, async_url
 from storage.migrate import upgrade_async
 from storage.tables import CandidateRow, ReactionEventRow
 from tests.support.fakes import FakeChat
+from tests.support.openai_server import ServerProcess
 
 MOD = c.Actor("bench", "bench-community", "mod", "Mod", True)
 STANCES = (Stance.ENDORSE, Stance.OBJECT, Stance.PASS)
-
-
-class ServerProcess:
-    """The slow LLM server runs in its own process, as a remote provider would: its CPU is not ours."""
-
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
-        self.proc: subprocess.Popen[str] | None = None
-        self.api_base = ""
-
-    def __enter__(self) -> ServerProcess:
-        root = Path(__file__).resolve().parents[1]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.openai_server", "--latency", str(self.latency)],
-            cwd=root, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("port "):
-            raise RuntimeError(f"the local LLM server did not start: {line!r}")
-        self.api_base = f"http://127.0.0.1:{int(line.split()[1])}/v1"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 async def prepare(url: str, api_base: str) -> tuple[App, list[int]]:

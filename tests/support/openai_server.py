@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -155,11 +158,38 @@ class FakeOpenAIServer:
         )
 
 
+class ServerProcess:
+    """The server in its own process, as a remote provider would be: its CPU is not the measured
+    process's. For benchmarks: `with ServerProcess(latency=0.5) as server: … server.api_base`."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self.proc: subprocess.Popen[str] | None = None
+        self.api_base = ""
+
+    def __enter__(self) -> ServerProcess:
+        root = Path(__file__).resolve().parents[2]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.openai_server", "--latency", str(self.latency)],
+            cwd=root, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("port "):
+            raise RuntimeError(f"the local LLM server did not start: {line!r}")
+        self.api_base = f"http://127.0.0.1:{int(line.split()[1])}/v1"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
 def main() -> None:
     """Run the server alone (for benchmarks, which need it out of the measured process):
     python -m tests.support.openai_server --latency 0.5  → prints 'port N' and serves until killed."""
     import argparse
-    import sys
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.0)
