@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, func, select
@@ -157,11 +158,20 @@ async def generate_for(
     return list(results)
 
 
-def candidate_rows(round_id: int, sc: ScenarioRow, drafts: list[CandidateDraft], start: int, now: object) -> list[CandidateRow]:
+def candidate_rows(
+    round_id: int,
+    scenario_id: int,
+    drafts: list[CandidateDraft],
+    start: int,
+    now: datetime,
+    amendment_id: int | None = None,
+) -> list[CandidateRow]:
+    """Rows for model drafts of one scenario, labelled from `start`; with `amendment_id`, a preview."""
     return [
         CandidateRow(
             round_id=round_id,
-            scenario_id=sc.id or 0,
+            scenario_id=scenario_id,
+            amendment_id=amendment_id,
             position=start + pos,
             text=d.text,
             author_kind=AuthorKind.MODEL.value,
@@ -171,7 +181,7 @@ def candidate_rows(round_id: int, sc: ScenarioRow, drafts: list[CandidateDraft],
             prompt_version=d.prompt_version,
             prompt_hash=d.prompt_hash,
             settings_json=d.settings_json,
-            created_at=now,  # type: ignore[arg-type]
+            created_at=now,
         )
         for pos, d in enumerate(drafts)
     ]
@@ -214,7 +224,7 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
         candidates: list[CandidateRow] = []
         for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
             if not isinstance(drafts, BaseException):
-                candidates += candidate_rows(round_id, sc, drafts, 0, now)
+                candidates += candidate_rows(round_id, sc.id or 0, drafts, 0, now)
         s.add_all(candidates)
         await uow.commit()
         r = await get_round(s, moderator.community, round_id)
@@ -325,7 +335,7 @@ async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario
                     )
                 )
             ).one()
-            candidates += candidate_rows(round_id, sc, drafts, (last if last is not None else -1) + 1, now)
+            candidates += candidate_rows(round_id, sc.id or 0, drafts, (last if last is not None else -1) + 1, now)
         s.add_all(candidates)
         await uow.commit()
         n_scen = len(await round_scenarios(s, round_id))

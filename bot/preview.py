@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from bot import diversity
 from bot.calls import CallContext, call_limit
 from bot.errors import GeneratorFailed, GeneratorUnavailable
+from bot.generation import candidate_rows
 from bot.model import AmendmentKind, AmendmentStatus, AuthorKind, ClauseText
 from bot.outputs import Field, Post
 from bot.queries import clauses_of, policy_of_version, round_scenarios, scenario_title, scenario_turns
@@ -146,25 +147,7 @@ async def preview_amendment(svc: Services, amendment_id: int) -> list[CandidateR
             ctx=ctx,
             limit=limit,
         )
-        now = svc.now()
-        return [
-            CandidateRow(
-                round_id=r.id or 0,
-                scenario_id=sid,
-                amendment_id=amendment_id,
-                position=pos,
-                text=d.text,
-                author_kind=AuthorKind.MODEL.value,
-                model=d.model[:200],
-                method=d.method,
-                temperature=d.temperature,
-                prompt_version=d.prompt_version,
-                prompt_hash=d.prompt_hash,
-                settings_json=d.settings_json,
-                created_at=now,
-            )
-            for pos, d in enumerate(drafts)
-        ]
+        return candidate_rows(r.id or 0, sid, drafts, 0, svc.now(), amendment_id=amendment_id)
 
     results = await asyncio.gather(*(one(sid) for sid in chosen), return_exceptions=True)
     rows: list[CandidateRow] = []
