@@ -28,3 +28,8 @@ class GeneratorFailed(Exception):
         super().__init__(f"{model}: {detail}")
         self.model = model
         self.detail = detail
+
+
+class PhaseChanged(Exception):
+    """Raised inside a unit of work when the round moved on meanwhile; caught once the unit of work
+    has closed, so the member is told without a transaction held open across a platform call."""

@@ -26,7 +26,7 @@ from bot import diversity
 from bot.calls import CallContext, call_limit, prefetch, round_totals
 from bot.commands import Actor, RetryScenarios
 from bot.deadlines import planned_end
-from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable
+from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable, PhaseChanged
 from bot.model import AuthorKind, ClauseText, Phase
 from bot.outputs import Outcome, Post, Reply, Subject
 from bot.publishing import publish
@@ -303,49 +303,52 @@ async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario
     ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
     now = svc.now()
     candidates: list[CandidateRow] = []
-    async with svc.uow() as uow:
-        s = uow.session
-        r = await get_round(s, moderator.community, round_id)
-        if r.phase != Phase.REVIEW.value:
-            await svc.chat.reply_privately(
-                moderator,
-                Reply(f"Round #{round_id} left REVIEW while generating ({why}); the new candidates were not added.", ok=False),
+    try:
+        async with svc.uow() as uow:
+            s = uow.session
+            r = await get_round(s, moderator.community, round_id)
+            if r.phase != Phase.REVIEW.value:
+                raise PhaseChanged
+            have = set(
+                (
+                    await s.exec(
+                        select(CandidateRow.scenario_id).where(
+                            CandidateRow.round_id == round_id,
+                            CandidateRow.author_kind == AuthorKind.MODEL.value,
+                            col(CandidateRow.amendment_id).is_(None),
+                        )
+                    )
+                ).all()
             )
-            return
-        have = set(
-            (
-                await s.exec(
-                    select(CandidateRow.scenario_id).where(
-                        CandidateRow.round_id == round_id,
-                        CandidateRow.author_kind == AuthorKind.MODEL.value,
-                        col(CandidateRow.amendment_id).is_(None),
+            for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
+                if isinstance(drafts, BaseException) or sc.id in have:  # a concurrent retry got there first
+                    continue
+                last = (
+                    await s.exec(
+                        select(func.max(CandidateRow.position)).where(
+                            CandidateRow.round_id == round_id,
+                            CandidateRow.scenario_id == sc.id,
+                            col(CandidateRow.amendment_id).is_(None),
+                        )
                     )
-                )
-            ).all()
-        )
-        for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
-            if isinstance(drafts, BaseException) or sc.id in have:  # a concurrent retry got there first
-                continue
-            last = (
+                ).one()
+                candidates += candidate_rows(round_id, sc.id or 0, drafts, (last if last is not None else -1) + 1, now)
+            s.add_all(candidates)
+            await uow.commit()
+            n_scen = len(await round_scenarios(s, round_id))
+            n_cand = (
                 await s.exec(
-                    select(func.max(CandidateRow.position)).where(
-                        CandidateRow.round_id == round_id,
-                        CandidateRow.scenario_id == sc.id,
-                        col(CandidateRow.amendment_id).is_(None),
-                    )
+                    select(func.count())
+                    .select_from(CandidateRow)
+                    .where(CandidateRow.round_id == round_id, col(CandidateRow.amendment_id).is_(None))
                 )
             ).one()
-            candidates += candidate_rows(round_id, sc.id or 0, drafts, (last if last is not None else -1) + 1, now)
-        s.add_all(candidates)
-        await uow.commit()
-        n_scen = len(await round_scenarios(s, round_id))
-        n_cand = (
-            await s.exec(
-                select(func.count())
-                .select_from(CandidateRow)
-                .where(CandidateRow.round_id == round_id, col(CandidateRow.amendment_id).is_(None))
-            )
-        ).one()
+    except PhaseChanged:
+        await svc.chat.reply_privately(
+            moderator,
+            Reply(f"Round #{round_id} left REVIEW while generating ({why}); the new candidates were not added.", ok=False),
+        )
+        return
     added = {c.scenario_id for c in candidates}
     await _post_scenarios(svc, r, [(rs, sc) for rs, sc in ok if sc.id in added], candidates)
     if r.announcement_key and candidates:

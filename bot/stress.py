@@ -16,7 +16,7 @@ from sqlmodel import col, func, select
 
 from bot.calls import CallContext, Malformed, ask
 from bot.commands import AcceptStressCase, Actor, ProposeStressCases
-from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable
+from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable, PhaseChanged
 from bot.generation import generate_more, unreachable_message
 from bot.model import MAX_TEXT, ClauseText, Phase
 from bot.outputs import Button, Field, Outcome, Post, Reply
@@ -120,29 +120,32 @@ async def _propose(
         await svc.chat.reply_privately(moderator, Reply(f"No stress cases for round #{round_id}: {e.detail}", ok=False))
         return
     now = svc.now()
-    async with svc.uow() as uow:
-        s = uow.session
-        r = await get_round(s, moderator.community, round_id)
-        if r.phase != Phase.REVIEW.value:
-            await svc.chat.reply_privately(
-                moderator, Reply(f"Round #{round_id} left REVIEW; the stress cases were dropped.", ok=False)
-            )
-            return
-        rows = [
-            StressCaseRow(
-                community=moderator.community,
-                round_id=round_id,
-                kind=kind,
-                clause_key=clauses[number - 1].key if number else (target.key if target else None),
-                prompt=text,
-                why=why,
-                proposed_by=moderator.member,
-                proposed_at=now,
-            )
-            for kind, number, text, why in answer.value
-        ]
-        s.add_all(rows)
-        await uow.commit()
+    try:
+        async with svc.uow() as uow:
+            s = uow.session
+            r = await get_round(s, moderator.community, round_id)
+            if r.phase != Phase.REVIEW.value:
+                raise PhaseChanged
+            rows = [
+                StressCaseRow(
+                    community=moderator.community,
+                    round_id=round_id,
+                    kind=kind,
+                    clause_key=clauses[number - 1].key if number else (target.key if target else None),
+                    prompt=text,
+                    why=why,
+                    proposed_by=moderator.member,
+                    proposed_at=now,
+                )
+                for kind, number, text, why in answer.value
+            ]
+            s.add_all(rows)
+            await uow.commit()
+    except PhaseChanged:
+        await svc.chat.reply_privately(
+            moderator, Reply(f"Round #{round_id} left REVIEW; the stress cases were dropped.", ok=False)
+        )
+        return
     numbers = {c.key: c.number for c in clauses}
     for row in rows:
         key = await svc.chat.post(case_post(r.channel, row, numbers.get(row.clause_key or ""), round_id))
