@@ -4,7 +4,8 @@ line per request with tokens, latency and cost, and validation of the answer, wi
 repeated when the answer is malformed. Only validated answers are cached; a malformed answer is
 never posted.
 
-Each database step is its own short transaction; none is open while the model is called."""
+No transaction is open while the model is called. Log lines and cached answers are appended by
+the group-commit writer (bot/batching.py), so a burst of answers costs one transaction."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from bot.batching import NewRow
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.ports import Completion, Prompt
 from bot.prompts import prompt_hash
@@ -64,22 +65,28 @@ def call_limit(svc: Services) -> asyncio.Semaphore | None:
     return asyncio.Semaphore(svc.options.llm_concurrency)
 
 
+def _log_row(svc: Services, ctx: CallContext, digest: str, sample: int, model: str, outcome: str, **kw: object) -> NewRow:
+    values: dict[str, object] = {
+        "community": ctx.community,
+        "round_id": ctx.round_id,
+        "purpose": ctx.purpose[:32],
+        "model": model[:200],
+        "prompt_hash": digest,
+        "sample": sample,
+        "outcome": outcome,
+        "detail": "",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "latency_ms": 0.0,
+        "cost_usd": None,
+        "at": svc.now(),
+    }
+    values.update(kw)
+    return NewRow(LLMCallRow, values)
+
+
 async def _log(svc: Services, ctx: CallContext, digest: str, sample: int, model: str, outcome: str, **kw: object) -> None:
-    async with svc.uow() as uow:
-        uow.session.add(
-            LLMCallRow(
-                community=ctx.community,
-                round_id=ctx.round_id,
-                purpose=ctx.purpose[:32],
-                model=model[:200],
-                prompt_hash=digest,
-                sample=sample,
-                outcome=outcome,
-                at=svc.now(),
-                **kw,  # type: ignore[arg-type]
-            )
-        )
-        await uow.commit()
+    await svc.appender.append(_log_row(svc, ctx, digest, sample, model, outcome, **kw))
 
 
 async def cached_text(svc: Services, digest: str, sample: int) -> LLMCacheRow | None:
@@ -90,39 +97,19 @@ async def cached_text(svc: Services, digest: str, sample: int) -> LLMCacheRow | 
 
 
 async def _store(svc: Services, ctx: CallContext, digest: str, sample: int, done: Completion) -> None:
-    """The call's log line and the validated answer, in one transaction."""
-    log_row = LLMCallRow(
-        community=ctx.community,
-        round_id=ctx.round_id,
-        purpose=ctx.purpose[:32],
-        model=done.model[:200],
-        prompt_hash=digest,
-        sample=sample,
-        outcome="ok",
-        prompt_tokens=done.prompt_tokens,
-        completion_tokens=done.completion_tokens,
-        latency_ms=done.latency_ms,
-        cost_usd=done.cost_usd,
-        at=svc.now(),
+    """The call's log line and the validated answer, committed together (with the other answers of
+    a burst). Two identical requests answered at once: the first answer stays in the cache."""
+    usage = {
+        "prompt_tokens": done.prompt_tokens,
+        "completion_tokens": done.completion_tokens,
+        "cost_usd": done.cost_usd,
+    }
+    answer = NewRow(
+        LLMCacheRow,
+        {"prompt_hash": digest, "sample": sample, "model": done.model[:200], "text": done.text, "created_at": svc.now(), **usage},
+        unique=("prompt_hash", "sample"),
     )
-    answer = LLMCacheRow(
-        prompt_hash=digest,
-        sample=sample,
-        model=done.model[:200],
-        text=done.text,
-        prompt_tokens=done.prompt_tokens,
-        completion_tokens=done.completion_tokens,
-        cost_usd=done.cost_usd,
-        created_at=svc.now(),
-    )
-    try:
-        async with svc.uow() as uow:
-            uow.session.add_all([log_row, answer])
-            await uow.commit()
-    except IntegrityError:  # the same request answered twice at once: the first answer stays
-        async with svc.uow() as uow:
-            uow.session.add(LLMCallRow.model_validate(log_row.model_dump(exclude={"id"})))
-            await uow.commit()
+    await svc.appender.append(_log_row(svc, ctx, digest, sample, done.model, "ok", latency_ms=done.latency_ms, **usage), answer)
 
 
 async def prefetch(svc: Services, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], LLMCacheRow]:

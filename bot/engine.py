@@ -118,3 +118,4 @@ class Engine:
     async def close(self) -> None:
         await self.services.drain()
         await self.recorder.close()
+        await self.services.appender.close()

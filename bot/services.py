@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.batching import RowAppender
 from bot.ports import ChatPort, Clock, Embedder, Generator
 from storage.uow import UnitOfWork
 
@@ -49,6 +50,10 @@ class Services:
     # called with a round id when its deadlines change, so the scheduler re-arms (set by bot.scheduler)
     on_schedule_change: Callable[[int], None] | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    appender: RowAppender = field(init=False)  # log lines and cache entries, by group commit
+
+    def __post_init__(self) -> None:
+        self.appender = RowAppender(self.uow)
 
     def schedule_changed(self, round_id: int) -> None:
         """Tell the scheduler, if one runs, that a round's phase or deadline changed."""

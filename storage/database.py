@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
+import sqlite3
+import weakref
 from typing import Any
 
 from sqlalchemy import event
@@ -9,7 +15,69 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+log = logging.getLogger("policybot.storage")
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# SQLite copies the write-ahead log back into the database file (a checkpoint) inside whichever
+# commit finds the log past this many pages; that commit then takes several times longer. A
+# background checkpoint (Database) keeps the log short, so this is only a backstop.
+SQLITE_AUTOCHECKPOINT_PAGES = 10_000
+CHECKPOINT_EVERY = 0.25  # seconds between background checkpoints
+
+
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_HOLDS_GATE = "policybot_write_gate"
+
+
+class WriteGate:
+    """One writing transaction at a time within this process, queued in order on the event loop.
+
+    SQLite lets one connection write at a time; a second writer is put to sleep by SQLite's busy
+    handler in growing steps (1, 2, 5, 10, 15 ms, …) and wakes on its schedule, not when the lock
+    is free. A few of those in a row cost a member's reaction tens of milliseconds. Writers of this
+    process instead wait here, before their first INSERT/UPDATE/DELETE, and the next one starts
+    the moment the previous transaction's connection is returned. Other processes on the same file
+    still meet SQLite's own lock and busy timeout."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    def lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        found = self._locks.get(loop)
+        if found is None:
+            found = self._locks[loop] = asyncio.Lock()
+        return found
+
+    def install(self, engine: AsyncEngine) -> None:
+        sync_engine = engine.sync_engine
+
+        @event.listens_for(sync_engine, "before_cursor_execute")
+        def _before_write(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if _HOLDS_GATE in conn.info or not _WRITE.match(statement):
+                return
+            lock = self.lock()
+
+            async def acquire(_driver: object) -> None:
+                try:
+                    await asyncio.wait_for(lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+                except TimeoutError:
+                    raise sqlite3.OperationalError(
+                        f"database is locked: another writer of this process held it for {SQLITE_BUSY_TIMEOUT_MS} ms"
+                    ) from None
+
+            # run_async: SQLAlchemy's documented way to await from a sync event of an async engine
+            conn.connection.dbapi_connection.run_async(acquire)
+            conn.info[_HOLDS_GATE] = lock
+
+        def _release(_dbapi_conn: Any, record: Any, *_: Any) -> None:
+            lock = record.info.pop(_HOLDS_GATE, None) if record is not None else None
+            if lock is not None and lock.locked():
+                lock.release()
+
+        # after commit or rollback the connection goes back to the pool: the transaction is over
+        for name in ("checkin", "invalidate", "soft_invalidate"):
+            event.listen(sync_engine, name, _release)
 
 
 def async_url(url: str) -> str:
@@ -30,6 +98,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        WriteGate().install(engine)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -39,6 +108,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -47,16 +117,42 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 class Database:
-    """Owns the engine; hands out sessions to units of work."""
+    """Owns the engine; hands out sessions to units of work. On SQLite it also checkpoints the
+    write-ahead log in the background (a passive checkpoint, on its own connection, which neither
+    waits for nor blocks a writer), so no member's commit pays for it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._checkpointer: asyncio.Task[None] | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
+    def session(self) -> AsyncSession:
+        """A new session; on SQLite, the first one starts the background checkpoint."""
+        if self.is_sqlite and (self._checkpointer is None or self._checkpointer.done()):
+            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
+        return self.sessions()
+
+    async def checkpoint(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY)
+            try:
+                await self.checkpoint()
+            except Exception:  # a busy or failing checkpoint is retried; the backstop still holds
+                log.warning("background WAL checkpoint failed", exc_info=True)
+
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            self._checkpointer = None
         await self.engine.dispose()

@@ -219,7 +219,7 @@ async def test_a_reaction_whose_batch_fails_is_not_confirmed(app: App, mod: Acto
     async def broken(batch: list[object]) -> list[object]:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(recorder, "_write", broken)
+    monkeypatch.setattr(recorder, "write", broken)
     before = await snapshot(app)
     reply = await app.engine.dispatch(c.RecordReaction(actor("alice"), Stance.ENDORSE, "k-fail", candidate_id=1))
     assert not reply.ok and "could not be recorded" in reply.text

@@ -1,0 +1,135 @@
+"""Group commit: many tasks' writes in one transaction, each task answered only after it committed.
+
+A transaction costs the same few round trips to the database whether it holds one row or five
+hundred, and on SQLite only one may write at a time. So writes that arrive together (members'
+reactions, the log lines of a burst of model answers) queue here and one writer task commits
+whatever has queued since its last commit. Nobody is told "done" before their rows are durable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import SQLModel
+
+from storage.uow import UnitOfWork
+
+log = logging.getLogger("policybot.batching")
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+@dataclass
+class _Pending(Generic[Item, Result]):
+    item: Item
+    future: asyncio.Future[Result]
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Subclasses say how to write a batch (`write`); this class queues, batches and answers."""
+
+    max_batch = 500
+    name = "group-commit"
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[_Pending[Item, Result]] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> Result:
+        """Wait until `item` is committed; its result, or the exception `write` gave for it."""
+        if self._writer is None or self._writer.done():
+            self._queue = asyncio.Queue()
+            self._writer = asyncio.create_task(self._write_loop(self._queue), name=self.name)
+        assert self._queue is not None
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(item, future))
+        return await future
+
+    async def write(self, items: Sequence[Item]) -> Sequence[Result | Exception]:
+        """Write `items` in one transaction; one result (or an exception) per item, in order."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+
+    async def _write_loop(self, queue: asyncio.Queue[_Pending[Item, Result]]) -> None:
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                results = await self.write([p.item for p in batch])
+            except Exception as exc:  # the whole batch failed to commit: nothing in it is confirmed
+                log.exception("%s: batch of %d failed", self.name, len(batch))
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+                continue
+            for p, res in zip(batch, results, strict=True):
+                if p.future.done():  # its caller was cancelled meanwhile
+                    continue
+                if isinstance(res, Exception):
+                    p.future.set_exception(res)
+                else:
+                    p.future.set_result(res)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """A row to append; with `unique`, a row that would repeat those columns is skipped."""
+
+    table: type[SQLModel]
+    values: dict[str, Any]
+    unique: tuple[str, ...] = ()
+
+
+class RowAppender(GroupCommit[tuple[NewRow, ...], None]):
+    """Appends rows (log lines, cache entries) for many tasks in one transaction."""
+
+    name = "row-appender"
+
+    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+        super().__init__()
+        self._uow = uow
+        self._statements: dict[tuple[str, type[SQLModel], tuple[str, ...]], Any] = {}
+
+    async def append(self, *rows: NewRow) -> None:
+        """Returns once the rows are committed (together, in one transaction)."""
+        await self.submit(rows)
+
+    async def write(self, items: Sequence[tuple[NewRow, ...]]) -> Sequence[None]:
+        # one executemany per table, unique columns and set of columns given
+        groups: dict[tuple[type[SQLModel], tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+        for rows in items:
+            for row in rows:
+                groups.setdefault((row.table, row.unique, tuple(sorted(row.values))), []).append(row.values)
+        async with self._uow() as uow:
+            conn = await uow.session.connection()
+            dialect = conn.dialect.name
+            for (model, unique, _), values in groups.items():
+                await conn.execute(self._statement(dialect, model, unique), values)
+            await uow.commit()
+        return [None] * len(items)
+
+    def _statement(self, dialect: str, model: type[SQLModel], unique: tuple[str, ...]) -> Any:
+        """The INSERT for a table, built once: SQLAlchemy then caches its compiled form."""
+        key = (dialect, model, unique)
+        found = self._statements.get(key)
+        if found is None:
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            found = insert(model.__table__)  # type: ignore[attr-defined]
+            if unique:
+                found = found.on_conflict_do_nothing(index_elements=list(unique))
+            self._statements[key] = found
+        return found
