@@ -79,28 +79,31 @@ async def record(
     figures = {sid: await measure(svc.embedder, texts) for sid, texts in groups.items() if len(texts) >= 2}
     if not figures:
         return figures
-    async with svc.uow() as uow:
+    now = svc.now()
+    rows = [
+        DiversityRow(
+            round_id=round_id,
+            scenario_id=sid,
+            amendment_id=amendment_id,
+            method=method,
+            value=value,
+            n=len(groups[sid]),
+            computed_at=now,
+        )
+        for sid, (method, value) in figures.items()
+    ]
+    async with svc.uow() as uow:  # one DELETE and one INSERT: a short hold on the database's write lock
         s = uow.session
-        for sid, (method, value) in figures.items():
-            q = delete(DiversityRow).where(
+        await s.exec(
+            delete(DiversityRow).where(
                 col(DiversityRow.round_id) == round_id,
-                col(DiversityRow.scenario_id) == sid,
+                col(DiversityRow.scenario_id).in_(list(figures)),
                 col(DiversityRow.amendment_id).is_(None)
                 if amendment_id is None
                 else col(DiversityRow.amendment_id) == amendment_id,
             )
-            await s.exec(q)
-            s.add(
-                DiversityRow(
-                    round_id=round_id,
-                    scenario_id=sid,
-                    amendment_id=amendment_id,
-                    method=method,
-                    value=value,
-                    n=len(groups[sid]),
-                    computed_at=svc.now(),
-                )
-            )
+        )
+        s.add_all(rows)
         await uow.commit()
     return figures
 

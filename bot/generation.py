@@ -29,7 +29,7 @@ from bot.deadlines import planned_end
 from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable, PhaseChanged
 from bot.model import AuthorKind, ClauseText, Phase
 from bot.outputs import Outcome, Post, Reply, Subject
-from bot.publishing import publish
+from bot.publishing import publish, remember
 from bot.queries import (
     clauses_of,
     get_round,
@@ -211,6 +211,10 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
         return
 
     now = svc.now()
+    candidates: list[CandidateRow] = []  # built before the transaction: it writes, and writers queue
+    for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
+        if not isinstance(drafts, BaseException):
+            candidates += candidate_rows(round_id, sc.id or 0, drafts, 0, now)
     async with svc.uow() as uow:
         s = uow.session
         ends = await planned_end(s, r, Phase.REVIEW, now)  # scheduling (issue 6): an explicit end time wins
@@ -221,10 +225,6 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
         )
         if changed.rowcount != 1:  # cancelled while we were generating
             return
-        candidates: list[CandidateRow] = []
-        for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
-            if not isinstance(drafts, BaseException):
-                candidates += candidate_rows(round_id, sc.id or 0, drafts, 0, now)
         s.add_all(candidates)
         await uow.commit()
         r = await get_round(s, moderator.community, round_id)
@@ -264,14 +264,17 @@ async def _post_scenarios(
     by_scenario: dict[int, list[CandidateRow]] = {}
     for c in candidates:
         by_scenario.setdefault(c.scenario_id, []).append(c)
-    for rs, sc in scenarios:
+    for rs, sc in scenarios:  # one transaction per scenario remembers its messages
+        posted: list[tuple[Post, str]] = []
         parent = rs.thread_key
         if parent is None:
-            parent = await publish(
-                svc, scenario_post(r, rs.position, sc.id or 0, rs.id or 0, scenario_turns(sc), scenario_title(sc))
-            )
+            post = scenario_post(r, rs.position, sc.id or 0, rs.id or 0, scenario_turns(sc), scenario_title(sc))
+            parent = await svc.chat.post(post)
+            posted.append((post, parent))
         for c in by_scenario.get(sc.id or 0, []):
-            await publish(svc, candidate_post(r, c, parent))
+            post = candidate_post(r, c, parent)
+            posted.append((post, await svc.chat.post(post)))
+        await remember(svc, posted)
 
 
 async def scenarios_without_candidates(svc: Services, round_id: int) -> list[int]:

@@ -1,38 +1,51 @@
 """Posting through the ChatPort and remembering which message shows which subject.
 
-Called after the transaction that produced the posts has committed, never inside one."""
+Called after the transaction that produced the posts has committed, never inside one. A group of
+posts is remembered in one transaction once all of them are posted; a crash in between leaves
+those messages unmapped (reactions on them are then refused, not misfiled)."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, update
 
 from bot.outputs import Post
 from bot.services import Services
 from storage.tables import AmendmentRow, CandidateRow, RoundRow, RoundScenarioRow
 
+# subject kind → (table, column holding the message key)
+_KEY_COLUMN: dict[str, tuple[Any, str]] = {
+    "candidate": (CandidateRow.__table__, "message_key"),  # type: ignore[attr-defined]
+    "amendment": (AmendmentRow.__table__, "message_key"),  # type: ignore[attr-defined]
+    "round": (RoundRow.__table__, "announcement_key"),  # type: ignore[attr-defined]
+    "round_scenario": (RoundScenarioRow.__table__, "thread_key"),  # type: ignore[attr-defined]
+}
+
 
 async def publish(svc: Services, post: Post) -> str:
-    key = await svc.chat.post(post)
-    if post.subject is not None:
-        await remember(svc, post, key)
-    return key
+    return (await publish_all(svc, [post]))[0]
 
 
-async def remember(svc: Services, post: Post, key: str) -> None:
-    subject = post.subject
-    assert subject is not None
+async def publish_all(svc: Services, posts: Sequence[Post]) -> list[str]:
+    """Post each in order, then remember all their message keys in one transaction."""
+    keys = [await svc.chat.post(p) for p in posts]
+    await remember(svc, list(zip(posts, keys, strict=True)))
+    return keys
+
+
+async def remember(svc: Services, posted: Sequence[tuple[Post, str]]) -> None:
+    by_kind: dict[str, list[dict[str, object]]] = {}
+    for post, key in posted:
+        if post.subject is not None and post.subject.kind in _KEY_COLUMN:
+            by_kind.setdefault(post.subject.kind, []).append({"subject_id": post.subject.id, "message_key": key})
+    if not by_kind:
+        return
     async with svc.uow() as uow:
-        s = uow.session
-        if subject.kind == "candidate":
-            await s.exec(update(CandidateRow).where(CandidateRow.id == subject.id).values(message_key=key))  # type: ignore[arg-type]
-        elif subject.kind == "amendment":
-            await s.exec(update(AmendmentRow).where(AmendmentRow.id == subject.id).values(message_key=key))  # type: ignore[arg-type]
-        elif subject.kind == "round":
-            await s.exec(update(RoundRow).where(RoundRow.id == subject.id).values(announcement_key=key))  # type: ignore[arg-type]
-        elif subject.kind == "round_scenario":
-            await s.exec(update(RoundScenarioRow).where(RoundScenarioRow.id == subject.id).values(thread_key=key))  # type: ignore[arg-type]
+        conn = await uow.session.connection()
+        for kind, rows in by_kind.items():
+            table, column = _KEY_COLUMN[kind]
+            stmt = update(table).where(table.c.id == bindparam("subject_id")).values({column: bindparam("message_key")})
+            await conn.execute(stmt, rows)
         await uow.commit()
-
-
-async def publish_all(svc: Services, posts: tuple[Post, ...] | list[Post]) -> list[str]:
-    return [await publish(svc, p) for p in posts]
