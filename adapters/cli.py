@@ -65,6 +65,7 @@ def console(
         application = bootstrap(settings, chat)
         session = ConsoleSession(application, chat, community=community, channel=channel, member=member, moderator=moderator)
         scheduler = await start_scheduler(application)  # deadlines and reminders (issue 6), caught up at start
+        await application.start()
         try:
             if script is not None:
                 with script.open(encoding="utf-8") as stream:

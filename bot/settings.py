@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, description="seconds per LLM call")
     llm_retries: int = Field(2, ge=0, le=10, description="retries of a failed LLM call, with backoff")
     llm_concurrency: int = Field(8, ge=1, le=64, description="LLM calls in flight at once")
+    llm_worker: Literal["process", "thread"] = Field(
+        "process",
+        description="run litellm in a child process (members' acknowledgements never wait on its CPU work) "
+        "or on a thread of the bot's process (one process, about 150 MB less memory)",
+    )
     temperature: float = Field(0.9, ge=0, le=2)
     # generation (issue 3)
     sampling: Literal["negatively-correlated", "independent"] = Field(

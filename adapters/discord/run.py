@@ -59,6 +59,7 @@ async def run(settings: Settings, *, guild_id: int | None = None, sync: bool = T
             # then connect to the gateway for interactions and reactions.
             await client.login(settings.discord_token.get_secret_value())
             stop = await start_background_services(app)
+            await app.start()
             try:
                 await client.connect()
             finally:

@@ -115,6 +115,7 @@ async def run(settings: Settings, *, mode: Literal["auto", "http", "socket"] = "
     from bot.scheduler import start_scheduler  # deadlines and reminders (issue 6)
 
     scheduler = await start_scheduler(bot.app)
+    await bot.app.start()
     try:
         if mode == "http":
             runner = await serve_http(bot, slack.host, port if port is not None else slack.port)

@@ -1,5 +1,5 @@
-"""Fixtures for generation tests: the app as bootstrap() builds it (real litellm Router on its worker
-loop) against the local OpenAI-compatible server, and a reply function that answers each of our
+"""Fixtures for generation tests: the app as bootstrap() builds it (real litellm Router, on a worker
+thread here) against the local OpenAI-compatible server, and a reply function that answers each of our
 request kinds well-formed unless a test says otherwise."""
 
 from __future__ import annotations
@@ -102,6 +102,9 @@ def llm_settings(database: Database, openai_server: FakeOpenAIServer, monkeypatc
             "llm_retries": 1,
             "max_drafts": 0,
             "preview": False,
+            # litellm on a thread: a child process per test would cost ~2 s each; test_llm_process.py
+            # runs the child process (the default) through the same round
+            "llm_worker": "thread",
         }
         values.update(overrides)
         return Settings(**values)

@@ -67,20 +67,8 @@ async def test_calls_in_flight_are_bounded(openai_server: FakeOpenAIServer) -> N
 
     openai_server.behaviour = Behaviour(latency=0.2)
     gen = LiteLLMGenerator("openai/test-model", api_base=openai_server.api_base, retries=0, concurrency=2)
-    in_flight = {"now": 0, "max": 0}
-    original = openai_server._gate
-
-    async def counting() -> object:
-        in_flight["now"] += 1
-        in_flight["max"] = max(in_flight["max"], in_flight["now"])
-        try:
-            return await original()
-        finally:
-            in_flight["now"] -= 1
-
-    openai_server._gate = counting  # type: ignore[method-assign]
     await asyncio.gather(*(gen.complete(PROMPT) for _ in range(6)))
-    assert in_flight["max"] == 2 and len(openai_server.requests) == 6
+    assert openai_server.max_in_flight == 2 and len(openai_server.requests) == 6
 
 
 async def test_embeddings(openai_server: FakeOpenAIServer) -> None:

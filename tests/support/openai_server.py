@@ -53,7 +53,11 @@ class FakeOpenAIServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
+    abandoned: int = 0  # slow requests whose client hung up before the answer (a cancelled call)
+    in_flight: int = 0  # requests being answered right now
+    max_in_flight: int = 0  # the most ever answered at once
     _count: int = 0
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
     def api_base(self) -> str:
@@ -69,6 +73,20 @@ class FakeOpenAIServer:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def wait_for(self, predicate: Callable[[], bool], limit: float = 20.0) -> None:
+        """Until `predicate` holds (it is checked whenever a request arrives or is abandoned)."""
+
+        async def until() -> None:
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+        await asyncio.wait_for(until(), limit)
+
+    async def _record(self, body: dict[str, Any]) -> None:
+        self.requests.append(body)
+        async with self._changed:
+            self._changed.notify_all()
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -87,10 +105,25 @@ class FakeOpenAIServer:
         last = body["messages"][-1]["content"]
         return f"Answer {self._count} to: {str(last)[:60]}"
 
-    async def _gate(self) -> web.Response | None:
+    async def _gate(self, request: web.Request) -> web.Response | None:
         self._count += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._delay_or_fail(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _delay_or_fail(self, request: web.Request) -> web.Response | None:
         if self.behaviour.latency and (not self.behaviour.slow_times or self._count <= self.behaviour.slow_times):
-            await asyncio.sleep(self.behaviour.latency)
+            until = time.monotonic() + self.behaviour.latency
+            while (left := until - time.monotonic()) > 0:
+                await asyncio.sleep(min(left, 0.05))
+                if request.transport is None or request.transport.is_closing():  # the client hung up
+                    self.abandoned += 1
+                    async with self._changed:
+                        self._changed.notify_all()
+                    return web.Response(status=499)
         if self.behaviour.status != 200 and (self.behaviour.fail_times == 0 or self._count <= self.behaviour.fail_times):
             return web.json_response(
                 {"error": {"message": "simulated failure", "type": "server_error"}}, status=self.behaviour.status
@@ -99,8 +132,8 @@ class FakeOpenAIServer:
 
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.requests.append(body)
-        failed = await self._gate()
+        await self._record(body)
+        failed = await self._gate(request)
         if failed is not None:
             return failed
         if self.behaviour.malformed:
@@ -119,7 +152,7 @@ class FakeOpenAIServer:
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.requests.append(body)
+        await self._record(body)
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = []
         for i, text in enumerate(inputs):
@@ -138,8 +171,8 @@ class FakeOpenAIServer:
 
     async def _ollama_chat(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.requests.append(body)
-        failed = await self._gate()
+        await self._record(body)
+        failed = await self._gate(request)
         if failed is not None:
             return failed
         content = "" if self.behaviour.empty else self._content(body)
