@@ -5,7 +5,7 @@ event-loop stall meanwhile, while reactions keep being recorded through the engi
 
 The local OpenAI-compatible server runs in its own process (as a remote provider would) and
 answers every request after `--latency` seconds. The app is built as bootstrap() builds it: the
-litellm Router on its worker loop, SQLite, both sampling methods in turn (each on a fresh database,
+litellm Router in its child process, SQLite, both sampling methods in turn (each on a fresh database,
 so nothing comes from the answer cache). Ideal = ceil(calls made / calls in flight) × latency.
 "Generated" is the moment the candidates are stored and the round is open (the announcement is
 edited into its final form); "posted" adds posting the 10 scenario and 40 candidate messages.
@@ -101,6 +101,7 @@ async def run(method: str, api_base: str, args: argparse.Namespace) -> dict[str,
         preview=False,
     )
     app = bootstrap(settings, chat)
+    await app.start()  # as the long-running commands do
     e = app.engine
     try:
         for name in ("busy", "target"):
@@ -146,39 +147,17 @@ async def run(method: str, api_base: str, args: argparse.Namespace) -> dict[str,
         )
         return {"calls": calls, "generated": generated, "posted": posted, "ideal": ideal, "stall": worst[0], "reactions": sent[0]}
     finally:
-        await quiet_worker(app)
         await app.close()
-
-
-async def quiet_worker(app: App) -> None:
-    await quiet(app.engine.services.generator)
-
-
-async def quiet(generator: object) -> None:
-    """Cancel litellm's background logging task on the generator's worker loop before it closes."""
-    worker = getattr(generator, "worker", None)
-    if worker is None:
-        return
-
-    async def cancel_others() -> None:
-        me = asyncio.current_task()
-        others = [t for t in asyncio.all_tasks() if t is not me]
-        for t in others:
-            t.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-
-    await worker.run(cancel_others())
 
 
 async def litellm_alone(api_base: str, args: argparse.Namespace) -> float:
     """The same calls straight through the generator (no bot, no database): the floor for the bot."""
-    from bot.llm import LiteLLMGenerator
+    from bot.llm_process import LLMWorker, ProcessGenerator, WorkerConfig
     from bot.model import ClauseText
-    from bot.offload import OffloadedGenerator
     from bot.prompts import nc_prompt
 
-    gen = OffloadedGenerator(
-        LiteLLMGenerator("openai/bench-model", api_base=api_base, timeout=30, retries=0, concurrency=args.concurrency)
+    gen = ProcessGenerator(
+        LLMWorker(WorkerConfig("openai/bench-model", api_base=api_base, timeout=30, retries=0, concurrency=args.concurrency))
     )
     clauses = [ClauseText(1, "c1", "Be kind."), ClauseText(2, "c2", "Cite sources.")]
 
@@ -191,8 +170,7 @@ async def litellm_alone(api_base: str, args: argparse.Namespace) -> float:
         await asyncio.gather(*(one(i) for i in range(args.scenarios)))
         return time.perf_counter() - started
     finally:
-        await quiet(gen)
-        gen.close()
+        await gen.aclose()
 
 
 async def main() -> None:
