@@ -29,6 +29,9 @@ log = logging.getLogger("policybot.llm_process")
 
 LINE_LIMIT = 256 * 1024 * 1024  # an embedding batch answer can be megabytes on one line
 STOP_GRACE = 5.0  # seconds the child gets to finish after its input closes
+# The child's work is background work: when both want the CPU, members' acknowledgements in the
+# bot's process go first (answers arrive a little later; nobody is waiting on a single one).
+NICENESS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +234,9 @@ class ProcessEmbedder:
 
 async def _serve() -> None:
     from bot.llm import LiteLLMEmbedder, LiteLLMGenerator
+
+    with contextlib.suppress(OSError):  # not permitted in some sandboxes: then the same priority
+        os.nice(NICENESS)
 
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=LINE_LIMIT)

@@ -60,7 +60,8 @@ class WriteGate:
 
             async def acquire(_driver: object) -> None:
                 try:
-                    await asyncio.wait_for(lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+                    async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):  # no extra task, unlike wait_for
+                        await lock.acquire()
                 except TimeoutError:
                     raise sqlite3.OperationalError(
                         f"database is locked: another writer of this process held it for {SQLITE_BUSY_TIMEOUT_MS} ms"
@@ -123,13 +124,14 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._is_sqlite = is_sqlite(url)  # asked at every session: parse the URL once
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._checkpointer: asyncio.Task[None] | None = None
 
     @property
     def is_sqlite(self) -> bool:
-        return is_sqlite(self.url)
+        return self._is_sqlite
 
     def session(self) -> AsyncSession:
         """A new session; on SQLite, the first one starts the background checkpoint."""

@@ -5,6 +5,7 @@ bootstrap() builds it by default. Each test starts a real child (it imports lite
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import signal
@@ -124,6 +125,11 @@ async def test_a_round_as_bootstrap_builds_it(make_app: MakeApp, mod: Actor, dat
     app: App = await make_app(llm_worker="process")
     generator = app.engine.services.generator
     assert isinstance(generator, ProcessGenerator)
+    try:
+        await app.start()  # as `policybot run …` does: the child is up before the first round
+        assert child_pid(generator.worker) != os.getpid() and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
     await open_round(app, mod)
     await app.engine.drain()
     status = await app.engine.dispatch(c.RoundStatus(mod, 1))

@@ -221,15 +221,20 @@ async def test_group_commit_answers_each_caller_and_survives_a_cancelled_one() -
     await doubler.close()
 
 
-async def test_postgresql_writers_are_not_gated(database: Database) -> None:
+async def test_only_sqlite_writers_queue_in_the_bot(database: Database) -> None:
     """Two open writing transactions in one task: on PostgreSQL both proceed (row locks suffice
-    there); on SQLite the second would wait for the first (test above)."""
-    if database.is_sqlite:
-        pytest.skip("the gate applies to SQLite")
+    there); on SQLite the second waits at the gate until the first ends."""
     uow = UnitOfWorkFactory(database)
     async with uow() as a, uow() as b:
         a.session.add(PolicyRow(community="c", name="a", created_by="m", created_at=AT))
         await a.session.flush()
         b.session.add(PolicyRow(community="c", name="b", created_by="m", created_at=AT))
-        await asyncio.wait_for(b.commit(), 5)
+        if database.is_sqlite:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(b.commit(), 0.3)
+        else:
+            await asyncio.wait_for(b.commit(), 5)
         await a.commit()
+    async with uow() as u:
+        names = sorted((await u.session.exec(select(PolicyRow.name))).all())
+    assert names == (["a"] if database.is_sqlite else ["a", "b"])
