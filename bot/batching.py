@@ -57,11 +57,16 @@ class GroupCommit(Generic[Item, Result]):
         raise NotImplementedError
 
     async def close(self) -> None:
+        """Stop the writer; whatever is still queued fails (it was never committed)."""
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
+        while self._queue is not None and not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(RuntimeError(f"{self.name} closed before this was written"))
 
     async def _write_loop(self, queue: asyncio.Queue[_Pending[Item, Result]]) -> None:
         while True:
@@ -70,6 +75,11 @@ class GroupCommit(Generic[Item, Result]):
                 batch.append(queue.get_nowait())
             try:
                 results = await self.write([p.item for p in batch])
+            except asyncio.CancelledError:  # closed mid-batch: nothing in it is confirmed
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(RuntimeError(f"{self.name} closed before this was confirmed"))
+                raise
             except Exception as exc:  # the whole batch failed to commit: nothing in it is confirmed
                 log.exception("%s: batch of %d failed", self.name, len(batch))
                 for p in batch:

@@ -26,7 +26,6 @@ CHECKPOINT_EVERY = 0.25  # seconds between background checkpoints
 
 
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
-_HOLDS_GATE = "policybot_write_gate"
 
 
 class WriteGate:
@@ -41,6 +40,9 @@ class WriteGate:
 
     def __init__(self) -> None:
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        # driver connection → the gate it holds. Kept here, not in the connection's .info, which
+        # SQLAlchemy clears when a connection is invalidated: the gate must be released all the same.
+        self._held: dict[object, asyncio.Lock] = {}
 
     def lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -54,7 +56,8 @@ class WriteGate:
 
         @event.listens_for(sync_engine, "before_cursor_execute")
         def _before_write(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if _HOLDS_GATE in conn.info or not _WRITE.match(statement):
+            driver = conn.connection.dbapi_connection
+            if driver in self._held or not _WRITE.match(statement):
                 return
             lock = self.lock()
 
@@ -68,16 +71,16 @@ class WriteGate:
                     ) from None
 
             # run_async: SQLAlchemy's documented way to await from a sync event of an async engine
-            conn.connection.dbapi_connection.run_async(acquire)
-            conn.info[_HOLDS_GATE] = lock
+            driver.run_async(acquire)
+            self._held[driver] = lock
 
-        def _release(_dbapi_conn: Any, record: Any, *_: Any) -> None:
-            lock = record.info.pop(_HOLDS_GATE, None) if record is not None else None
+        def _release(driver: Any, *_: Any) -> None:
+            lock = self._held.pop(driver, None)
             if lock is not None and lock.locked():
                 lock.release()
 
         # after commit or rollback the connection goes back to the pool: the transaction is over
-        for name in ("checkin", "invalidate", "soft_invalidate"):
+        for name in ("checkin", "invalidate", "soft_invalidate", "close"):
             event.listen(sync_engine, name, _release)
 
 

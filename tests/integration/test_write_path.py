@@ -85,6 +85,18 @@ async def test_a_rolled_back_writer_lets_the_next_one_in(sqlite_db: Database) ->
     await sqlite_db.dispose()
 
 
+async def test_an_invalidated_connection_releases_the_gate(sqlite_db: Database) -> None:
+    uow = UnitOfWorkFactory(sqlite_db)
+    async with uow() as u:
+        u.session.add(PolicyRow(community="c", name="lost", created_by="m", created_at=AT))
+        await u.session.flush()
+        await (await u.session.connection()).invalidate()  # as after a broken connection
+    async with uow() as u:
+        u.session.add(PolicyRow(community="c", name="kept", created_by="m", created_at=AT))
+        await asyncio.wait_for(u.commit(), 5)
+    await sqlite_db.dispose()
+
+
 async def test_a_writer_nested_in_another_gets_a_clear_error(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(storage.database, "SQLITE_BUSY_TIMEOUT_MS", 200)
     uow = UnitOfWorkFactory(sqlite_db)
@@ -219,6 +231,18 @@ async def test_group_commit_answers_each_caller_and_survives_a_cancelled_one() -
     assert doubler.batches == [[0], [1, 2, 3, 4, 5]]
     assert await doubler.submit(10) == 20
     await doubler.close()
+
+
+async def test_closing_fails_what_is_queued_and_in_flight() -> None:
+    doubler = Doubler()
+    first = asyncio.create_task(doubler.submit(0))
+    await asyncio.sleep(0)  # the writer is inside write([0])
+    queued = asyncio.create_task(doubler.submit(2))
+    await asyncio.sleep(0)
+    await doubler.close()
+    for task in (first, queued):
+        with pytest.raises(RuntimeError, match="closed before"):
+            await asyncio.wait_for(task, 5)
 
 
 async def test_only_sqlite_writers_queue_in_the_bot(database: Database) -> None:
