@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlalchemy import DateTime as SADateTime
 from sqlmodel import Field, SQLModel
 
@@ -68,14 +68,30 @@ class ScenarioRow(SQLModel, table=True):
     removed: bool = Field(default=False)  # soft: rounds that used it keep it
 
 
+# the phases of a round that is still running (bot.handlers.rounds.ACTIVE)
+RUNNING_PHASES = "phase IN ('opening', 'review', 'amend', 'vote')"
+
+
 class RoundRow(SQLModel, table=True):
     __tablename__ = "round"
+    __table_args__ = (
+        # One running round per policy, enforced by the database: two /round open at the same moment
+        # both pass the handler's check, and the second then fails here instead of running twice.
+        Index(
+            "uq_round_running_per_policy",
+            "policy_id",
+            unique=True,
+            sqlite_where=text(RUNNING_PHASES),
+            postgresql_where=text(RUNNING_PHASES),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     community: str = Field(max_length=128, index=True)
     platform: str = Field(max_length=32)
     channel: str = Field(max_length=128)
     policy_version_id: int = Field(foreign_key="policy_version.id")
+    policy_id: int | None = Field(default=None)  # the policy of policy_version_id, for the index above
     phase: str = Field(max_length=16, index=True)
     k: int
     opened_by: str = Field(max_length=128)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
 from bot.commands import AdvanceRound, CancelRound, ContributeResponse, OpenRound, RoundStatus
@@ -37,6 +38,13 @@ from storage.tables import (
 )
 
 ACTIVE = (Phase.OPENING.value, Phase.REVIEW.value, Phase.AMEND.value, Phase.VOTE.value)
+
+
+def still_running(round_id: int | None, policy: str) -> CommandError:
+    which = f"Round #{round_id}" if round_id is not None else "Another round"
+    return CommandError(
+        f"{which} on '{policy}' is still running; close or cancel it first, so two rounds do not amend the same policy at once."
+    )
 
 
 async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
@@ -81,10 +89,7 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
             )
         ).first()
         if busy is not None:
-            raise CommandError(
-                f"Round #{busy} on '{policy.name}' is still running; close or cancel it first, so "
-                "two rounds do not amend the same policy at once."
-            )
+            raise still_running(busy, policy.name)
         rows = (
             await s.exec(
                 select(ScenarioRow).where(
@@ -102,6 +107,7 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
             platform=cmd.actor.platform,
             channel=cmd.channel,
             policy_version_id=version.id or 0,
+            policy_id=policy.id,
             phase=Phase.OPENING.value,
             k=cmd.k,
             opened_by=cmd.actor.member,
@@ -117,7 +123,11 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
             bridging_min_voters=cmd.bridging_min_voters,
         )
         s.add(r)
-        await s.flush()
+        name = policy.name  # read now: a failed flush expires the session's objects
+        try:
+            await s.flush()
+        except IntegrityError:  # another /round open on this policy committed since the check above
+            raise still_running(None, name) from None
         for pos, sid in enumerate(cmd.scenario_ids):
             s.add(RoundScenarioRow(round_id=r.id or 0, scenario_id=sid, position=pos))
         if plan.has_schedule_row:
