@@ -41,6 +41,7 @@ class GroupCommit(Generic[Item, Result]):
     def __init__(self) -> None:
         self._queue: asyncio.Queue[_Pending[Item, Result]] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._unconfirmed: set[asyncio.Future[Result]] = set()  # submitted, not yet answered
 
     async def submit(self, item: Item) -> Result:
         """Wait until `item` is committed; its result, or the exception `write` gave for it."""
@@ -49,8 +50,16 @@ class GroupCommit(Generic[Item, Result]):
             self._writer = asyncio.create_task(self._write_loop(self._queue), name=self.name)
         assert self._queue is not None
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._unconfirmed.add(future)
+        future.add_done_callback(self._unconfirmed.discard)
         self._queue.put_nowait(_Pending(item, future))
         return await future
+
+    async def flush(self) -> None:
+        """Wait until everything submitted before this call is committed or has failed (what is
+        submitted meanwhile is not waited for, so a steady stream cannot hold this up)."""
+        if self._unconfirmed:
+            await asyncio.wait(list(self._unconfirmed))
 
     async def write(self, items: Sequence[Item]) -> Sequence[Result | Exception]:
         """Write `items` in one transaction; one result (or an exception) per item, in order."""

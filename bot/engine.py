@@ -75,6 +75,7 @@ class Engine:
     def __init__(self, services: Services, recorder: ReactionRecorder) -> None:
         self.services = services
         self.recorder = recorder
+        services.reactions_settled = recorder.flush
         self.handlers: dict[type[c.Command], Handler] = dict(HANDLERS)
 
     def register(self, command: type[c.Command], handler: Handler) -> None:

@@ -261,6 +261,10 @@ async def privacy_erase(cmd: PrivacyErase, svc: Services) -> Outcome:
     now = svc.now()
     community, member = actor.community, actor.member
     rounds = select(RoundRow.id).where(RoundRow.community == community)
+    if cmd.confirm and svc.reactions_settled is not None:
+        # reactions received before this command may still be in the group commit: let them land
+        # first, or one confirmed a moment ago could be written just after the erasure
+        await svc.reactions_settled()
     async with svc.uow() as uow:
         s = uow.session
         n_reactions = (

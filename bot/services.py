@@ -49,6 +49,8 @@ class Services:
     embedder: Embedder | None = None  # for the embedding diversity figure (issue 3)
     # called with a round id when its deadlines change, so the scheduler re-arms (set by bot.scheduler)
     on_schedule_change: Callable[[int], None] | None = None
+    # waits until every reaction received so far is committed (set by the Engine: its recorder's flush)
+    reactions_settled: Callable[[], Awaitable[None]] | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     appender: RowAppender = field(init=False)  # log lines and cache entries, by group commit
 

@@ -3,10 +3,12 @@ attributes, erasure honoured in every format; the zip in the chat; moderators st
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -17,6 +19,7 @@ from bot.bootstrap import App
 from bot.errors import CommandError
 from bot.export import Scope, verify_bundle
 from bot.export.attributes import SUPPRESSED, aggregate_counts, k_anonymous
+from bot.model import Stance
 from bot.parser import parse
 from storage.tables import BallotEventRow, CandidateRow, ReactionEventRow, TallyRow
 from tests.conftest import actor
@@ -69,6 +72,33 @@ async def test_opt_out_is_honoured_in_every_format(xapp: App, tmp_path: Path) ->
     assert "opted back in" in await ok(xapp, c.PrivacyExportChoice(bob, opt_out=False))
     again = await export(xapp, tmp_path, c_scope(s), "again")
     assert bob_id in everything(again.directory)
+
+
+async def test_a_reaction_still_being_written_is_erased_too(xapp: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The member reacts and at once erases: the reaction's batch is still being written (slowed
+    here) when the erase arrives. The erase waits for it, so nothing of the member survives."""
+    s = await seed_round(xapp, close=False)  # still in a phase that records reactions
+    carol = s.members["carol"]
+    recorder = xapp.engine.recorder
+    real_write = recorder.write
+    writing = asyncio.Event()
+
+    async def slow_write(batch: Any) -> Any:
+        writing.set()
+        await asyncio.sleep(0.3)
+        return await real_write(batch)
+
+    monkeypatch.setattr(recorder, "write", slow_write)
+    candidate = next(iter(s.candidates.values()))[0]
+    late = asyncio.create_task(
+        xapp.engine.dispatch(c.RecordReaction(carol, Stance.PASS, "k-late", candidate_id=candidate, reason="late-secret"))
+    )
+    await writing.wait()
+    reply = await xapp.engine.dispatch(c.PrivacyErase(carol, confirm=True))
+    assert reply.ok and "Erased" in reply.text
+    assert (await late).ok  # it was confirmed, before the erasure was
+    async with xapp.engine.services.uow() as uow:
+        assert (await uow.session.exec(select(func.count()).where(ReactionEventRow.member == "carol"))).one() == 0
 
 
 def c_scope(s: Seeded) -> Scope:

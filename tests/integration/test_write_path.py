@@ -262,3 +262,17 @@ async def test_only_sqlite_writers_queue_in_the_bot(database: Database) -> None:
     async with uow() as u:
         names = sorted((await u.session.exec(select(PolicyRow.name))).all())
     assert names == (["a"] if database.is_sqlite else ["a", "b"])
+
+
+async def test_flush_waits_for_what_came_before_it_only() -> None:
+    doubler = Doubler()
+    await doubler.flush()  # nothing submitted: returns at once
+    before = [asyncio.create_task(doubler.submit(i)) for i in (0, 2, 4)]
+    await asyncio.sleep(0)
+    flushed = asyncio.create_task(doubler.flush())
+    await asyncio.sleep(0)
+    after = asyncio.create_task(doubler.submit(6))
+    await asyncio.wait_for(flushed, 5)
+    assert all(t.done() for t in before) and [t.result() for t in before] == [0, 4, 8]
+    assert await after == 12
+    await doubler.close()
