@@ -306,7 +306,7 @@ async def _serve() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("POLICYBOT_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)  # into the bot's own standard error
     asyncio.run(_serve())
 
 
