@@ -56,7 +56,8 @@ class Answer(Generic[T]):
 
 def call_limit(svc: Services) -> asyncio.Semaphore | None:
     """The bound on calls in flight the core should apply: none when the generator bounds its own
-    (LiteLLMGenerator does, with POLICYBOT_LLM_CONCURRENCY, on its worker loop), since a second
+    (LiteLLMGenerator does, with POLICYBOT_LLM_CONCURRENCY, in the LLM child process or on its
+    worker loop), since a second
     bound here would make every queued call wait for this loop to notice a finished one first."""
     generator = getattr(svc.generator, "inner", svc.generator)  # seen through OffloadedGenerator
     own = getattr(generator, "calls_in_flight_limit", None)

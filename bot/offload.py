@@ -3,7 +3,8 @@
 litellm spends a few milliseconds of CPU per call (request building, response parsing, logging);
 forty calls at once stall an event loop for tens of milliseconds, which is what members feel as a
 slow acknowledgement. Behind this wrapper those calls run on a worker loop, and the interpreter's
-thread switching (every 5 ms) keeps the main loop answering."""
+thread switching (every 5 ms) keeps the main loop answering. This is POLICYBOT_LLM_WORKER=thread;
+the default, a child process (bot/llm_process.py), also takes that CPU off the interpreter lock."""
 
 from __future__ import annotations
 
