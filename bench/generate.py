@@ -152,12 +152,13 @@ async def run(method: str, api_base: str, args: argparse.Namespace) -> dict[str,
 
 async def litellm_alone(api_base: str, args: argparse.Namespace) -> float:
     """The same calls straight through the generator (no bot, no database): the floor for the bot."""
-    from bot.llm_process import LLMWorker, ProcessGenerator, WorkerConfig
+    from bot.llm import LLMConfig
+    from bot.llm_process import LLMWorker, ProcessGenerator
     from bot.model import ClauseText
     from bot.prompts import nc_prompt
 
     gen = ProcessGenerator(
-        LLMWorker(WorkerConfig("openai/bench-model", api_base=api_base, timeout=30, retries=0, concurrency=args.concurrency))
+        LLMWorker(LLMConfig("openai/bench-model", api_base=api_base, timeout=30, retries=0, concurrency=args.concurrency))
     )
     clauses = [ClauseText(1, "c1", "Be kind."), ClauseText(2, "c2", "Cite sources.")]
 

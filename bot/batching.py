@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -32,7 +33,7 @@ class _Pending(Generic[Item, Result]):
     future: asyncio.Future[Result]
 
 
-class GroupCommit(Generic[Item, Result]):
+class GroupCommit(ABC, Generic[Item, Result]):
     """Subclasses say how to write a batch (`write`); this class queues, batches and answers."""
 
     max_batch = 500
@@ -61,9 +62,9 @@ class GroupCommit(Generic[Item, Result]):
         if self._unconfirmed:
             await asyncio.wait(list(self._unconfirmed))
 
+    @abstractmethod
     async def write(self, items: Sequence[Item]) -> Sequence[Result | Exception]:
         """Write `items` in one transaction; one result (or an exception) per item, in order."""
-        raise NotImplementedError
 
     async def close(self) -> None:
         """Stop the writer; whatever is still queued fails (it was never committed)."""

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from bot.analysis.loading import opinion_groups
 from bot.engine import Engine
 from bot.ingest import ReactionRecorder
-from bot.llm import LiteLLMEmbedder, LiteLLMGenerator
-from bot.llm_process import LLMWorker, ProcessEmbedder, ProcessGenerator, WorkerConfig
+from bot.llm import LLMConfig
+from bot.llm_process import LLMWorker, ProcessEmbedder, ProcessGenerator
 from bot.offload import OffloadedGenerator
 from bot.ports import ChatPort, Clock, Embedder, Generator
 from bot.services import EngineOptions, Services, SystemClock
@@ -53,37 +53,11 @@ def settle_heap() -> None:
 def _llm(settings: Settings) -> tuple[Generator, Embedder | None]:
     """The generator (and embedder) bootstrap() builds when none is given: litellm in a child
     process by default (bot/llm_process.py), or on a worker thread (bot/offload.py)."""
+    config = LLMConfig.from_settings(settings)
     if settings.llm_worker == "process":
-        worker = LLMWorker(
-            WorkerConfig(
-                settings.model,
-                api_base=settings.llm_api_base,
-                timeout=settings.llm_timeout,
-                retries=settings.llm_retries,
-                fallback_model=settings.fallback_model,
-                fallback_api_base=settings.fallback_api_base,
-                concurrency=settings.llm_concurrency,
-                embedding_model=settings.embedding_model,
-            )
-        )
-        return ProcessGenerator(worker), ProcessEmbedder(worker) if settings.embedding_model else None
-    generator = OffloadedGenerator(
-        LiteLLMGenerator(
-            settings.model,
-            api_base=settings.llm_api_base,
-            timeout=settings.llm_timeout,
-            retries=settings.llm_retries,
-            fallback_model=settings.fallback_model,
-            fallback_api_base=settings.fallback_api_base,
-            concurrency=settings.llm_concurrency,
-        )
-    )
-    embedder = (
-        LiteLLMEmbedder(settings.embedding_model, api_base=settings.llm_api_base, timeout=settings.llm_timeout)
-        if settings.embedding_model
-        else None
-    )
-    return generator, embedder
+        worker = LLMWorker(config)
+        return ProcessGenerator(worker), ProcessEmbedder(worker) if config.embedding_model else None
+    return OffloadedGenerator(config.generator()), config.embedder()
 
 
 def bootstrap(
@@ -95,11 +69,11 @@ def bootstrap(
     database: Database | None = None,
 ) -> App:
     database = database or Database(settings.database_url)
-    embedder: Embedder | None = None
+    embedder: Embedder | None
     if generator is None:
         generator, embedder = _llm(settings)
-    elif settings.embedding_model:
-        embedder = LiteLLMEmbedder(settings.embedding_model, api_base=settings.llm_api_base, timeout=settings.llm_timeout)
+    else:  # a generator given (tests, benches): embeddings, if configured, in this process
+        embedder = LLMConfig.from_settings(settings).embedder()
     services = Services(
         uow=UnitOfWorkFactory(database),
         chat=chat,

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import diversity
 from bot.calls import CallContext, call_limit, prefetch, round_totals
@@ -277,21 +278,25 @@ async def _post_scenarios(
         await remember(svc, posted)
 
 
+async def scenarios_with_candidates(s: AsyncSession, round_id: int) -> set[int]:
+    """Scenarios of the round that have the model's candidates (previews aside)."""
+    return set(
+        (
+            await s.exec(
+                select(CandidateRow.scenario_id).where(
+                    CandidateRow.round_id == round_id,
+                    CandidateRow.author_kind == AuthorKind.MODEL.value,
+                    col(CandidateRow.amendment_id).is_(None),
+                )
+            )
+        ).all()
+    )
+
+
 async def scenarios_without_candidates(svc: Services, round_id: int) -> list[int]:
     async with svc.uow() as uow:
-        s = uow.session
-        have = set(
-            (
-                await s.exec(
-                    select(CandidateRow.scenario_id).where(
-                        CandidateRow.round_id == round_id,
-                        CandidateRow.author_kind == AuthorKind.MODEL.value,
-                        col(CandidateRow.amendment_id).is_(None),
-                    )
-                )
-            ).all()
-        )
-        ids = [sc.id or 0 for _, sc in await round_scenarios(s, round_id)]
+        have = await scenarios_with_candidates(uow.session, round_id)
+        ids = [sc.id or 0 for _, sc in await round_scenarios(uow.session, round_id)]
     return [i for i in ids if i not in have]
 
 
@@ -312,17 +317,7 @@ async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario
             r = await get_round(s, moderator.community, round_id)
             if r.phase != Phase.REVIEW.value:
                 raise PhaseChanged
-            have = set(
-                (
-                    await s.exec(
-                        select(CandidateRow.scenario_id).where(
-                            CandidateRow.round_id == round_id,
-                            CandidateRow.author_kind == AuthorKind.MODEL.value,
-                            col(CandidateRow.amendment_id).is_(None),
-                        )
-                    )
-                ).all()
-            )
+            have = await scenarios_with_candidates(s, round_id)
             for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
                 if isinstance(drafts, BaseException) or sc.id in have:  # a concurrent retry got there first
                     continue

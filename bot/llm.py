@@ -12,10 +12,14 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.ports import Completion, Prompt
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger("policybot.llm")
 
@@ -31,6 +35,50 @@ def import_litellm() -> Any:
     litellm.suppress_debug_info = True
     litellm.telemetry = False
     return litellm
+
+
+@dataclass(frozen=True, slots=True)
+class LLMConfig:
+    """Everything litellm is built from (provider keys stay in the environment), whichever process
+    it runs in: the bot's (POLICYBOT_LLM_WORKER=thread) or its child (bot/llm_process.py)."""
+
+    model: str
+    api_base: str | None = None
+    timeout: float = 60.0
+    retries: int = 2
+    fallback_model: str | None = None
+    fallback_api_base: str | None = None
+    concurrency: int = 8
+    embedding_model: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LLMConfig:
+        return cls(
+            settings.model,
+            api_base=settings.llm_api_base,
+            timeout=settings.llm_timeout,
+            retries=settings.llm_retries,
+            fallback_model=settings.fallback_model,
+            fallback_api_base=settings.fallback_api_base,
+            concurrency=settings.llm_concurrency,
+            embedding_model=settings.embedding_model,
+        )
+
+    def generator(self) -> LiteLLMGenerator:
+        return LiteLLMGenerator(
+            self.model,
+            api_base=self.api_base,
+            timeout=self.timeout,
+            retries=self.retries,
+            fallback_model=self.fallback_model,
+            fallback_api_base=self.fallback_api_base,
+            concurrency=self.concurrency,
+        )
+
+    def embedder(self) -> LiteLLMEmbedder | None:
+        if not self.embedding_model:
+            return None
+        return LiteLLMEmbedder(self.embedding_model, api_base=self.api_base, timeout=self.timeout)
 
 
 def _params(model: str, api_base: str | None, timeout: float) -> dict[str, Any]:

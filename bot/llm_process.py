@@ -19,10 +19,11 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from bot.errors import GeneratorFailed, GeneratorUnavailable
+from bot.llm import LLMConfig
 from bot.ports import Completion, Message, Prompt
 
 log = logging.getLogger("policybot.llm_process")
@@ -34,21 +35,6 @@ STOP_GRACE = 5.0  # seconds the child gets to finish after its input closes
 NICENESS = 10
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """What the child needs to build its LiteLLMGenerator (and LiteLLMEmbedder). Provider keys are
-    not here: the child inherits the environment."""
-
-    model: str
-    api_base: str | None = None
-    timeout: float = 60.0
-    retries: int = 2
-    fallback_model: str | None = None
-    fallback_api_base: str | None = None
-    concurrency: int = 8
-    embedding_model: str | None = None
-
-
 class WorkerExited(Exception):
     pass
 
@@ -57,7 +43,7 @@ class LLMWorker:
     """The parent's side: starts the child on first use (on the running loop), matches answers to
     requests by id, and starts a new child after one exits."""
 
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(self, config: LLMConfig) -> None:
         self.config = config
         self._proc: asyncio.subprocess.Process | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -233,8 +219,6 @@ class ProcessEmbedder:
 
 
 async def _serve() -> None:
-    from bot.llm import LiteLLMEmbedder, LiteLLMGenerator
-
     with contextlib.suppress(OSError):  # not permitted in some sandboxes: then the same priority
         os.nice(NICENESS)
 
@@ -248,21 +232,8 @@ async def _serve() -> None:
     first = await reader.readline()
     if not first:
         return
-    config = WorkerConfig(**json.loads(first))
-    generator = LiteLLMGenerator(
-        config.model,
-        api_base=config.api_base,
-        timeout=config.timeout,
-        retries=config.retries,
-        fallback_model=config.fallback_model,
-        fallback_api_base=config.fallback_api_base,
-        concurrency=config.concurrency,
-    )
-    embedder = (
-        LiteLLMEmbedder(config.embedding_model, api_base=config.api_base, timeout=config.timeout)
-        if config.embedding_model
-        else None
-    )
+    config = LLMConfig(**json.loads(first))
+    generator, embedder = config.generator(), config.embedder()
     tasks: dict[int, asyncio.Task[None]] = {}
 
     async def answer(rid: int, request: dict[str, Any]) -> None:

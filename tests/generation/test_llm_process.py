@@ -17,7 +17,8 @@ from bot import commands as c
 from bot.bootstrap import App
 from bot.commands import Actor
 from bot.errors import GeneratorFailed, GeneratorUnavailable
-from bot.llm_process import LLMWorker, ProcessEmbedder, ProcessGenerator, WorkerConfig
+from bot.llm import LLMConfig
+from bot.llm_process import LLMWorker, ProcessEmbedder, ProcessGenerator
 from bot.ports import Message, Prompt
 from storage.database import Database
 from tests.generation.conftest import MakeApp, open_round
@@ -33,7 +34,7 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def worker(openai_server: FakeOpenAIServer) -> AsyncIterator[LLMWorker]:
-    w = LLMWorker(WorkerConfig("openai/test-model", api_base=openai_server.api_base, retries=0, embedding_model="openai/emb"))
+    w = LLMWorker(LLMConfig("openai/test-model", api_base=openai_server.api_base, retries=0, embedding_model="openai/emb"))
     yield w
     await w.aclose()
 
@@ -72,7 +73,7 @@ async def test_answers_errors_and_embeddings_cross_the_process(openai_server: Fa
 
 
 async def test_an_unreachable_model_is_unavailable_not_failed() -> None:
-    w = LLMWorker(WorkerConfig("openai/test-model", api_base="http://127.0.0.1:9/v1", retries=0))
+    w = LLMWorker(LLMConfig("openai/test-model", api_base="http://127.0.0.1:9/v1", retries=0))
     try:
         with pytest.raises(GeneratorUnavailable, match=re.escape("cannot connect to http://127.0.0.1:9/v1")) as e:
             await ProcessGenerator(w).complete(PROMPT)
