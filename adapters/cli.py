@@ -20,9 +20,18 @@ app.add_typer(db_app, name="db")
 
 
 def _settings() -> Settings:
+    """The settings, or a clear message naming each bad variable (and nothing done)."""
+    from pydantic import ValidationError
+
     from bot.settings import Settings
 
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as e:
+        for err in e.errors():
+            name = "POLICYBOT_" + "_".join(str(part) for part in err["loc"]).upper()
+            typer.echo(f"{name}: {err['msg']} (got {err.get('input')!r})", err=True)
+        raise typer.Exit(2) from None
 
 
 @db_app.command("upgrade")

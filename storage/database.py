@@ -138,8 +138,11 @@ class Database:
 
     def session(self) -> AsyncSession:
         """A new session; on SQLite, the first one starts the background checkpoint."""
-        if self.is_sqlite and (self._checkpointer is None or self._checkpointer.done()):
-            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
+        if self.is_sqlite:
+            loop = asyncio.get_running_loop()
+            running = self._checkpointer
+            if running is None or running.done() or running.get_loop() is not loop:  # (a new loop: tests)
+                self._checkpointer = loop.create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
         return self.sessions()
 
     async def checkpoint(self) -> None:
@@ -155,9 +158,9 @@ class Database:
                 log.warning("background WAL checkpoint failed", exc_info=True)
 
     async def dispose(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
+        task, self._checkpointer = self._checkpointer, None
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
-            self._checkpointer = None
+                await task
         await self.engine.dispose()

@@ -47,3 +47,13 @@ def test_console_reports_a_bad_line_and_goes_on(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "✗ Unknown command '/nonsense'" in proc.stdout
     assert "No policy yet" in proc.stdout
+
+
+def test_a_bad_setting_is_named_and_nothing_is_created(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    env = {"POLICYBOT_DATABASE_URL": f"sqlite:///{db}", "POLICYBOT_LLM_WORKER": "fork", "POLICYBOT_LLM_TIMEOUT": "-1"}
+    done = run("db", "upgrade", env=env)
+    assert done.returncode == 2
+    assert "POLICYBOT_LLM_WORKER: Input should be 'process' or 'thread' (got 'fork')" in done.stderr
+    assert "POLICYBOT_LLM_TIMEOUT: Input should be greater than 0" in done.stderr
+    assert "Traceback" not in done.stderr and not db.exists()
