@@ -7,12 +7,16 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
     from bot.settings import Settings
+
+S = TypeVar("S", bound="BaseSettings")
 
 app = typer.Typer(help="policybot: community policymaking for LLMs (policy prototyping).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -20,16 +24,21 @@ app.add_typer(db_app, name="db")
 
 
 def _settings() -> Settings:
-    """The settings, or a clear message naming each bad variable (and nothing done)."""
-    from pydantic import ValidationError
-
     from bot.settings import Settings
 
+    return load_settings(Settings)
+
+
+def load_settings(kind: type[S]) -> S:
+    """Settings from the environment, or a clear message naming each bad variable (and nothing done)."""
+    from pydantic import ValidationError
+
     try:
-        return Settings()
+        return kind()
     except ValidationError as e:
+        prefix = str(kind.model_config.get("env_prefix", ""))
         for err in e.errors():
-            name = "POLICYBOT_" + "_".join(str(part) for part in err["loc"]).upper()
+            name = prefix + "_".join(str(part) for part in err["loc"]).upper()
             typer.echo(f"{name}: {err['msg']} (got {err.get('input')!r})", err=True)
         raise typer.Exit(2) from None
 
@@ -63,7 +72,6 @@ def console(
     from adapters.console.chat import ConsoleChat
     from adapters.console.repl import ConsoleSession
     from bot.bootstrap import bootstrap
-    from bot.scheduler import start_scheduler
     from storage.migrate import upgrade
 
     settings = _settings()
@@ -73,22 +81,17 @@ def console(
         chat = ConsoleChat(sys.stdout, files_dir=files)
         application = bootstrap(settings, chat)
         session = ConsoleSession(application, chat, community=community, channel=channel, member=member, moderator=moderator)
-        scheduler = await start_scheduler(application)  # deadlines and reminders (issue 6), caught up at start
-        await application.start()
-        try:
+        async with application.running():
             if script is not None:
                 with script.open(encoding="utf-8") as stream:
                     await session.run(stream, sys.stdout)
             else:
                 await session.run(sys.stdin, sys.stdout)
-        finally:
-            await scheduler.stop()
-            await application.close()
 
     asyncio.run(run())
 
 
-# ---------------------------------------------------------------- running on a platform (Discord: issue 4, Slack: issue 5)
+# ---------------------------------------------------------------- running on a platform
 
 run_app = typer.Typer(help="Run the bot on a chat platform.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
@@ -101,12 +104,14 @@ def run_discord(
 ) -> None:
     """Run the Discord bot with DISCORD_TOKEN (the README's Discord section walks through the set-up)."""
     from adapters.discord.run import run
+    from adapters.discord.settings import DiscordSettings
     from storage.migrate import upgrade
 
     settings = _settings()
+    discord_settings = load_settings(DiscordSettings)
     upgrade(settings.database_url)
     logging.getLogger("policybot").setLevel(logging.INFO)
-    asyncio.run(run(settings, guild_id=guild, sync=sync))
+    asyncio.run(run(settings, discord_settings, guild_id=guild, sync=sync))
 
 
 @run_app.command("slack")
@@ -116,15 +121,17 @@ def run_slack(
 ) -> None:
     """Run the Slack app with SLACK_BOT_TOKEN: over HTTP with SLACK_SIGNING_SECRET, or Socket Mode with SLACK_APP_TOKEN."""
     from adapters.slack.run import run as run_on_slack
+    from adapters.slack.settings import SlackSettings
     from storage.migrate import upgrade
 
     if mode not in ("auto", "http", "socket"):
         typer.echo("--mode is auto, http or socket.", err=True)
         raise typer.Exit(2)
     settings = _settings()
+    slack_settings = load_settings(SlackSettings)
     upgrade(settings.database_url)
     logging.getLogger("policybot").setLevel(logging.INFO)
-    asyncio.run(run_on_slack(settings, mode=mode, port=port))  # type: ignore[arg-type]
+    asyncio.run(run_on_slack(settings, slack_settings, mode=mode, port=port))  # type: ignore[arg-type]
 
 
 discord_app = typer.Typer(help="Discord set-up helpers.", no_args_is_help=True)
@@ -138,10 +145,11 @@ def discord_invite_url(
 ) -> None:
     """Print the invite URL with exactly the scopes (bot, applications.commands) and permissions policybot needs."""
     from adapters.discord.invite import SCOPES, application_id_from_token, invite_url, permission_names, required_permissions
+    from adapters.discord.settings import DiscordSettings
 
-    settings = _settings()
-    if application_id is None and settings.discord_token is not None:
-        application_id = application_id_from_token(settings.discord_token.get_secret_value())
+    settings = load_settings(DiscordSettings)
+    if application_id is None and settings.token is not None:
+        application_id = application_id_from_token(settings.token.get_secret_value())
     if application_id is None:
         typer.echo("Give --application-id (Developer Portal → your app → General Information), or set DISCORD_TOKEN.", err=True)
         raise typer.Exit(2)
@@ -164,7 +172,7 @@ def export(
     make_zip: Annotated[bool, typer.Option("--zip/--no-zip", help="also write OUT.zip")] = False,
     k: Annotated[int, typer.Option(help="attributes: suppress values held by fewer than k members")] = 5,
 ) -> None:
-    """Export research data (export and privacy, issue 8): training formats, dataset card, checksums.
+    """Export research data: training formats, dataset card, checksums.
 
     Needs POLICYBOT_EXPORT_SECRET for the pseudonymous annotator ids. Members who opted out (and, where
     the community requires consent, those who have not given it) are left out of every file."""

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.analysis.choice import ALPHA, ChoiceData, fit_top1
 from bot.analysis.pipeline import CandidateInfo, RoundInput, analyse
-from bot.model import Stance
-from bot.preferences import ReactionEvent
+from bot.domain.model import Stance
+from bot.domain.preferences import ReactionEvent
 
 STANCES = (Stance.OBJECT, Stance.PASS, Stance.ENDORSE)
 

@@ -30,10 +30,10 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-local-bench")  # the loopback server
 
 from sqlmodel import func, select
 
-from bot import commands as c
 from bot.bootstrap import App, bootstrap
-from bot.model import Stance, Turn
-from bot.outputs import Post
+from bot.domain import commands as c
+from bot.domain.model import Stance, Turn
+from bot.domain.outputs import Post
 from bot.settings import Settings
 from storage.migrate import upgrade_async
 from storage.tables import CandidateRow, LLMCallRow, ReactionEventRow
@@ -101,9 +101,8 @@ async def run(method: str, api_base: str, args: argparse.Namespace) -> dict[str,
         preview=False,
     )
     app = bootstrap(settings, chat)
-    await app.start()  # as the long-running commands do
     e = app.engine
-    try:
+    async with app.running():  # as `policybot run` does
         for name in ("busy", "target"):
             assert (await e.dispatch(c.CreatePolicy(MOD, name, "1. Be kind.\n2. Cite sources."))).ok
         for i in range(args.scenarios + 1):
@@ -146,16 +145,14 @@ async def run(method: str, api_base: str, args: argparse.Namespace) -> dict[str,
             file=sys.stderr,
         )
         return {"calls": calls, "generated": generated, "posted": posted, "ideal": ideal, "stall": worst[0], "reactions": sent[0]}
-    finally:
-        await app.close()
 
 
 async def litellm_alone(api_base: str, args: argparse.Namespace) -> float:
     """The same calls straight through the generator (no bot, no database): the floor for the bot."""
-    from bot.llm import LLMConfig
-    from bot.llm_process import LLMWorker, ProcessGenerator
-    from bot.model import ClauseText
-    from bot.prompts import nc_prompt
+    from bot.domain.model import ClauseText
+    from bot.generation.prompts import nc_prompt
+    from bot.llm.litellm import LLMConfig
+    from bot.llm.process import LLMWorker, ProcessGenerator
 
     gen = ProcessGenerator(
         LLMWorker(LLMConfig("openai/bench-model", api_base=api_base, timeout=30, retries=0, concurrency=args.concurrency))

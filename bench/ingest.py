@@ -34,9 +34,9 @@ from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 
-from bot import commands as c
 from bot.bootstrap import App, bootstrap
-from bot.model import Stance, Turn
+from bot.domain import commands as c
+from bot.domain.model import Stance, Turn
 from bot.settings import Settings
 from storage.database import Database, async_url
 from storage.migrate import upgrade_async
@@ -62,7 +62,6 @@ async def prepare(url: str, api_base: str) -> tuple[App, list[int]]:
     async with app.engine.services.uow() as uow:
         ids = [i for i in (await uow.session.exec(select(CandidateRow.id))).all() if i is not None]
     assert len(ids) == 40, "the target round needs its 40 candidates"
-    await app.start()  # as the long-running commands do once the app is up
     return app, ids
 
 
@@ -166,7 +165,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def run_backend(label: str, url: str, api_base: str, events: int, rate: float, seconds: float) -> list[str]:
     app, candidates = await prepare(url, api_base)
-    try:
+    async with app.running():  # as `policybot run` does
         per_second = await throughput(app, candidates, events)
         window = await latency_while_generating(app, candidates, rate, seconds)
         stored = await count_events(app)
@@ -185,8 +184,6 @@ async def run_backend(label: str, url: str, api_base: str, events: int, rate: fl
             f"{label} p99 latency, whole {seconds:.0f} s window: {pct(window.latencies, 99):.1f} ms",
             f"{label} events lost: {expected - stored} events",
         ]
-    finally:
-        await app.close()
 
 
 async def reset_pg(url: str) -> str:

@@ -125,7 +125,8 @@ async def bench(n: int, latency: float) -> None:
     from pydantic import SecretStr
     from sqlmodel import func, select
 
-    from adapters.slack.run import SlackSettings, build, serve_http
+    from adapters.slack.run import build, serve_http
+    from adapters.slack.settings import SlackSettings
     from bot.settings import Settings
     from storage.database import Database
     from storage.migrate import upgrade_async
@@ -145,12 +146,11 @@ async def bench(n: int, latency: float) -> None:
         llm_timeout=60,
         llm_retries=0,
         llm_concurrency=8,
-        slack_bot_token=SecretStr("xoxb-bench"),
-        slack_signing_secret=SecretStr(SECRET),
-        slack_api_url=f"{fake_url}/api/",
     )
-    bot = build(settings, slack=SlackSettings(), database=Database(url))
-    await bot.app.start()  # as `policybot run slack` does
+    slack = SlackSettings(bot_token=SecretStr("xoxb-bench"), signing_secret=SecretStr(SECRET), api_url=f"{fake_url}/api/")
+    bot = build(settings, slack, database=Database(url))
+    running = bot.app.running()  # as `policybot run slack` does
+    await running.__aenter__()
     runner = await serve_http(bot, "127.0.0.1", 0)
     events = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
     adapter, app = bot.adapter, bot.app
@@ -202,7 +202,7 @@ async def bench(n: int, latency: float) -> None:
             candidates = int((await uow.session.exec(select(func.count()).select_from(CandidateRow))).one())
     finally:
         await runner.cleanup()
-        await app.close()
+        await running.__aexit__(None, None, None)
         fake.stop()
         llm.stop()
 

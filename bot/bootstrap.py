@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from bot.analysis.loading import opinion_groups
 from bot.engine import Engine
-from bot.ingest import ReactionRecorder
-from bot.llm import LLMConfig
-from bot.llm_process import LLMWorker, ProcessEmbedder, ProcessGenerator
-from bot.offload import OffloadedGenerator
+from bot.llm.litellm import LLMConfig
+from bot.llm.process import LLMWorker, ProcessEmbedder, ProcessGenerator
+from bot.llm.thread import OffloadedGenerator
 from bot.ports import ChatPort, Clock, Embedder, Generator
+from bot.rounds.deadlines import parse_reminders
+from bot.rounds.recording import ReactionRecorder
+from bot.scheduler import RoundScheduler
 from bot.services import EngineOptions, Services, SystemClock
 from bot.settings import Settings
 from storage.database import Database
@@ -23,16 +27,31 @@ class App:
     settings: Settings
     database: Database
     engine: Engine
+    scheduler: RoundScheduler
+    _closed: bool = False
 
-    async def start(self) -> None:
-        """For the long-running commands, once everything is assembled: start litellm's child process
-        now (the first round then does not wait ~2 s for it to import litellm), and settle the heap."""
-        generator = self.engine.services.generator
-        if isinstance(generator, ProcessGenerator):
-            await generator.worker.start()
-        settle_heap()
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[App]:
+        """For the long-running commands (console, Discord, Slack), once the chat connection can
+        post: start litellm's child process (the first round then does not wait ~2 s for it),
+        start the scheduler (it catches up at once on what fell due while the bot was down),
+        settle the heap; on the way out stop the scheduler and close everything."""
+        try:
+            generator = self.engine.services.generator
+            if isinstance(generator, ProcessGenerator):
+                await generator.worker.start()
+            await self.scheduler.start()
+            settle_heap()
+            yield self
+        finally:
+            await self.scheduler.stop()
+            await self.close()
 
     async def close(self) -> None:
+        """Finish the background work, then release the database and the LLM worker (once)."""
+        if self._closed:
+            return
+        self._closed = True
         await self.engine.close()
         await self.database.dispose()
         generator = self.engine.services.generator
@@ -52,7 +71,7 @@ def settle_heap() -> None:
 
 def _llm(settings: Settings) -> tuple[Generator, Embedder | None]:
     """The generator (and embedder) bootstrap() builds when none is given: litellm in a child
-    process by default (bot/llm_process.py), or on a worker thread (bot/offload.py)."""
+    process by default (bot/llm/process.py), or on a worker thread (bot/llm/thread.py)."""
     config = LLMConfig.from_settings(settings)
     if settings.llm_worker == "process":
         worker = LLMWorker(config)
@@ -74,24 +93,22 @@ def bootstrap(
         generator, embedder = _llm(settings)
     else:  # a generator given (tests, benches): embeddings, if configured, in this process
         embedder = LLMConfig.from_settings(settings).embedder()
+    clock = clock or SystemClock()
+    uow = UnitOfWorkFactory(database)
     services = Services(
-        uow=UnitOfWorkFactory(database),
+        uow=uow,
         chat=chat,
         generator=generator,
-        clock=clock or SystemClock(),
-        opinion_groups=opinion_groups,  # analysis (issue 7): groups for the bridging tally rule
-        options=EngineOptions(
-            llm_concurrency=settings.llm_concurrency,
-            temperature=settings.temperature,
-            min_phase_seconds=settings.min_phase_seconds,
-            sampling=settings.sampling,
-            max_drafts=settings.max_drafts,
-            preview=settings.preview,
-            preview_scenarios=settings.preview_scenarios,
-            export_secret=settings.export_secret.get_secret_value() if settings.export_secret else "",
-        ),
+        clock=clock,
+        options=EngineOptions.from_settings(settings),
+        recorder=ReactionRecorder(uow, clock, "sqlite" if database.is_sqlite else "postgresql"),
+        opinion_groups=opinion_groups,
         embedder=embedder,
     )
-    dialect = "sqlite" if database.is_sqlite else "postgresql"
-    engine = Engine(services, ReactionRecorder(services, dialect))
-    return App(settings, database, engine)
+    scheduler = RoundScheduler(
+        services,
+        poll_seconds=settings.scheduler_poll_seconds,
+        reminder_offsets=parse_reminders(settings.reminders, minimum_seconds=min(60, settings.min_phase_seconds)),
+        reminder_dms=settings.reminder_dms,
+    )
+    return App(settings, database, Engine(services), scheduler)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from bot.commands import Actor
-from bot.outputs import Attachment, Post, Reply
+from bot.domain.commands import Actor
+from bot.domain.outputs import Attachment, Post, Reply
 
 
 class ChatPort(Protocol):

@@ -8,7 +8,7 @@ for the next reminder. Nothing depends on a job firing on time (or at all): a jo
 same reconcile that start-up and the safety net run.
 
 Exactly once:
-- a deadline calls `bot.lifecycle.advance(…, due_by=now)`, a compare-and-set on the round's phase
+- a deadline calls `bot.rounds.lifecycle.advance(…, due_by=now)`, a compare-and-set on the round's phase
   that also requires the deadline to have passed and the phase not to be paused, so a late, repeated
   or stale wake-up, or two processes at once, move the round once;
 - a reminder is claimed by inserting its `reminder_sent` row (unique per round, phase, offset and
@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,40 +37,33 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
-from bot.commands import Actor
-from bot.deadlines import DEFAULT_REMINDERS, OPEN_PHASES, aware, offsets_from_text, parse_reminders, round_schedule, span_text
-from bot.generation import resume_opening
-from bot.lifecycle import advance, participants, proposed_amendments, rule_of
-from bot.model import Phase, quorum_needed
-from bot.outputs import Field, Post, Reply, time_token
-from bot.publishing import publish
+from bot.domain.model import Phase, aware
+from bot.generation.candidates import resume_opening
+from bot.rounds.deadlines import (
+    DEFAULT_REMINDERS,
+    OPEN_PHASES,
+    offsets_from_text,
+    round_schedule,
+)
+from bot.rounds.lifecycle import advance
+from bot.rounds.publishing import publish
+from bot.rounds.reminders import direct_messages, reminder_content
 from bot.services import Services
 from storage.tables import (
-    AmendmentRow,
-    BallotEventRow,
-    CandidateRow,
-    ReactionEventRow,
-    ReminderOptOutRow,
     ReminderSentRow,
     RoundRow,
 )
 
 if TYPE_CHECKING:
-    from bot.bootstrap import App
+    pass
 
 log = logging.getLogger("policybot.scheduler")
 
 RECONCILE_JOB = "policybot:reconcile"
 MAX_STEPS = 4  # transitions one reconcile may make for a round before it leaves the rest to the next
 STOP_GRACE_SECONDS = 10.0
-
-PHASE_ENDING = {
-    Phase.REVIEW: "the review ends",
-    Phase.AMEND: "amendments close",
-    Phase.VOTE: "the vote closes",
-}
 
 
 def deadline_job_id(round_id: int) -> str:
@@ -112,6 +105,7 @@ class RoundScheduler:
         self.reminder_offsets = reminder_offsets
         self.reminder_dms = reminder_dms
         self._aps: AsyncIOScheduler | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._locks: dict[int, asyncio.Lock] = {}
         self._running: set[asyncio.Task[Any]] = set()
 
@@ -134,7 +128,7 @@ class RoundScheduler:
         )
         self._aps.start()
         self._aps.add_job(self._poll, "interval", seconds=self.poll_seconds, id=RECONCILE_JOB, replace_existing=True)
-        self.svc.on_schedule_change = self._changed
+        self._unsubscribe = self.svc.schedule.subscribe(self._changed)
         if reconcile:
             # a round whose generation was cut short by a stop is generated again, not left half-open
             resumed = await resume_opening(self.svc)
@@ -144,8 +138,9 @@ class RoundScheduler:
 
     async def stop(self) -> None:
         """Stop waking; let a reconcile under way finish (it may be posting), then shut down."""
-        if self.svc.on_schedule_change == self._changed:
-            self.svc.on_schedule_change = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         aps, self._aps = self._aps, None
         if aps is None:
             return
@@ -185,7 +180,7 @@ class RoundScheduler:
         return run()
 
     def _changed(self, round_id: int) -> None:
-        """Services.schedule_changed: a command moved a phase or a deadline."""
+        """A command or a transition moved a phase or a deadline (Services.schedule_changed)."""
         self.svc.spawn(self._track(self.reconcile_round(round_id)), name=f"schedule-round-{round_id}")
 
     async def _wake(self, round_id: int, due: str) -> None:
@@ -323,119 +318,14 @@ class RoundScheduler:
                 await uow.commit()
         except IntegrityError:
             return None  # posted before (an earlier run, or another process)
-        post, recipients = await self._reminder_content(r, phase, ends, now)
+        post, recipients = await reminder_content(self.svc, r, phase, ends, now)
         await publish(self.svc, post)
         sent = 0
         if recipients and self.reminder_dms:
-            sent = await self._direct_messages(r, ends, now, recipients)
+            sent = await direct_messages(self.svc, r, ends, now, recipients)
             async with self.svc.uow() as uow:
                 await uow.session.exec(
                     update(ReminderSentRow).where(col(ReminderSentRow.id) == claim.id).values(direct_messages=sent)
                 )
                 await uow.commit()
         return Wake(r.id, "reminded", phase, str(offset), sent)
-
-    async def _reminder_content(self, r: RoundRow, phase: Phase, ends: datetime, now: datetime) -> tuple[Post, list[str]]:
-        """The channel post with participation so far, and who gets a direct message (VOTE only)."""
-        assert r.id is not None
-        left = span_text((ends - now).total_seconds())
-        title = f"Round #{r.id}: {PHASE_ENDING[phase]} {time_token(ends)} (in {left})"
-        fields: list[Field] = []
-        recipients: list[str] = []
-        async with self.svc.uow() as uow:
-            s = uow.session
-            reactors = set(
-                (await s.exec(select(ReactionEventRow.member).where(ReactionEventRow.round_id == r.id).distinct())).all()
-            )
-            if phase == Phase.REVIEW:
-                reacted = (
-                    await s.exec(
-                        select(func.count(func.distinct(ReactionEventRow.candidate_id))).where(ReactionEventRow.round_id == r.id)
-                    )
-                ).one()
-                total = (
-                    await s.exec(
-                        select(func.count())
-                        .select_from(CandidateRow)
-                        .where(CandidateRow.round_id == r.id, col(CandidateRow.amendment_id).is_(None))
-                    )
-                ).one()
-                text = (
-                    f"{len(reactors)} member(s) have reacted so far, to {reacted} of {total} candidate(s). "
-                    "React to each candidate (👍 endorse, 👎 object, 🤷 pass) and pick ⭐ the best of each scenario; "
-                    f"amendments open when the review ends (/amend … {r.id})."
-                )
-            elif phase == Phase.AMEND:
-                amendments = await proposed_amendments(s, r.id)
-                proposers = {a.proposed_by for a in amendments}
-                text = (
-                    f"{len(amendments)} amendment(s) proposed so far by {len(proposers)} member(s). Propose a change to a "
-                    f"clause with /amend add|replace|remove {r.id} …; the vote opens when this phase ends. If no "
-                    "amendment is proposed by then, the round closes without a vote."
-                )
-            else:
-                amendments = list(
-                    (
-                        await s.exec(
-                            select(AmendmentRow)
-                            .where(AmendmentRow.round_id == r.id, AmendmentRow.status == "proposed")
-                            .order_by(col(AmendmentRow.id))
-                        )
-                    ).all()
-                )
-                voters = set(
-                    (await s.exec(select(BallotEventRow.member).where(BallotEventRow.round_id == r.id).distinct())).all()
-                )
-                people = await participants(s, r.id)
-                quorum = quorum_needed(rule_of(r), people)
-                text = (
-                    f"{len(voters)} of {people} members have voted; quorum is {quorum} "
-                    f"(ballots per amendment, abstentions count). Ballots stay secret until the vote closes "
-                    "and can be changed until then: /vote <amendment> yes|no|abstain."
-                )
-                for a in amendments[:25]:
-                    n = (
-                        await s.exec(
-                            select(func.count(func.distinct(BallotEventRow.member))).where(BallotEventRow.amendment_id == a.id)
-                        )
-                    ).one()
-                    fields.append(Field(f"Amendment #{a.id}", f"{n} ballot(s) so far; quorum {quorum}", inline=True))
-                opted_out = set(
-                    (await s.exec(select(ReminderOptOutRow.member).where(ReminderOptOutRow.community == r.community))).all()
-                )
-                recipients = sorted(reactors - voters - opted_out)
-        return Post(r.channel, title, text, tuple(fields)), recipients
-
-    async def _direct_messages(self, r: RoundRow, ends: datetime, now: datetime, members: Sequence[str]) -> int:
-        left = span_text((ends - now).total_seconds())
-        reply = Reply(
-            f"Round #{r.id} in {r.channel}: the vote closes {time_token(ends)} (in {left}). You reacted to its "
-            "candidates but have not voted yet. Send /reminders off to stop these messages."
-        )
-        sent = 0
-        for member in members:
-            try:
-                await self.svc.chat.reply_privately(Actor(r.platform, r.community, member, member), reply)
-                sent += 1
-            except Exception:
-                log.warning("could not send a reminder to %s in %s", member, r.community, exc_info=True)
-        return sent
-
-
-async def start_scheduler(app: App) -> RoundScheduler:
-    """Build the scheduler from the app's settings, start it, and catch up on everything overdue.
-    Call it once the chat connection is ready; stop it with `await scheduler.stop()` before
-    `app.close()`."""
-    settings = app.settings
-    scheduler = RoundScheduler(
-        app.engine.services,
-        poll_seconds=settings.scheduler_poll_seconds,
-        reminder_offsets=parse_reminders(settings.reminders, minimum_seconds=min(60, settings.min_phase_seconds)),
-        reminder_dms=settings.reminder_dms,
-    )
-    await scheduler.start()
-    return scheduler
-
-
-async def stop_scheduler(scheduler: RoundScheduler) -> None:
-    await scheduler.stop()

@@ -1,4 +1,5 @@
-"""What handlers are given: the unit-of-work factory and the ports. Built once by bootstrap()."""
+"""What handlers are given: the unit-of-work factory, the ports and the engine's options. Built
+once by bootstrap(); nothing in it is reassigned afterwards."""
 
 from __future__ import annotations
 
@@ -7,15 +8,23 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.batching import RowAppender
+from bot.domain.model import utc
 from bot.ports import ChatPort, Clock, Embedder, Generator
+from bot.settings import Settings
+from storage.batching import RowAppender
 from storage.uow import UnitOfWork
 
+if TYPE_CHECKING:
+    from bot.rounds.recording import ReactionRecorder
+
 log = logging.getLogger("policybot")
+
+# member → opinion group of a round (the bridging tally rule, drafting evidence, exports)
+OpinionGroups = Callable[[AsyncSession, int], Awaitable[dict[str, int]]]
 
 
 class SystemClock:
@@ -25,16 +34,48 @@ class SystemClock:
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
-    llm_concurrency: int = 8  # LLM calls in flight at once
-    temperature: float = 0.9
-    sampling: str = "independent"
-    max_scenarios_per_round: int = 25
-    min_phase_seconds: int = 60  # scheduling (issue 6): shortest phase a round may be given
-    # generation (issue 3)
-    max_drafts: int = 0  # amendments the bot drafts when REVIEW closes (0: none)
-    preview: bool = False  # regenerate scenarios under each amendment when the vote opens
-    preview_scenarios: int = 4  # at most this many scenarios per amendment preview
-    export_secret: str = field(default="", repr=False)  # export (issue 8): key of the pseudonymous annotator ids
+    """The settings the core reads while it works; made from Settings, whose defaults are the only ones."""
+
+    llm_concurrency: int  # LLM calls in flight at once
+    temperature: float
+    sampling: str  # "negatively-correlated" or "independent"
+    max_scenarios_per_round: int
+    min_phase_seconds: int  # shortest phase a round may be given
+    max_drafts: int  # amendments the bot drafts when REVIEW closes (0: none)
+    preview: bool  # regenerate scenarios under each amendment when the vote opens
+    preview_scenarios: int  # at most this many scenarios per amendment preview
+    export_secret: str = field(repr=False)  # key of the pseudonymous annotator ids
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineOptions:
+        return cls(
+            llm_concurrency=settings.llm_concurrency,
+            temperature=settings.temperature,
+            sampling=settings.sampling,
+            max_scenarios_per_round=settings.max_scenarios_per_round,
+            min_phase_seconds=settings.min_phase_seconds,
+            max_drafts=settings.max_drafts,
+            preview=settings.preview,
+            preview_scenarios=settings.preview_scenarios,
+            export_secret=settings.export_secret.get_secret_value() if settings.export_secret else "",
+        )
+
+
+class ScheduleChanges:
+    """Round ids whose phase or deadline changed. The scheduler, while it runs, subscribes to re-arm
+    its wake-ups at once; with no scheduler running, a change is simply not watched."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[int], None]] = []
+
+    def subscribe(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call `listener` with each changed round id; returns how to unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def changed(self, round_id: int) -> None:
+        for listener in list(self._listeners):
+            listener(round_id)
 
 
 @dataclass
@@ -43,24 +84,20 @@ class Services:
     chat: ChatPort
     generator: Generator
     clock: Clock
-    options: EngineOptions = field(default_factory=EngineOptions)
-    # member → opinion group for a round, used by the bridging tally rule (set by the analysis module)
-    opinion_groups: Callable[[AsyncSession, int], Awaitable[dict[str, int]]] | None = None
-    embedder: Embedder | None = None  # for the embedding diversity figure (issue 3)
-    # called with a round id when its deadlines change, so the scheduler re-arms (set by bot.scheduler)
-    on_schedule_change: Callable[[int], None] | None = None
-    # waits until every reaction received so far is committed (set by the Engine: its recorder's flush)
-    reactions_settled: Callable[[], Awaitable[None]] | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    options: EngineOptions
+    recorder: ReactionRecorder  # members' reactions, by group commit
+    opinion_groups: OpinionGroups
+    embedder: Embedder | None = None  # for the embedding diversity figure
+    schedule: ScheduleChanges = field(default_factory=ScheduleChanges)
     appender: RowAppender = field(init=False)  # log lines and cache entries, by group commit
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.appender = RowAppender(self.uow)
 
     def schedule_changed(self, round_id: int) -> None:
         """Tell the scheduler, if one runs, that a round's phase or deadline changed."""
-        if self.on_schedule_change is not None:
-            self.on_schedule_change(round_id)
+        self.schedule.changed(round_id)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run slow work (LLM calls, long posting) after the command has been answered."""
@@ -81,5 +118,4 @@ class Services:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def now(self) -> datetime:
-        moment = self.clock.now()
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return utc(self.clock.now())

@@ -1,10 +1,11 @@
-"""Typed settings from the environment and .env (prefix POLICYBOT_). Built by bootstrap(), never at import."""
+"""Typed settings of the core from the environment and .env (prefix POLICYBOT_). Built by the CLI, never at
+import. Each platform's own settings, its tokens included, live in its adapter (adapters/*/settings.py)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,7 +25,6 @@ class Settings(BaseSettings):
         "or on a thread of the bot's process (one process, about 150 MB less memory)",
     )
     temperature: float = Field(0.9, ge=0, le=2)
-    # generation (issue 3)
     sampling: Literal["negatively-correlated", "independent"] = Field(
         "negatively-correlated", description="one request for K deliberately different responses, or K independent calls"
     )
@@ -35,21 +35,12 @@ class Settings(BaseSettings):
     preview: bool = Field(True, description="regenerate scenarios under each amendment when the vote opens")
     preview_scenarios: int = Field(4, ge=1, le=25, description="scenarios regenerated per amendment preview")
 
-    # scheduling (issue 6)
+    max_scenarios_per_round: int = Field(25, ge=1, le=100, description="most scenarios one round may have")
     min_phase_seconds: int = Field(60, ge=1, description="shortest phase (and reminder offset) a round may be given, in seconds")
     scheduler_poll_seconds: float = Field(
         60.0, gt=0, description="seconds between the scheduler's re-reads of every deadline from the database (safety net)"
     )
     reminders: str = Field("24h,1h", description="default reminder offsets before each deadline, e.g. 24h,1h; none for none")
     reminder_dms: bool = Field(True, description="also remind by direct message members who reacted but have not voted")
-
-    discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "POLICYBOT_DISCORD_TOKEN"))
-    discord_guild_id: int | None = Field(None, description="guild for instant command sync while developing")
-    slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "POLICYBOT_SLACK_BOT_TOKEN"))
-    slack_signing_secret: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "POLICYBOT_SLACK_SIGNING_SECRET")
-    )
-    slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "POLICYBOT_SLACK_APP_TOKEN"))
-    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
 
     export_secret: SecretStr | None = Field(None, description="key for pseudonymous annotator ids in exports")

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.bootstrap import App, bootstrap
-from bot.commands import Actor
+from bot.domain.commands import Actor
 from bot.settings import Settings
 from storage.database import Database, async_url
 from storage.migrate import upgrade_async

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.commands import Actor
-from bot.model import STANCE_EMOJI
-from bot.outputs import Attachment, Post, Reply, render_times, utc_text
+from bot.domain.commands import Actor
+from bot.domain.model import STANCE_EMOJI
+from bot.domain.outputs import Attachment, Post, Reply, render_times, utc_text
 
 
 def render_post(post: Post, key: str, saved: Path | None = None) -> str:

@@ -13,9 +13,9 @@ from typing import TextIO
 
 from adapters.console.chat import ConsoleChat, render_reply
 from bot.bootstrap import App
-from bot.commands import Actor
+from bot.domain.commands import Actor
 from bot.errors import CommandError
-from bot.parser import parse
+from bot.inbound.parser import parse
 
 _PERSONA = re.compile(r"^([A-Za-z0-9_.-]{1,40})(\*?)>\s*(.*)$", re.DOTALL)
 

@@ -17,12 +17,12 @@ import discord
 
 from adapters.discord.chat import DiscordChat, message_key, send_followups
 from adapters.discord.moderators import ModeratorRoles
-from bot.actions import command_for_action
 from bot.bootstrap import App
-from bot.commands import Actor, Command, RecordReaction
+from bot.domain.commands import Actor, Command, RecordReaction
+from bot.domain.model import EMOJI_STANCE, Stance
+from bot.domain.outputs import Reply, internal_error
 from bot.errors import CommandError
-from bot.model import EMOJI_STANCE, Stance
-from bot.outputs import Reply
+from bot.inbound.actions import command_for_action
 
 log = logging.getLogger("policybot.discord")
 
@@ -94,7 +94,7 @@ class DiscordAdapter:
             reply = Reply(e.message, ok=False)
         except Exception:
             log.exception("interaction %s failed", interaction.id)
-            reply = Reply("Something went wrong on our side; nothing was changed. The error is in the bot's log.", ok=False)
+            reply = internal_error()
         await send_followups(interaction, reply)
 
     async def answer(self, interaction: discord.Interaction[Any], compute: Callable[[], Awaitable[Reply]]) -> None:
@@ -105,7 +105,7 @@ class DiscordAdapter:
                 reply = await compute()
             except Exception:
                 log.exception("interaction %s failed", interaction.id)
-                reply = Reply("Something went wrong on our side; nothing was changed. The error is in the bot's log.", ok=False)
+                reply = internal_error()
             await send_followups(interaction, reply)
         finally:
             await self._bump()

@@ -1,4 +1,4 @@
-"""Autocomplete for slash command options: the core's suggestions (bot/suggestions.py) as Discord
+"""Autocomplete for slash command options: the core's suggestions (bot/inbound/suggestions.py) as Discord
 choices, with names cut to Discord's limit."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from typing import TypeVar
 
 from discord import app_commands
 
-from bot import suggestions
-from bot.suggestions import Suggestion, UowFactory
-from bot.text import cut
+from bot.domain.outputs import cut
+from bot.inbound import suggestions
+from bot.inbound.suggestions import Suggestion, UowFactory
 
 CHOICE_NAME_LIMIT = 100
 V = TypeVar("V", int, str)

@@ -22,10 +22,9 @@ from adapters.discord.render import (
     messages_for_reply,
     to_file,
 )
-from bot.commands import Actor
-from bot.model import STANCE_EMOJI
-from bot.outputs import Attachment, Post, Reply
-from bot.text import cut
+from bot.domain.commands import Actor
+from bot.domain.model import STANCE_EMOJI
+from bot.domain.outputs import Attachment, Post, Reply, cut
 
 log = logging.getLogger("policybot.discord")
 

@@ -13,14 +13,14 @@ from discord import app_commands
 
 from adapters.discord import autocomplete as ac
 from adapters.discord.adapter import DiscordAdapter
-from bot import commands as c
-from bot.commands import Actor
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import MAX_K, AmendmentKind, BallotChoice, Stance
+from bot.domain.outputs import Reply
+from bot.domain.turns import turns_from_text
 from bot.errors import CommandError
-from bot.handlers.scenarios import turns_from_text
-from bot.help import help_text
-from bot.model import MAX_K, AmendmentKind, BallotChoice, Stance
-from bot.outputs import Reply
-from bot.suggestions import UowFactory
+from bot.inbound.help import help_text
+from bot.inbound.suggestions import UowFactory
 
 Id = app_commands.Range[int, 1, 999_999_999_999]
 Interaction = discord.Interaction[Any]

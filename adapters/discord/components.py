@@ -1,5 +1,5 @@
 """Buttons that survive a restart: DynamicItems whose custom_id templates are the core's own
-(bot/actions.py), registered once with Client.add_dynamic_items. A press on a message posted by an
+(bot/inbound/actions.py), registered once with Client.add_dynamic_items. A press on a message posted by an
 earlier process is matched by its custom_id alone and handled like any other."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from adapters.discord.render import BUTTON_LABEL_LIMIT, BUTTONS_PER_ROW, button_style
-from bot.actions import BALLOT_TEMPLATE, BEST_TEMPLATE
-from bot.outputs import Button
-from bot.text import cut
+from bot.domain.outputs import Button, cut
+from bot.inbound.actions import BALLOT_TEMPLATE, BEST_TEMPLATE
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordAdapter

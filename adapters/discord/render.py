@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.outputs import Attachment, Button, Field, Post, Reply, render_times
-from bot.text import cut, split_text
+from bot.domain.outputs import Attachment, Button, Field, Post, Reply, cut, render_times, split_text
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096

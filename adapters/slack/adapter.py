@@ -5,7 +5,7 @@ Mode envelope ack) and does everything else in a lazy listener that Bolt starts 
 Slack's 3-second window is never at risk however slow the database, the Web API or the model are.
 
 Slash commands are one level (`/policy show kind`, `/round open …`): the command and its text are
-read by the core's text parser (bot.parser), which answers bad input with the usage. Reactions
+read by the core's text parser (bot.inbound.parser), which answers bad input with the usage. Reactions
 become RecordReaction whose platform event key is Slack's event_id, so a retried delivery (Slack
 re-sends an event it thinks was not acknowledged) is counted once by the core's unique key."""
 
@@ -35,12 +35,12 @@ from adapters.slack.modals import (
     open_round_view,
 )
 from adapters.slack.moderators import SlackModerators
-from bot.actions import command_for_action
 from bot.bootstrap import App
-from bot.commands import Actor, Command, RecordReaction
+from bot.domain.commands import Actor, Command, RecordReaction
+from bot.domain.outputs import Reply, internal_error
 from bot.errors import CommandError
-from bot.outputs import Reply
-from bot.parser import parse
+from bot.inbound.actions import command_for_action
+from bot.inbound.parser import parse
 
 log = logging.getLogger("policybot.slack")
 
@@ -48,7 +48,6 @@ log = logging.getLogger("policybot.slack")
 COMMANDS = ("/policy", "/scenario", "/round", "/amend", "/vote", "/stress", "/reminders", "/export", "/privacy", "/policybot")
 EVENTS = ("reaction_added", "reaction_removed")  # the bot events it subscribes to (slack-manifest.yml too)
 ACTIONS = re.compile(r"^policybot:")
-FAILED = "Something went wrong on our side; nothing was changed. The error is in the bot's log."
 
 Body = dict[str, Any]
 
@@ -150,7 +149,7 @@ class SlackAdapter:
             return Reply(e.message, ok=False)
         except Exception:
             log.exception("slack command failed")
-            return Reply(FAILED, ok=False)
+            return internal_error()
 
     # ------------------------------------------------------------ slash commands
 

@@ -20,9 +20,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.render import OutMessage, messages_for_post, messages_for_reply, plain
-from bot.commands import Actor
-from bot.model import Stance
-from bot.outputs import Attachment, Post, Reply
+from bot.domain.commands import Actor
+from bot.domain.model import Stance
+from bot.domain.outputs import Attachment, Post, Reply
 
 log = logging.getLogger("policybot.slack")
 

@@ -10,9 +10,9 @@ import json
 import re
 from typing import Any
 
-from bot import commands as c
-from bot.commands import Actor
-from bot.model import AmendmentKind
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import AmendmentKind
 
 OPEN_ROUND = "policybot:open-round"
 AMEND = "policybot:amend"

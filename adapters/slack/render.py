@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.outputs import Button, Field, Post, Reply, render_times, utc_text
-from bot.text import cut, split_text
+from bot.domain.outputs import Button, Field, Post, Reply, cut, render_times, split_text, utc_text
 
 SECTION_LIMIT = 3000
 BLOCKS_PER_MESSAGE = 50

@@ -1,8 +1,9 @@
 """`policybot run slack`: one Bolt AsyncApp, served over HTTP (events, commands and interactivity
 at /slack/events, verified with SLACK_SIGNING_SECRET) or over Socket Mode (SLACK_APP_TOKEN).
 
-The Web API base URL is POLICYBOT_SLACK_API_URL (Slack's by default), so the bot can talk to a test
-server or an enterprise proxy; 429s are waited out (Retry-After) and retried, never dropped."""
+Settings: adapters/slack/settings.py. The Web API base URL is POLICYBOT_SLACK_API_URL (Slack's by
+default), so the bot can talk to a test server or an enterprise proxy; 429s are waited out
+(Retry-After) and retried, never dropped."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.async_app import AsyncApp
@@ -22,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.chat import SlackChat, retry_handlers
 from adapters.slack.moderators import SlackModerators
+from adapters.slack.settings import SlackSettings
 from bot.bootstrap import App, bootstrap
 from bot.ports import Clock, Generator
 from bot.settings import Settings
@@ -30,16 +30,6 @@ from storage.database import Database
 log = logging.getLogger("policybot.slack")
 
 EVENTS_PATH = "/slack/events"
-
-
-class SlackSettings(BaseSettings):
-    """Slack-only settings (prefix POLICYBOT_SLACK_); the tokens and API URL are in bot.settings."""
-
-    model_config = SettingsConfigDict(env_prefix="POLICYBOT_SLACK_", env_file=".env", extra="ignore")
-
-    moderator_group: str | None = Field(None, description="id of a user group (S…) whose members are moderators too")
-    host: str = Field("0.0.0.0", description="HTTP mode: address to listen on")  # noqa: S104  (a server's default)
-    port: int = Field(3000, ge=0, le=65535, description="HTTP mode: port to listen on")
 
 
 @dataclass
@@ -56,20 +46,17 @@ class SlackBot:
 
 def build(
     settings: Settings,
+    slack: SlackSettings,
     *,
-    slack: SlackSettings | None = None,
     generator: Generator | None = None,
     clock: Clock | None = None,
     database: Database | None = None,
 ) -> SlackBot:
     """The Bolt app, the ChatPort and the core app wired together (the tests use this with a fake Slack)."""
-    if settings.slack_bot_token is None:
+    if slack.bot_token is None:
         raise SystemExit("Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), from OAuth & Permissions.")
-    slack = slack or SlackSettings()
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, retry_handlers=retry_handlers()
-    )
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    client = AsyncWebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url, retry_handlers=retry_handlers())
+    secret = slack.signing_secret.get_secret_value() if slack.signing_secret else ""
     quiet = logging.getLogger("slack_bolt.AsyncApp")  # Bolt warns that SLACK_BOT_TOKEN is unused: the client has it
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -101,22 +88,19 @@ def socket_mode_handler(bot: SlackBot, app_token: str) -> AsyncSocketModeHandler
     return AsyncSocketModeHandler(bot.bolt, app_token, web_client=bot.bolt.client)
 
 
-async def run(settings: Settings, *, mode: Literal["auto", "http", "socket"] = "auto", port: int | None = None) -> None:
-    slack = SlackSettings()
-    if settings.slack_bot_token is None:
+async def run(
+    settings: Settings, slack: SlackSettings, *, mode: Literal["auto", "http", "socket"] = "auto", port: int | None = None
+) -> None:
+    if slack.bot_token is None:
         raise SystemExit("Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), from OAuth & Permissions.")
     if mode == "auto":
-        mode = "socket" if settings.slack_app_token is not None else "http"
-    if mode == "http" and settings.slack_signing_secret is None:
+        mode = "socket" if slack.app_token is not None else "http"
+    if mode == "http" and slack.signing_secret is None:
         raise SystemExit("Set SLACK_SIGNING_SECRET (Basic Information → App Credentials) to receive events over HTTP.")
-    if mode == "socket" and settings.slack_app_token is None:
+    if mode == "socket" and slack.app_token is None:
         raise SystemExit("Set SLACK_APP_TOKEN (xapp-…, Basic Information → App-Level Tokens, scope connections:write).")
-    bot = build(settings, slack=slack)
-    from bot.scheduler import start_scheduler  # deadlines and reminders (issue 6)
-
-    scheduler = await start_scheduler(bot.app)
-    await bot.app.start()
-    try:
+    bot = build(settings, slack)
+    async with bot.app.running():
         if mode == "http":
             runner = await serve_http(bot, slack.host, port if port is not None else slack.port)
             log.info("policybot listens for Slack on http://%s:%s%s", slack.host, port or slack.port, EVENTS_PATH)
@@ -125,13 +109,10 @@ async def run(settings: Settings, *, mode: Literal["auto", "http", "socket"] = "
             finally:
                 await runner.cleanup()
         else:
-            assert settings.slack_app_token is not None
-            handler = socket_mode_handler(bot, settings.slack_app_token.get_secret_value())
+            assert slack.app_token is not None
+            handler = socket_mode_handler(bot, slack.app_token.get_secret_value())
             log.info("policybot connects to Slack over Socket Mode")
             try:
                 await handler.start_async()  # type: ignore[no-untyped-call]
             finally:
                 await handler.close_async()  # type: ignore[no-untyped-call]
-    finally:
-        await scheduler.stop()
-        await bot.app.close()

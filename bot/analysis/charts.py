@@ -10,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bot.analysis.pipeline import RoundAnalysis, endorsement_shares
-from bot.outputs import Attachment
+from bot.domain.outputs import Attachment
 
 COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
 MAX_BARS = 40  # candidates shown in the bar chart

@@ -15,10 +15,10 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.analysis.pipeline import CandidateInfo, RoundAnalysis, RoundInput, analyse
-from bot.model import Stance
-from bot.preferences import ReactionEvent
-from bot.queries import round_candidates, round_scenarios
-from bot.views import label
+from bot.domain.model import Stance
+from bot.domain.preferences import ReactionEvent
+from bot.rounds.posts import label
+from bot.rounds.queries import round_candidates, round_scenarios
 from storage.tables import ReactionEventRow, RoundAnalysisRow
 
 

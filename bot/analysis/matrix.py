@@ -1,5 +1,5 @@
 """The ratings matrix (members × candidates) and pairwise comparisons, derived from current stances
-and best picks (themselves derived from the kept reaction events by bot.preferences)."""
+and best picks (themselves derived from the kept reaction events by bot.domain.preferences)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from bot.model import STANCE_VOTE, Stance
-from bot.preferences import ReactionEvent, best_picks, current_stances
+from bot.domain.model import STANCE_VOTE, Stance
+from bot.domain.preferences import ReactionEvent, best_picks, current_stances
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -107,7 +107,7 @@ def members_of(comparisons: Iterable[Comparison]) -> set[str]:
 @dataclass(frozen=True)
 class Reactions:
     """Current stances (as the matrix) and best picks, derived from events without a Python loop
-    per event, with the same rules as bot.preferences (which handles the keys that saw a removal)."""
+    per event, with the same rules as bot.domain.preferences (which handles the keys that saw a removal)."""
 
     matrix: RatingsMatrix
     members: tuple[str, ...]  # everyone with a current stance or best pick, in order of arrival

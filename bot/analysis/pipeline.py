@@ -10,8 +10,8 @@ import numpy as np
 from bot.analysis import bridging, polis
 from bot.analysis.choice import scores_by
 from bot.analysis.matrix import ComparisonArrays, RatingsMatrix, comparison_arrays, reactions_from_events
-from bot.preferences import ReactionEvent
-from bot.views import label
+from bot.domain.preferences import ReactionEvent
+from bot.rounds.posts import label
 
 
 @dataclass(frozen=True, slots=True)

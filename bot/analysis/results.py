@@ -13,11 +13,8 @@ from sqlmodel import col
 from bot.analysis.charts import results_chart
 from bot.analysis.loading import compute, load_for_analysis, mark_review_end
 from bot.analysis.pipeline import RoundAnalysis
-from bot.commands import RoundResults
-from bot.errors import CommandError
-from bot.model import Phase
-from bot.outputs import Attachment, Field, Outcome, Post, Reply
-from bot.queries import get_round, latest_round
+from bot.domain.model import Phase
+from bot.domain.outputs import Attachment, Field, Post
 from bot.services import Services
 from storage.tables import RoundAnalysisRow, RoundRow
 
@@ -136,7 +133,7 @@ async def _chart(a: RoundAnalysis) -> Attachment | None:
 
 
 async def transition_posts(svc: Services, round_id: int, from_phase: Phase, to_phase: Phase) -> list[Post]:
-    """Called by bot.lifecycle.transition after its commit: marks the end of REVIEW and returns the
+    """Called by bot.rounds.lifecycle.transition after its commit: marks the end of REVIEW and returns the
     results post of REVIEW or of the closed round. Never raises: results must not stop a transition."""
     try:
         if from_phase == Phase.REVIEW:
@@ -166,18 +163,3 @@ async def transition_posts(svc: Services, round_id: int, from_phase: Phase, to_p
     except Exception:
         log.exception("results of round %s could not be computed", round_id)
         return []
-
-
-async def round_results(cmd: RoundResults, svc: Services) -> Outcome:
-    """/round results [round]: anyone, any time after candidates are out."""
-    async with svc.uow() as uow:
-        s = uow.session
-        r = await (get_round(s, cmd.actor.community, cmd.round_id) if cmd.round_id else latest_round(s, cmd.actor.community))
-        if r.phase == Phase.OPENING.value:
-            raise CommandError(f"Round #{r.id} is still generating its candidates; results follow once members react.")
-        assert r.id is not None
-        inp, previous_k = await load_for_analysis(s, r.id, review_only=False)
-    a = await compute(inp, previous_k)
-    headline, fields = results_fields(a)
-    stage = "final" if r.phase in (Phase.CLOSED.value, Phase.CANCELLED.value) else "now"
-    return Outcome(Reply(f"Round #{r.id}: {STAGE_TITLE[stage]}\n{headline}", fields=fields, attachment=await _chart(a)))

@@ -3,25 +3,15 @@ server, for exports too large for chat. Scoped to one community, like everything
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.export.bundle import ExportRequest, ExportResult, OpinionGroups, export_bundle, zip_bundle
+from bot.analysis.loading import opinion_groups
+from bot.export.bundle import ExportRequest, ExportResult, export_bundle, zip_bundle
 from bot.export.context import Scope
 from bot.settings import Settings
 from storage.database import Database
 from storage.uow import UnitOfWorkFactory
-
-
-def opinion_groups_hook() -> OpinionGroups | None:
-    """The analysis module's opinion groups (member → group per round), when it is installed."""
-    try:
-        module = importlib.import_module("bot.analysis.loading")
-    except ImportError:
-        return None
-    hook = getattr(module, "opinion_groups", None)
-    return hook if callable(hook) else None
 
 
 async def run_export(
@@ -35,7 +25,7 @@ async def run_export(
             out,
             secret=settings.export_secret.get_secret_value() if settings.export_secret else None,
             now=datetime.now(UTC),
-            opinion_groups=opinion_groups_hook() if with_groups else None,
+            opinion_groups=opinion_groups if with_groups else None,
         )
     finally:
         await database.dispose()

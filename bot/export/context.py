@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.model import Turn, aware
 from bot.errors import CommandError
 from bot.export.attributes import parse_attributes_json
-from bot.model import Turn
-from bot.queries import aware, clauses_of, get_policy, get_round, policy_of_version, scenario_turns
+from bot.rounds.queries import clauses_of, get_policy, get_round, policy_of_version, scenario_turns
 from storage.tables import (
     BallotEventRow,
     CandidateRow,

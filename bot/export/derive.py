@@ -14,11 +14,10 @@ from sqlalchemy import null, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.model import Stance, aware
+from bot.domain.preferences import ReactionEvent, best_picks, current_stances
 from bot.export.context import Context, scope_members
 from bot.export.pseudonym import Pseudonyms
-from bot.model import Stance
-from bot.preferences import ReactionEvent, best_picks, current_stances
-from bot.queries import aware
 from storage.tables import ReactionEventRow
 
 CHUNK_MEMBERS = 250

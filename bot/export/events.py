@@ -11,11 +11,10 @@ from sqlalchemy import select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.model import Phase, aware
 from bot.export.context import Context
 from bot.export.pseudonym import Pseudonyms
 from bot.export.writers import Column, JsonlFile, Output, ParquetFile
-from bot.model import Phase
-from bot.queries import aware
 from storage.tables import AmendmentRow, BallotEventRow, ReactionEventRow
 
 YIELD_ROWS = 5000

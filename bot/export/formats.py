@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from bot.domain.model import STANCE_VOTE, Turn
 from bot.export.attributes import ATTRIBUTES
 from bot.export.context import Context, GroupInfo
 from bot.export.derive import MemberData, MemberPlan
 from bot.export.writers import Column, CsvFile, JsonlFile, Output, ParquetFile
-from bot.model import STANCE_VOTE, Turn
 
 FORMATS: dict[str, str] = {
     "trl": "TRL preference, conversational: prompt / chosen / rejected as messages (trl_preference.jsonl)",

@@ -1,0 +1,67 @@
+"""Every command the engine accepts, and the one function that handles it.
+
+A handler takes its command and the Services and returns an Outcome (the reply, posts to publish
+after its commit, edits); a CommandError it raises becomes a private ✗ reply with nothing changed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.domain import commands as c
+from bot.domain.outputs import Outcome
+from bot.handlers import (
+    amendments,
+    export,
+    help,
+    policies,
+    privacy,
+    reactions,
+    results,
+    rounds,
+    scenarios,
+    schedule,
+    stress,
+)
+from bot.services import Services
+
+Handler = Callable[[Any, Services], Awaitable[Outcome]]
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.CreatePolicy: policies.create_policy,
+    c.ShowPolicy: policies.show_policy,
+    c.PolicyHistory: policies.policy_history,
+    c.DiffPolicy: policies.diff_policy,
+    c.ListPolicies: policies.list_policies,
+    c.AddScenario: scenarios.add_scenario,
+    c.ListScenarios: scenarios.list_scenarios,
+    c.RemoveScenario: scenarios.remove_scenario,
+    c.ImportScenarios: scenarios.import_scenarios,
+    c.OpenRound: rounds.open_round,
+    c.RoundStatus: rounds.round_status,
+    c.AdvanceRound: rounds.advance_round,
+    c.CancelRound: rounds.cancel_round,
+    c.ContributeResponse: rounds.contribute_response,
+    c.RetryScenarios: rounds.retry_scenarios,
+    c.RecordReaction: reactions.record_reaction,
+    c.ProposeAmendment: amendments.propose_amendment,
+    c.WithdrawAmendment: amendments.withdraw_amendment,
+    c.ListAmendments: amendments.list_amendments,
+    c.CastBallot: amendments.cast_ballot,
+    c.ProposeStressCases: stress.propose_stress_cases,
+    c.AcceptStressCase: stress.accept_stress_case,
+    c.ExtendPhase: schedule.extend_phase,
+    c.ShortenPhase: schedule.shorten_phase,
+    c.SetPhaseEnd: schedule.set_phase_end,
+    c.PausePhase: schedule.pause_phase,
+    c.ResumePhase: schedule.resume_phase,
+    c.SetReminderMessages: schedule.set_reminder_messages,
+    c.RoundResults: results.round_results,
+    c.ExportData: export.export_data,
+    c.ExportSettings: export.export_settings,
+    c.PrivacyShow: privacy.privacy_show,
+    c.PrivacyExportChoice: privacy.privacy_export_choice,
+    c.PrivacyErase: privacy.privacy_erase,
+    c.PrivacyAttributes: privacy.privacy_attributes,
+    c.Help: help.show_help,
+}

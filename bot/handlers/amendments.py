@@ -6,14 +6,14 @@ import uuid
 
 from sqlmodel import col, func, select
 
-from bot.commands import CastBallot, ListAmendments, ProposeAmendment, WithdrawAmendment
+from bot.domain.commands import CastBallot, ListAmendments, ProposeAmendment, WithdrawAmendment
+from bot.domain.model import AmendmentKind, AmendmentOrigin, AmendmentStatus, Phase, check_text
+from bot.domain.outputs import Outcome, Post, Reply
+from bot.domain.tally import ANCHOR_START
 from bot.errors import CommandError
-from bot.model import AmendmentKind, AmendmentOrigin, AmendmentStatus, Phase, check_text
-from bot.outputs import Outcome, Post, Reply
-from bot.queries import clauses_of, get_round, require_phase
+from bot.rounds.posts import describe_amendment
+from bot.rounds.queries import clauses_of, get_round, require_phase
 from bot.services import Services
-from bot.tally import ANCHOR_START
-from bot.views import describe_amendment
 from storage.tables import AmendmentRow, BallotEventRow, TallyRow
 
 MAX_PER_MEMBER = 10

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.commands import CreatePolicy, DiffPolicy, ListPolicies, PolicyHistory, ShowPolicy
+from bot.domain.commands import CreatePolicy, DiffPolicy, ListPolicies, PolicyHistory, ShowPolicy
+from bot.domain.model import check_name, diff_clauses, parse_clauses, render_policy
+from bot.domain.outputs import Outcome, Reply
 from bot.errors import CommandError
-from bot.model import check_name, diff_clauses, parse_clauses, render_policy
-from bot.outputs import Outcome, Reply
-from bot.queries import clauses_of, get_policy, get_version, require_moderator
+from bot.rounds.queries import clauses_of, get_policy, get_version, require_moderator
 from bot.services import Services
 from storage.tables import ClauseRow, PolicyRow, PolicyVersionRow
 

@@ -1,4 +1,4 @@
-"""Rounds: open, status, advance, cancel; members' hand-written responses."""
+"""Rounds: open, status, advance, cancel, retry failed scenarios; members' hand-written responses."""
 
 from __future__ import annotations
 
@@ -6,26 +6,35 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
-from bot.commands import AdvanceRound, CancelRound, ContributeResponse, OpenRound, RoundStatus
-from bot.deadlines import plan_phases, schedule_row
+from bot.domain.commands import AdvanceRound, CancelRound, ContributeResponse, OpenRound, RetryScenarios, RoundStatus
+from bot.domain.model import MAX_K, AuthorKind, Phase, check_text, parse_threshold
+from bot.domain.outputs import Outcome, Post, Reply
 from bot.errors import CommandError
-from bot.generation import generate_round, generation_status
-from bot.lifecycle import advance, participants, rule_of
-from bot.model import MAX_K, AuthorKind, Phase, check_text, parse_threshold
-from bot.outputs import Outcome, Post, Reply
-from bot.publishing import publish
-from bot.queries import (
+from bot.generation import diversity
+from bot.generation.calls import round_totals
+from bot.generation.candidates import (
+    generate_more,
+    generate_round,
+    retry_command,
+    scenarios_without_candidates,
+)
+from bot.rounds.deadlines import plan_phases, schedule_row
+from bot.rounds.lifecycle import advance
+from bot.rounds.posts import candidate_post, phase_line
+from bot.rounds.publishing import publish
+from bot.rounds.queries import (
     get_policy,
     get_round,
     get_version,
     latest_round,
+    participants,
     policy_of_version,
     require_moderator,
     require_phase,
     round_scenarios,
+    rule_of,
 )
 from bot.services import Services
-from bot.views import candidate_post, phase_line
 from storage.tables import (
     AmendmentRow,
     BallotEventRow,
@@ -267,3 +276,47 @@ async def contribute_response(cmd: ContributeResponse, svc: Services) -> Outcome
         await uow.commit()
     await publish(svc, candidate_post(r, c, rs.thread_key))
     return Outcome(Reply(f"Your response is candidate #{c.id} in round #{r.id}; members can react to it now."))
+
+
+async def retry_scenarios(cmd: RetryScenarios, svc: Services) -> Outcome:
+    require_moderator(cmd.actor, "retry scenarios")
+    if len(set(cmd.scenario_ids)) != len(cmd.scenario_ids):
+        raise CommandError("A scenario is listed twice.")
+    async with svc.uow() as uow:
+        r = await get_round(uow.session, cmd.actor.community, cmd.round_id)
+        in_round = {sc.id for _, sc in await round_scenarios(uow.session, cmd.round_id)}
+    require_phase(r, (Phase.REVIEW,), "retry scenarios")
+    missing = await scenarios_without_candidates(svc, cmd.round_id)
+    if cmd.scenario_ids:
+        strangers = [i for i in cmd.scenario_ids if i not in in_round]
+        if strangers:
+            raise CommandError(f"Scenario(s) {', '.join(f'#{i}' for i in strangers)} are not part of round #{r.id}.")
+        done = [i for i in cmd.scenario_ids if i not in missing]
+        if done:
+            raise CommandError(f"Scenario(s) {', '.join(f'#{i}' for i in done)} already have candidates; nothing to retry.")
+        ids = list(cmd.scenario_ids)
+    else:
+        if not missing:
+            raise CommandError(f"Every scenario of round #{r.id} has its candidates; nothing to retry.")
+        ids = missing
+    svc.spawn(generate_more(svc, cmd.round_id, cmd.actor, ids, why="retry"), name=f"retry-round-{cmd.round_id}")
+    listed = ", ".join(f"#{i}" for i in ids)
+    return Outcome(Reply(f"Retrying {len(ids)} scenario(s) of round #{r.id}: {listed}. They will be posted when ready."))
+
+
+async def generation_status(svc: Services, round_id: int) -> list[str]:
+    """Lines for moderators in /round status: model spending and candidate diversity."""
+    totals = await round_totals(svc, round_id)
+    per, mean = await diversity.round_figures(svc, round_id)
+    lines = [f"Model calls: {totals.describe()}."]
+    if mean is not None:
+        method = next(iter(per.values())).method
+        detail = ", ".join(f"#{sid} {row.value:.2f}" for sid, row in sorted(per.items()))
+        lines.append(f"Candidate diversity ({method}, mean pairwise distance): round {mean:.2f}; by scenario {detail}.")
+    missing = await scenarios_without_candidates(svc, round_id)
+    async with svc.uow() as uow:
+        r = await uow.session.get(RoundRow, round_id)
+    if missing and r is not None and r.phase == Phase.REVIEW.value:
+        listed = ", ".join(f"#{i}" for i in missing)
+        lines.append(f"Scenarios without candidates: {listed}; retry: {retry_command(round_id, missing)}")
+    return lines

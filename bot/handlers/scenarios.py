@@ -7,51 +7,16 @@ import re
 
 from sqlmodel import col, select
 
-from bot.commands import AddScenario, ImportScenarios, ListScenarios, RemoveScenario
+from bot.domain.commands import AddScenario, ImportScenarios, ListScenarios, RemoveScenario
+from bot.domain.model import Turn
+from bot.domain.outputs import Outcome, Reply
+from bot.domain.turns import check_turns, turns_from_text, turns_json
 from bot.errors import CommandError
-from bot.model import Turn, check_text
-from bot.outputs import Outcome, Reply
-from bot.queries import scenario_title
+from bot.rounds.queries import scenario_title
 from bot.services import Services
 from storage.tables import ScenarioRow
 
-MAX_TURNS = 20
 MAX_IMPORT = 500
-_ROLE = re.compile(r"^(user|assistant)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
-
-
-def check_turns(turns: tuple[Turn, ...] | list[Turn], where: str = "scenario") -> tuple[Turn, ...]:
-    if not turns:
-        raise CommandError(f"The {where} is empty.")
-    if len(turns) > MAX_TURNS:
-        raise CommandError(f"The {where} has {len(turns)} turns; the limit is {MAX_TURNS}.")
-    out = []
-    for i, t in enumerate(turns, 1):
-        if t.role not in ("user", "assistant"):
-            raise CommandError(f"Turn {i} of the {where} has role '{t.role[:20]}'; use 'user' or 'assistant'.")
-        out.append(Turn(t.role, check_text(t.content, f"text of turn {i} of the {where}")))
-    if out[-1].role != "user":
-        raise CommandError(f"The {where} must end with a user turn: that is what the model answers.")
-    return tuple(out)
-
-
-def turns_from_text(text: str) -> tuple[Turn, ...]:
-    """'user: … / assistant: …' lines make a conversation; anything else is one user turn."""
-    lines = text.strip().splitlines()
-    if not lines or not _ROLE.match(lines[0].strip()):
-        return (Turn("user", text.strip()),)
-    turns: list[Turn] = []
-    for line in lines:
-        m = _ROLE.match(line.strip())
-        if m:
-            turns.append(Turn(m.group(1).lower(), m.group(2).strip()))
-        elif turns:
-            turns[-1] = Turn(turns[-1].role, (turns[-1].content + "\n" + line).strip())
-    return tuple(turns)
-
-
-def _turns_json(turns: tuple[Turn, ...]) -> str:
-    return json.dumps([{"role": t.role, "content": t.content} for t in turns], ensure_ascii=False)
 
 
 async def add_scenario(cmd: AddScenario, svc: Services) -> Outcome:
@@ -63,7 +28,7 @@ async def add_scenario(cmd: AddScenario, svc: Services) -> Outcome:
         row = ScenarioRow(
             community=cmd.actor.community,
             title=title,
-            turns_json=_turns_json(turns),
+            turns_json=turns_json(turns),
             created_by=cmd.actor.member,
             created_at=svc.now(),
         )
@@ -149,7 +114,7 @@ async def import_scenarios(cmd: ImportScenarios, svc: Services) -> Outcome:
             ScenarioRow(
                 community=cmd.actor.community,
                 title=title,
-                turns_json=_turns_json(turns),
+                turns_json=turns_json(turns),
                 created_by=cmd.actor.member,
                 created_at=now,
             )

@@ -11,12 +11,12 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.commands import Actor, ExtendPhase, PausePhase, ResumePhase, SetPhaseEnd, SetReminderMessages, ShortenPhase
-from bot.deadlines import MAX_PHASE, aware, parse_moment, parse_span, span_text
+from bot.domain.commands import Actor, ExtendPhase, PausePhase, ResumePhase, SetPhaseEnd, SetReminderMessages, ShortenPhase
+from bot.domain.model import Phase, aware
+from bot.domain.outputs import Outcome, Post, Reply, time_token
 from bot.errors import CommandError
-from bot.model import Phase
-from bot.outputs import Outcome, Post, Reply, time_token
-from bot.queries import get_round, require_moderator, require_phase
+from bot.rounds.deadlines import MAX_PHASE, parse_moment, parse_span, span_text
+from bot.rounds.queries import get_round, require_moderator, require_phase
 from bot.services import Services
 from storage.tables import ReminderOptOutRow, RoundRow
 

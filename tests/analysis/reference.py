@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.analysis.matrix import RatingsMatrix, ratings_matrix
-from bot.model import Stance
+from bot.domain.model import Stance
 
 
 def _reference_root() -> Path:

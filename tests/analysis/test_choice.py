@@ -8,7 +8,7 @@ import pytest
 
 from bot.analysis.choice import ChoiceData, bridging_winner, fit_pairwise, fit_top1, scores_by
 from bot.analysis.matrix import Comparison, pairwise_comparisons
-from bot.model import Stance
+from bot.domain.model import Stance
 
 
 def random_top1(seed: int, n_scenarios: int = 300, n_choices: int = 1200) -> ChoiceData:

@@ -1,5 +1,5 @@
 """The vectorised derivation of stances, best picks and comparisons from events equals the plain
-one (bot.preferences + ratings_matrix + pairwise_comparisons), removals included."""
+one (bot.domain.preferences + ratings_matrix + pairwise_comparisons), removals included."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from bot.analysis.matrix import comparison_arrays, pairwise_comparisons, ratings_matrix, reactions_from_events
-from bot.model import Stance
-from bot.preferences import ReactionEvent, best_picks, current_stances
+from bot.domain.model import Stance
+from bot.domain.preferences import ReactionEvent, best_picks, current_stances
 
 ALL = (Stance.ENDORSE, Stance.OBJECT, Stance.PASS, Stance.BEST)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot import commands as c
 from bot.analysis.results import MIN_REACTORS
 from bot.analysis.summary import round_summary
 from bot.bootstrap import App
-from bot.commands import Actor
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import AmendmentKind, BallotChoice, Stance
 from bot.errors import CommandError
-from bot.model import AmendmentKind, BallotChoice, Stance
-from bot.parser import parse
+from bot.inbound.parser import parse
 from storage.tables import CandidateRow, RoundAnalysisRow
 from tests.conftest import actor
 from tests.support.fakes import FakeChat

@@ -6,8 +6,8 @@ import json
 
 from bot.analysis.pipeline import CandidateInfo, RoundInput, analyse
 from bot.analysis.summary import RoundSummary, summarise
-from bot.model import Stance
-from bot.preferences import ReactionEvent
+from bot.domain.model import Stance
+from bot.domain.preferences import ReactionEvent
 
 
 def camp_round(per_camp: int) -> RoundInput:

@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlmodel import col, func, select
 
 from bot.bootstrap import App
-from bot.model import Stance
+from bot.domain.model import Stance
 from storage.tables import (
     BallotEventRow,
     CandidateRow,

@@ -8,7 +8,7 @@ import uuid
 from adapters.console.chat import ConsoleChat, render_post
 from adapters.console.repl import ConsoleSession
 from bot.bootstrap import App, bootstrap
-from bot.model import Stance
+from bot.domain.model import Stance
 from bot.settings import Settings
 from storage.database import Database
 from tests.conformance.scenario import run_conformance

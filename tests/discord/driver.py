@@ -9,11 +9,11 @@ from typing import Any
 from sqlmodel import select
 
 from adapters.discord.client import PolicyBot
-from bot import commands as c
 from bot.bootstrap import App
-from bot.commands import Actor
-from bot.model import STANCE_EMOJI, AmendmentKind, Stance
-from bot.parser import parse
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import STANCE_EMOJI, AmendmentKind, Stance
+from bot.inbound.parser import parse
 from storage.tables import CandidateRow
 from tests.discord.fake_discord import FakeDiscord, Member
 

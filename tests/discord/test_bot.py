@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
-from bot.model import STANCE_EMOJI, Stance
+from bot.domain.model import STANCE_EMOJI, Stance
 from bot.ports import Completion, Prompt
 from storage.tables import BallotEventRow, CandidateRow, ReactionEventRow, RoundRow
 from tests.conformance.scenario import POLICY_TEXT
@@ -487,8 +487,8 @@ async def test_moderators_manage_server_or_the_owners_role(fake: FakeDiscord, st
 
 
 async def test_chat_port_files_edits_and_direct_messages(fake: FakeDiscord, start_bot: StartBot) -> None:
-    from bot.commands import Actor
-    from bot.outputs import Attachment, Button, Post, Reply
+    from bot.domain.commands import Actor
+    from bot.domain.outputs import Attachment, Button, Post, Reply
 
     bot = await start_bot()
     chat = bot.app.engine.services.chat

@@ -16,9 +16,8 @@ from adapters.discord.render import (
     messages_for_post,
     messages_for_reply,
 )
-from bot.model import Stance
-from bot.outputs import Attachment, Field, Post, Reply, time_token
-from bot.text import split_text
+from bot.domain.model import Stance
+from bot.domain.outputs import Attachment, Field, Post, Reply, split_text, time_token
 
 
 def test_split_keeps_every_word_and_respects_the_limit() -> None:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from adapters.cli import app as cli
 from adapters.discord.run import run
+from adapters.discord.settings import DiscordSettings
 from bot.settings import Settings
 from storage.database import Database
 from storage.tables import RoundRow
@@ -55,13 +56,12 @@ async def test_run_catches_up_an_overdue_deadline_then_serves_commands(
         await uow.commit()
 
     settings = Settings(
-        **{"DISCORD_TOKEN": TOKEN},
         database_url=database.url,
         max_drafts=0,
         preview=False,
         reminders="none",
     )
-    task = asyncio.create_task(run(settings, generator=FakeGenerator()))
+    task = asyncio.create_task(run(settings, DiscordSettings(DISCORD_TOKEN=TOKEN), generator=FakeGenerator()))
     try:
         # the scheduler, started by run, moves the round on and posts it, without any command
         await fake.wait_for(lambda: any("amendments are open" in t for m in fake.posted_messages() for t in fake.texts_of(m)))

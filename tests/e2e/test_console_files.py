@@ -8,7 +8,7 @@ from pathlib import Path
 from adapters.console.chat import ConsoleChat
 from adapters.console.repl import ConsoleSession
 from bot.bootstrap import bootstrap
-from bot.outputs import Attachment, Post, Reply
+from bot.domain.outputs import Attachment, Post, Reply
 from bot.settings import Settings
 from storage.database import Database
 from tests.support.fakes import FakeGenerator
@@ -19,7 +19,7 @@ async def test_attachments_are_saved_inside_the_files_directory(tmp_path: Path) 
     chat = ConsoleChat(out, files_dir=tmp_path / "files")
     await chat.post(Post("general", "Chart", attachment=Attachment("map.png", b"\x89PNG-1", "image/png")))
     await chat.reply_privately(
-        __import__("bot.commands", fromlist=["Actor"]).Actor("console", "c", "a"),
+        __import__("bot.domain.commands", fromlist=["Actor"]).Actor("console", "c", "a"),
         Reply("export ready", attachment=Attachment("../../escape.zip", b"PK", "application/zip")),
     )
     saved = sorted(p.name for p in (tmp_path / "files").iterdir())

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlmodel import col, select
 
-from bot import commands as c
 from bot.bootstrap import App
-from bot.commands import Actor
-from bot.model import BallotChoice, Stance
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import BallotChoice, Stance
 from storage.tables import AmendmentRow, CandidateRow, RoundRow, ScenarioRow
 from tests.conftest import actor
 

@@ -14,13 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 from sqlmodel import func, select
 
-from bot import commands as c
 from bot.bootstrap import App
+from bot.domain import commands as c
+from bot.domain.model import Stance
 from bot.errors import CommandError
 from bot.export import Scope, verify_bundle
 from bot.export.attributes import SUPPRESSED, aggregate_counts, k_anonymous
-from bot.model import Stance
-from bot.parser import parse
+from bot.inbound.parser import parse
 from storage.tables import BallotEventRow, CandidateRow, ReactionEventRow, TallyRow
 from tests.conftest import actor
 from tests.export.seed import Seeded, seed_round
@@ -79,7 +79,7 @@ async def test_a_reaction_still_being_written_is_erased_too(xapp: App, monkeypat
     here) when the erase arrives. The erase waits for it, so nothing of the member survives."""
     s = await seed_round(xapp, close=False)  # still in a phase that records reactions
     carol = s.members["carol"]
-    recorder = xapp.engine.recorder
+    recorder = xapp.engine.services.recorder
     real_write = recorder.write
     writing = asyncio.Event()
 

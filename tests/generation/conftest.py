@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bot import commands as c
 from bot.bootstrap import App, bootstrap
-from bot.commands import Actor
-from bot.model import Turn
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import Turn
 from bot.settings import Settings
 from storage.database import Database
 from tests.support.fakes import FakeChat, FixedClock

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot import commands as c
-from bot.commands import Actor
-from bot.parser import parse
-from bot.prompts import NC_PROMPT_VERSION
-from bot.sampling import INDEPENDENT, NEGATIVELY_CORRELATED
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.generation.prompts import NC_PROMPT_VERSION
+from bot.generation.sampling import INDEPENDENT, NEGATIVELY_CORRELATED
+from bot.inbound.parser import parse
 from storage.database import Database
 from storage.tables import CandidateRow, DiversityRow, LLMCallRow, RoundRow
 from tests.conftest import actor
@@ -242,9 +242,9 @@ async def test_member_text_cannot_change_the_task(make_app: MakeApp, mod: Actor,
 async def test_announcement_shows_progress_while_generating(
     make_app: MakeApp, mod: Actor, chat: FakeChat, monkeypatch: Any
 ) -> None:
-    import bot.generation
+    import bot.generation.candidates
 
-    monkeypatch.setattr(bot.generation, "PROGRESS_EVERY", 0.0)  # edit on every scenario, not once a second
+    monkeypatch.setattr(bot.generation.candidates, "PROGRESS_EVERY", 0.0)  # edit on every scenario, not once a second
     app = await make_app()
     await open_round(app, mod, prompts=("How do I treat a burn?", "Is coffee healthy?", "Can I skip sleep?"), k=4)
     key = chat.keys_of("round")[1]
@@ -257,7 +257,7 @@ async def test_announcement_shows_progress_while_generating(
 async def test_a_failed_progress_post_does_not_lose_the_round(
     make_app: MakeApp, mod: Actor, chat: FakeChat, monkeypatch: Any
 ) -> None:
-    from bot.outputs import Post
+    from bot.domain.outputs import Post
 
     real_post = chat.post
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import GeneratorFailed, GeneratorUnavailable
-from bot.llm import LiteLLMEmbedder, LiteLLMGenerator
+from bot.llm.litellm import LiteLLMEmbedder, LiteLLMGenerator
 from bot.ports import Message, Prompt
 from tests.support.openai_server import Behaviour, FakeOpenAIServer
 

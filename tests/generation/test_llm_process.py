@@ -1,4 +1,4 @@
-"""litellm in its child process (bot/llm_process.py), over real HTTP against the local server: the
+"""litellm in its child process (bot/llm/process.py), over real HTTP against the local server: the
 same answers and errors as in-process, a child that dies, a cancelled call, and the whole round as
 bootstrap() builds it by default. Each test starts a real child (it imports litellm: ~2 s)."""
 
@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot import commands as c
 from bot.bootstrap import App
-from bot.commands import Actor
+from bot.domain import commands as c
+from bot.domain.commands import Actor
 from bot.errors import GeneratorFailed, GeneratorUnavailable
-from bot.llm import LLMConfig
-from bot.llm_process import LLMWorker, ProcessEmbedder, ProcessGenerator
+from bot.llm.litellm import LLMConfig
+from bot.llm.process import LLMWorker, ProcessEmbedder, ProcessGenerator
 from bot.ports import Message, Prompt
 from storage.database import Database
 from tests.generation.conftest import MakeApp, open_round
@@ -126,14 +126,13 @@ async def test_a_round_as_bootstrap_builds_it(make_app: MakeApp, mod: Actor, dat
     app: App = await make_app(llm_worker="process")
     generator = app.engine.services.generator
     assert isinstance(generator, ProcessGenerator)
-    try:
-        await app.start()  # as `policybot run …` does: the child is up before the first round
-        assert child_pid(generator.worker) != os.getpid() and gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()  # the rest of the test session collects as usual
-    await open_round(app, mod)
-    await app.engine.drain()
-    status = await app.engine.dispatch(c.RoundStatus(mod, 1))
-    assert "REVIEW" in status.text and "8 candidate(s)" in status.text and "2 call(s)" in status.text, status.text
-    await app.close()
+    async with app.running():  # as `policybot run …` does: the child is up before the first round
+        try:
+            assert child_pid(generator.worker) != os.getpid() and gc.get_freeze_count() > 0
+        finally:
+            gc.unfreeze()  # the rest of the test session collects as usual
+        await open_round(app, mod)
+        await app.engine.drain()
+        status = await app.engine.dispatch(c.RoundStatus(mod, 1))
+        assert "REVIEW" in status.text and "8 candidate(s)" in status.text and "2 call(s)" in status.text, status.text
     assert generator.worker._proc is None

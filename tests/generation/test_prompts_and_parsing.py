@@ -6,20 +6,20 @@ import json
 
 import pytest
 
-from bot import commands as c
-from bot.actions import command_for_action
-from bot.calls import Malformed
-from bot.diversity import cosine_distance, jaccard_distance, lexical_diversity
-from bot.drafting import GroupView, _groups_data, annotate, parse_drafts, select_evidence
+from bot.domain import commands as c
+from bot.domain.model import AmendmentKind, ClauseText, Stance, Turn
+from bot.domain.preferences import ReactionEvent
 from bot.errors import CommandError
-from bot.llm import import_litellm
-from bot.model import AmendmentKind, ClauseText, Stance, Turn
-from bot.parser import parse
-from bot.preferences import ReactionEvent
-from bot.preview import amended_clauses
-from bot.prompts import DATA_RULE, candidate_prompt, data_block, draft_prompt, nc_prompt, prompt_hash, stress_prompt
-from bot.sampling import parse_responses
-from bot.stress import parse_cases
+from bot.generation.calls import Malformed
+from bot.generation.diversity import cosine_distance, jaccard_distance, lexical_diversity
+from bot.generation.drafting import GroupView, _groups_data, annotate, parse_drafts, select_evidence
+from bot.generation.preview import amended_clauses
+from bot.generation.prompts import DATA_RULE, candidate_prompt, data_block, draft_prompt, nc_prompt, prompt_hash, stress_prompt
+from bot.generation.sampling import parse_responses
+from bot.generation.stress import parse_cases
+from bot.inbound.actions import command_for_action
+from bot.inbound.parser import parse
+from bot.llm.litellm import import_litellm
 from storage.tables import AmendmentRow
 from tests.conftest import actor
 

@@ -8,8 +8,8 @@ import asyncio
 from sqlmodel import col, func, select
 
 from bot.bootstrap import App
-from bot.commands import Actor
-from bot.parser import parse
+from bot.domain.commands import Actor
+from bot.inbound.parser import parse
 from storage.tables import CandidateRow, StressCaseRow
 from tests.generation.conftest import MakeApp, open_round
 from tests.support.fakes import FakeChat

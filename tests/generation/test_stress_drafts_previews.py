@@ -9,12 +9,12 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import commands as c
-from bot.actions import command_for_action
 from bot.bootstrap import App
-from bot.commands import Actor
-from bot.model import AmendmentKind, Stance
-from bot.parser import parse
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import AmendmentKind, Stance
+from bot.inbound.actions import command_for_action
+from bot.inbound.parser import parse
 from storage.tables import AmendmentRow, CandidateRow, LLMCallRow, RoundScenarioRow, ScenarioRow, StressCaseRow
 from tests.conftest import actor
 from tests.generation.conftest import MakeApp, open_round, system_of, user_of, well_formed

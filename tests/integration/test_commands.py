@@ -3,16 +3,17 @@ clear message and changes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
-from bot import commands as c
 from bot.bootstrap import App
-from bot.commands import Actor
-from bot.model import AmendmentKind, BallotChoice, Stance, Turn
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from tests.conftest import actor
 from tests.support.fakes import FakeChat
 
@@ -195,7 +196,7 @@ async def test_generation_is_bounded_and_recorded(app: App, mod: Actor, k: int) 
     gen = app.engine.services.generator
     assert isinstance(gen, FakeGenerator)
     gen.delay = 0.01
-    app.engine.services.options = type(app.engine.services.options)(llm_concurrency=3)
+    app.engine.services.options = dataclasses.replace(app.engine.services.options, llm_concurrency=3)
     await ready(app, mod)
     for i in range(4):
         assert (await app.engine.dispatch(c.AddScenario(mod, (Turn("user", f"Q{i}"),)))).ok
@@ -214,7 +215,7 @@ async def test_generation_is_bounded_and_recorded(app: App, mod: Actor, k: int) 
 async def test_a_reaction_whose_batch_fails_is_not_confirmed(app: App, mod: Actor, monkeypatch: pytest.MonkeyPatch) -> None:
     await ready(app, mod)
     await open_round(app, mod)
-    recorder = app.engine.recorder
+    recorder = app.engine.services.recorder
 
     async def broken(batch: list[object]) -> list[object]:
         raise RuntimeError("disk full")

@@ -10,9 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 import bot.handlers.rounds
-from bot import commands as c
 from bot.bootstrap import App
-from bot.commands import Actor
+from bot.domain import commands as c
+from bot.domain.commands import Actor
 from bot.handlers.rounds import ACTIVE
 from storage.tables import RUNNING_PHASES, RoundRow
 from tests.integration.test_commands import ready, refused

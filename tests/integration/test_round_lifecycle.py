@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot import commands as c
 from bot.bootstrap import App
-from bot.commands import Actor
-from bot.model import AmendmentKind, BallotChoice, Stance
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import AmendmentKind, BallotChoice, Stance
 from storage.tables import CandidateRow, ReactionEventRow, RoundRow
 from tests.conftest import actor
 from tests.support.fakes import FakeChat, FakeGenerator
@@ -77,8 +77,8 @@ async def test_full_round_publishes_new_version(app: App, mod: Actor, chat: Fake
 
 
 async def test_advance_is_compare_and_set(app: App, mod: Actor) -> None:
-    from bot.lifecycle import advance
-    from bot.model import Phase
+    from bot.domain.model import Phase
+    from bot.rounds.lifecycle import advance
 
     round_id = await setup_round(app, mod, k=2)
     first = await advance(app.engine.services, round_id, Phase.REVIEW)

@@ -1,5 +1,5 @@
 """The write path under concurrency: SQLite's in-process write gate and background checkpoint
-(storage/database.py), and group commit of appended rows (bot/batching.py)."""
+(storage/database.py), and group commit of appended rows (storage/batching.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 import storage.database
-from bot.batching import GroupCommit, NewRow, RowAppender
+from storage.batching import GroupCommit, NewRow, RowAppender
 from storage.database import Database
 from storage.migrate import upgrade_async
 from storage.tables import LLMCacheRow, LLMCallRow, PolicyRow

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import SQLModel, col, select
 
-from bot import commands as c
 from bot.bootstrap import App
-from bot.commands import Actor
-from bot.model import Turn
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import Turn
 from storage.tables import CandidateRow, RoundRow
 from tests.support.fakes import FakeChat
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.deadlines import PhasePlan, parse_moment, parse_reminders, parse_span, plan_phases, span_text
 from bot.errors import CommandError
+from bot.rounds.deadlines import PhasePlan, parse_moment, parse_reminders, parse_span, plan_phases, span_text
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

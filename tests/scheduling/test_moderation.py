@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import commands as c
 from bot.bootstrap import App
-from bot.commands import Actor
-from bot.lifecycle import advance
-from bot.model import AmendmentKind, Phase
-from bot.outputs import time_token
-from bot.parser import parse
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import AmendmentKind, Phase
+from bot.domain.outputs import time_token
+from bot.inbound.parser import parse
+from bot.rounds.lifecycle import advance
 from bot.scheduler import RoundScheduler, deadline_job_id, reminder_job_id
 from tests.conftest import actor
 from tests.scheduling.support import open_round, refused, round_row, utc

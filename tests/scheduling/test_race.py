@@ -13,8 +13,8 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from bot.bootstrap import App, bootstrap
-from bot.lifecycle import advance
-from bot.model import Phase
+from bot.domain.model import Phase
+from bot.rounds.lifecycle import advance
 from bot.scheduler import RoundScheduler
 from bot.settings import Settings
 from storage.database import Database

@@ -6,11 +6,11 @@ import asyncio
 
 from sqlmodel import func, select
 
-from bot import commands as c
 from bot.bootstrap import bootstrap
-from bot.commands import Actor
-from bot.model import Turn
-from bot.scheduler import start_scheduler
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import Turn
+from bot.scheduler import RoundScheduler
 from bot.settings import Settings
 from storage.database import Database
 from storage.tables import CandidateRow, RoundRow
@@ -39,13 +39,14 @@ async def test_round_left_opening_is_generated_again_on_start(database: Database
     for task in list(first.engine.services._tasks):  # the process stops mid-generation
         task.cancel()
     await asyncio.gather(*first.engine.services._tasks, return_exceptions=True)
-    await first.engine.recorder.close()
+    await first.engine.services.recorder.close()
     async with first.engine.services.uow() as uow:
         assert (await uow.session.exec(select(RoundRow.phase))).one() == "opening"
 
     chat, generator = FakeChat(), FakeGenerator()
     second = bootstrap(settings(database.url), chat, generator=generator, database=Database(database.url))
-    scheduler = await start_scheduler(second)
+    scheduler = second.scheduler
+    await scheduler.start()
     await second.engine.drain()
     try:
         async with second.engine.services.uow() as uow:
@@ -54,7 +55,8 @@ async def test_round_left_opening_is_generated_again_on_start(database: Database
         assert len(chat.keys_of("candidate")) == 2
         assert any("open for review" in reply.text for _, reply in chat.private)
         calls = len(generator.calls)
-        again = await start_scheduler(second)  # a later start finds nothing left to resume
+        again = RoundScheduler(second.engine.services)  # a later start finds nothing left to resume
+        await again.start()
         await second.engine.drain()
         assert len(generator.calls) == calls
         await again.stop()

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot import commands as c
 from bot.bootstrap import App, bootstrap
-from bot.commands import Actor
-from bot.model import AmendmentKind, BallotChoice, Phase, Stance
-from bot.outputs import time_token
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import AmendmentKind, BallotChoice, Phase, Stance
+from bot.domain.outputs import time_token
 from bot.scheduler import RoundScheduler, Wake, deadline_job_id, reminder_job_id
 from bot.settings import Settings
 from storage.database import Database

@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from adapters.slack.run import SlackBot, SlackSettings, build, serve_http
+from adapters.slack.run import SlackBot, build, serve_http
+from adapters.slack.settings import SlackSettings
 from bot.ports import Generator
 from bot.settings import Settings
 from storage.database import Database
@@ -48,9 +49,6 @@ def slack_settings(database: Database, fake: FakeSlack) -> Settings:
         sampling="independent",
         max_drafts=0,
         preview=False,
-        slack_bot_token=SecretStr(BOT_TOKEN),
-        slack_signing_secret=SecretStr(SIGNING_SECRET),
-        slack_api_url=fake.api_url,
     )
 
 
@@ -62,7 +60,12 @@ async def start_slack(fake: FakeSlack, database: Database) -> AsyncIterator[Star
     async def start(*, generator: Generator | None = None, moderator_group: str | None = None) -> RunningSlack:
         bot = build(
             slack_settings(database, fake),
-            slack=SlackSettings(moderator_group=moderator_group),
+            SlackSettings(
+                bot_token=SecretStr(BOT_TOKEN),
+                signing_secret=SecretStr(SIGNING_SECRET),
+                api_url=fake.api_url,
+                moderator_group=moderator_group,
+            ),
             generator=generator or FakeGenerator(),
             database=database,
         )

@@ -19,7 +19,7 @@ from sqlmodel import select
 from adapters.slack.chat import STANCE_REACTION
 from adapters.slack.run import EVENTS_PATH, SlackBot
 from bot.bootstrap import App
-from bot.model import Stance
+from bot.domain.model import Stance
 from storage.tables import CandidateRow
 from tests.slack.fake_slack import TEAM, FakeSlack
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
-from bot.model import Stance
+from bot.domain.model import Stance
 from bot.ports import Completion, Prompt
 from storage.tables import BallotEventRow, CandidateRow, ReactionEventRow, RoundRow
 from tests.slack.conftest import RunningSlack, StartSlack
@@ -369,8 +369,8 @@ async def test_a_429_is_waited_out_and_the_message_still_posted(fake: FakeSlack,
 
 
 async def test_files_go_up_with_files_upload_v2(fake: FakeSlack, start_slack: StartSlack) -> None:
-    from bot.commands import Actor
-    from bot.outputs import Attachment, Reply
+    from bot.domain.commands import Actor
+    from bot.domain.outputs import Attachment, Reply
 
     slack = await start_slack(generator=FakeGenerator())
     chat = slack.bot.chat

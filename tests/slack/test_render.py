@@ -16,8 +16,8 @@ from adapters.slack.render import (
     mrkdwn_chunks,
     texts_of_blocks,
 )
-from bot.model import Stance
-from bot.outputs import Button, Field, Post, Reply, time_token
+from bot.domain.model import Stance
+from bot.domain.outputs import Button, Field, Post, Reply, time_token
 
 
 def sections(blocks: list[dict]) -> list[str]:  # type: ignore[type-arg]

@@ -7,9 +7,9 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.commands import Actor
+from bot.domain.commands import Actor
+from bot.domain.outputs import Attachment, Post, Reply
 from bot.errors import GeneratorFailed, GeneratorUnavailable
-from bot.outputs import Attachment, Post, Reply
 from bot.ports import Completion, Prompt
 
 

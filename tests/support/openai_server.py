@@ -99,7 +99,7 @@ class FakeOpenAIServer:
             return self.behaviour.reply(body)
         system = " ".join(str(m["content"]) for m in body["messages"] if m["role"] == "system")
         many = _MANY.search(system)
-        if many:  # a request for K responses as JSON (bot/prompts.py format_line): answer well-formed
+        if many:  # a request for K responses as JSON (bot/generation/prompts.py format_line): answer well-formed
             k, key = int(many.group(1)), many.group(2)
             return json.dumps({key: [_distinct_item(self._count, i) for i in range(k)]})
         last = body["messages"][-1]["content"]

@@ -7,8 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from bot.errors import CommandError
-from bot.model import (
+from bot.domain.model import (
     ClauseText,
     TallyCount,
     TallyRule,
@@ -16,10 +15,11 @@ from bot.model import (
     check_text,
     diff_clauses,
     parse_clauses,
-    parse_duration,
     parse_threshold,
     quorum_needed,
 )
+from bot.errors import CommandError
+from bot.rounds.deadlines import parse_span
 
 
 def test_markdown_clauses_with_continuations_and_headings() -> None:
@@ -73,13 +73,13 @@ def test_diff_uses_stable_keys() -> None:
     ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
+    assert parse_span(text, "review duration") == expected
 
 
 @pytest.mark.parametrize("bad", ["-3h", "forever", "", "3", "0m", "61d", "h"])
 def test_bad_durations(bad: str) -> None:
     with pytest.raises(CommandError):
-        parse_duration(bad)
+        parse_span(bad, "review duration")
 
 
 def test_thresholds() -> None:

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from bot.errors import GeneratorUnavailable
-from bot.offload import OffloadedGenerator
+from bot.llm.thread import OffloadedGenerator
 from bot.ports import Completion, Message, Prompt
 
 PROMPT = Prompt((Message("user", "hi"),))

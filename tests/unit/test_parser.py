@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import commands as c
-from bot.commands import Actor
+from bot.domain import commands as c
+from bot.domain.commands import Actor
+from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from bot.errors import CommandError
-from bot.model import AmendmentKind, BallotChoice, Stance, Turn
-from bot.parser import parse
+from bot.inbound.parser import parse
 
 ME = Actor("console", "c", "alice", "Alice", True)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.model import Stance
-from bot.preferences import ReactionEvent, best_picks, current_stances, stance_counts
+from bot.domain.model import Stance
+from bot.domain.preferences import ReactionEvent, best_picks, current_stances, stance_counts
 
 E, OBJ, P, B = Stance.ENDORSE, Stance.OBJECT, Stance.PASS, Stance.BEST
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from bot.model import AmendmentKind, BallotChoice, TallyRule
-from bot.tally import ANCHOR_START, AmendmentSpec, BallotEvent, ClauseValue, apply_amendments, latest_ballots, tally
+from bot.domain.model import AmendmentKind, BallotChoice, TallyRule
+from bot.domain.tally import ANCHOR_START, AmendmentSpec, BallotEvent, ClauseValue, apply_amendments, latest_ballots, tally
 
 Y, N, A = BallotChoice.YES, BallotChoice.NO, BallotChoice.ABSTAIN
 

@@ -1,0 +1,331 @@
+"""Commands and events the core accepts: frozen dataclasses, each handled by one function.
+
+Adapters build these from platform payloads; the core never sees a platform type. Every command
+carries the Actor it acts for; permission facts (is_moderator) are resolved by the adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    platform: str  # "discord", "slack", "console"
+    community: str  # guild or workspace id; all data is scoped to it
+    member: str  # platform user id
+    display_name: str = ""
+    is_moderator: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.member
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    actor: Actor
+
+
+# ---------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePolicy(Command):
+    name: str
+    text: str  # plain text or Markdown with numbered clauses
+
+
+@dataclass(frozen=True, slots=True)
+class ShowPolicy(Command):
+    name: str
+    version: int | None = None  # None: the latest
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyHistory(Command):
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiffPolicy(Command):
+    name: str
+    from_version: int
+    to_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListPolicies(Command):
+    pass
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True, slots=True)
+class AddScenario(Command):
+    turns: tuple[Turn, ...]  # ends with a user turn
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListScenarios(Command):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveScenario(Command):
+    scenario_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportScenarios(Command):
+    content: str  # JSONL or text, as read by the adapter from a file or attachment
+    format: str = "auto"  # "jsonl", "text" or "auto"
+
+
+# ---------------------------------------------------------------- rounds
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRound(Command):
+    policy: str
+    channel: str
+    scenario_ids: tuple[int, ...]
+    version: int | None = None
+    k: int = 4
+    review: str = "48h"
+    amend: str = "24h"
+    vote: str = "24h"
+    quorum: int = 1
+    quorum_share: float = 0.0
+    threshold: str = ">1/2"
+    bridging_min_voters: int = 0
+    # scheduling (issue 6): explicit end times with a time zone (they win over the durations), reminder offsets
+    review_ends: str = ""
+    amend_ends: str = ""
+    vote_ends: str = ""
+    reminders: str = ""  # "24h,1h" or "none"; empty: the bot's default
+
+
+@dataclass(frozen=True, slots=True)
+class RoundStatus(Command):
+    round_id: int | None = None  # None: the community's latest round
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceRound(Command):
+    round_id: int
+    expected_phase: str | None = None  # CAS guard: only advance from this phase
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRound(Command):
+    round_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContributeResponse(Command):
+    """A member's hand-written response to a scenario of a round, stored as a human candidate."""
+
+    round_id: int
+    scenario_id: int
+    text: str
+
+
+# ---------------------------------------------------------------- reactions
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReaction(Command):
+    """An endorse / object / pass / best reaction added or removed. Exactly one of candidate_id or
+    message_key names the target; event_key is the platform's id for this delivery."""
+
+    stance: Stance
+    event_key: str
+    candidate_id: int | None = None
+    message_key: str | None = None
+    removed: bool = False
+    reason: str = ""  # optional free-text feedback
+
+
+# ---------------------------------------------------------------- amendments and ballots
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeAmendment(Command):
+    round_id: int
+    kind: AmendmentKind
+    clause: int | None = None  # 1-based clause number; for ADD: insert after it (None = at the end)
+    text: str = ""
+    rationale: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawAmendment(Command):
+    amendment_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListAmendments(Command):
+    round_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CastBallot(Command):
+    amendment_id: int
+    choice: BallotChoice
+    event_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Help(Command):
+    topic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFailed:
+    """Not a command: what a parser returns for text it could not read (kept for symmetry)."""
+
+    message: str
+    usage: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- generation (issue 3): retries, stress cases
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScenarios(Command):
+    """Moderator: generate candidates again for scenarios of a round that have none (they failed)."""
+
+    round_id: int
+    scenario_ids: tuple[int, ...] = ()  # empty: every scenario of the round without model candidates
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeStressCases(Command):
+    """Moderator: ask the model for hard cases (loophole, over-reach, unclear) for a round's policy."""
+
+    round_id: int
+    clause: int | None = None  # 1-based clause number; None: the whole policy
+    kinds: tuple[str, ...] = ("loophole", "over-reach", "unclear")
+    per_kind: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptStressCase(Command):
+    """Any member: accept a proposed stress case into its round as a scenario (candidates follow)."""
+
+    case_id: int
+
+
+# ---------------------------------------------------------------- scheduling (issue 6): deadlines, pause, reminders
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendPhase(Command):
+    """Moderator: move the current phase's deadline later by a length of time (e.g. 12h)."""
+
+    round_id: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShortenPhase(Command):
+    """Moderator: move the current phase's deadline earlier by a length of time (it must stay ahead)."""
+
+    round_id: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetPhaseEnd(Command):
+    """Moderator: end the current phase at a date and time with a time zone."""
+
+    round_id: int
+    ends: str
+
+
+@dataclass(frozen=True, slots=True)
+class PausePhase(Command):
+    """Moderator: stop the current phase's clock; members can still take part."""
+
+    round_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePhase(Command):
+    """Moderator: restart a paused phase's clock with the time it had left."""
+
+    round_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetReminderMessages(Command):
+    """Any member: direct-message reminders to vote on (True) or off (False), for them in this community."""
+
+    enabled: bool
+
+
+# ---------------------------------------------------------------- export and privacy (issue 8)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportData(Command):
+    """Moderator: export one round, a policy's rounds or the whole community as a zip in the reply."""
+
+    round_id: int | None = None  # one round
+    policy: str | None = None  # every round of this policy; neither: the whole community
+    formats: tuple[str, ...] = ("all",)
+    parquet: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSettings(Command):
+    """Moderator: the licence of the community's data, and whether members must consent before export.
+    Both None: show the current settings."""
+
+    licence: str | None = None
+    consent_required: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyShow(Command):
+    """Any member: what the bot holds about them in this community."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyExportChoice(Command):
+    """Any member: opt out of exports (opt_out=True) or back in; or give / withdraw consent (consent)."""
+
+    opt_out: bool | None = None
+    consent: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyErase(Command):
+    """Any member: erase their reactions, ballots and free text in this community (confirm=True to do it)."""
+
+    confirm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyAttributes(Command):
+    """Any member: self-described attributes, stored only with agree=True; clear=True removes them."""
+
+    attributes: tuple[tuple[str, str], ...] = ()
+    agree: bool = False
+    clear: bool = False
+
+
+# ---------------------------------------------------------------- analysis (issue 7)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundResults(Command):
+    """Anyone: a round's results so far, aggregates only, with a chart."""
+
+    round_id: int | None = None  # None: the community's latest round

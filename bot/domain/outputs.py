@@ -1,0 +1,135 @@
+"""What the core answers with: platform-neutral values that adapters render."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.domain.model import Stance
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    value: str
+    inline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """custom_id is a template the core parses back (see bot.inbound.actions), so buttons survive restarts."""
+
+    custom_id: str
+    label: str
+    style: str = "secondary"  # "primary", "secondary", "success", "danger"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    data: bytes
+    mime: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a post shows, so the message it becomes can be mapped back (reactions on a candidate)."""
+
+    kind: str  # "candidate", "scenario", "round", "amendment"
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    channel: str
+    title: str
+    text: str = ""
+    fields: tuple[Field, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    seed_reactions: tuple[Stance, ...] = ()
+    thread_parent: str | None = None  # message key of the thread's parent: post inside that thread
+    start_thread: str | None = None  # open a thread under this post with this name
+    attachment: Attachment | None = None
+    subject: Subject | None = None
+    untrusted: bool = False  # text from a model or a member: never pings, always cut to limits
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to the member who issued a command; private (ephemeral) unless public=True."""
+
+    text: str
+    ok: bool = True
+    fields: tuple[Field, ...] = ()
+    attachment: Attachment | None = None
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    reply: Reply
+    posts: tuple[Post, ...] = ()
+    edits: tuple[tuple[str, Post], ...] = field(default=())  # (message key, new content)
+
+
+def error(message: str) -> Outcome:
+    return Outcome(Reply(message, ok=False))
+
+
+INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. The error is in the bot's log."
+
+
+def internal_error() -> Reply:
+    """The reply when a command failed for a reason of ours before it changed anything."""
+    return Reply(INTERNAL_ERROR, ok=False)
+
+
+# ---------------------------------------------------------------- times
+
+# Posts carry times as a neutral token; each adapter renders it in the member's locale where the
+# platform can (Discord <t:…:F>, Slack <!date^…>), and the console prints UTC.
+_TIME_TOKEN = re.compile(r"⟦time:(\d+)⟧")
+
+
+def time_token(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"⟦time:{int(moment.timestamp())}⟧"
+
+
+def render_times(text: str, render: Callable[[int], str]) -> str:
+    return _TIME_TOKEN.sub(lambda m: render(int(m.group(1))), text)
+
+
+def utc_text(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ---------------------------------------------------------------- fitting text to limits
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most `limit` characters, broken at a paragraph, a line, a sentence or a word
+    when one is near enough, so a long text reads naturally across messages. Never loses a character
+    other than the whitespace at a break."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut_at = -1
+        for sep in ("\n\n", "\n", ". ", " "):
+            at = window.rfind(sep)
+            if at >= limit // 2:
+                cut_at = at + (1 if sep == ". " else 0)
+                break
+        if cut_at <= 0:
+            cut_at = limit
+        pieces.append(rest[:cut_at].rstrip())
+        rest = rest[cut_at:].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces

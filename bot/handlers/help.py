@@ -1,0 +1,12 @@
+"""`/help [topic]`: the usage of every command, or of one area."""
+
+from __future__ import annotations
+
+from bot.domain.commands import Help
+from bot.domain.outputs import Outcome, Reply
+from bot.inbound.help import help_text
+from bot.services import Services
+
+
+async def show_help(cmd: Help, svc: Services) -> Outcome:
+    return Outcome(Reply(help_text(cmd.topic)))

@@ -1,0 +1,131 @@
+"""Recording reactions durably and fast, by group commit (storage/batching.py).
+
+Each RecordReaction is answered only after the batch holding its event has committed, so an event
+is never confirmed before it is durable. Many events share one transaction (one validation query,
+one INSERT … ON CONFLICT DO NOTHING), which is what makes thousands per second possible on SQLite."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+
+from bot.domain.commands import RecordReaction
+from bot.domain.model import Phase, check_text, utc
+from bot.errors import CommandError
+from bot.ports import Clock
+from bot.rounds.queries import REACTION_PHASES
+from storage.batching import GroupCommit
+from storage.tables import CandidateRow, ReactionEventRow, RoundRow
+from storage.uow import UnitOfWork
+
+log = logging.getLogger("policybot.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    candidate_id: int
+    duplicate: bool
+
+
+class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
+    name = "reaction-writer"
+
+    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock, dialect: str) -> None:
+        super().__init__()
+        self._uow = uow
+        self._clock = clock
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self._by_message: dict[str, int] = {}  # message key → candidate id (never changes once set)
+        table: Any = ReactionEventRow.__table__  # type: ignore[attr-defined]
+        self._statement = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["community", "event_key"])
+            .returning(table.c.community, table.c.event_key)
+        )
+
+    async def record(self, cmd: RecordReaction) -> Recorded:
+        if (cmd.candidate_id is None) == (cmd.message_key is None):
+            raise CommandError("A reaction names exactly one candidate.")
+        if not cmd.event_key or len(cmd.event_key) > 200:
+            raise CommandError("A reaction needs a platform event key of at most 200 characters.")
+        if cmd.reason:
+            check_text(cmd.reason, "reason")
+        return await self.submit(cmd)
+
+    async def write(self, batch: Sequence[RecordReaction]) -> list[Recorded | Exception]:
+        now = utc(self._clock.now())
+        async with self._uow() as uow:
+            s = uow.session
+            unknown_keys = {cmd.message_key for cmd in batch if cmd.message_key and cmd.message_key not in self._by_message}
+            if unknown_keys:
+                for cid, mkey in (
+                    await s.exec(
+                        select(CandidateRow.id, CandidateRow.message_key).where(col(CandidateRow.message_key).in_(unknown_keys))
+                    )
+                ).all():
+                    if mkey is not None and cid is not None:
+                        self._by_message[mkey] = cid
+            ids = {self._target(cmd) for cmd in batch} - {None}
+            info: dict[int, tuple[int, str, str]] = {}
+            if ids:
+                q = select(CandidateRow.id, RoundRow.id, RoundRow.community, RoundRow.phase).where(
+                    col(CandidateRow.id).in_(ids), CandidateRow.round_id == RoundRow.id
+                )
+                for cid, rid, community, phase in (await s.exec(q)).all():
+                    if cid is not None and rid is not None:
+                        info[cid] = (rid, community, phase)
+            results: list[Recorded | Exception] = []
+            rows: list[dict[str, Any]] = []
+            seen: set[tuple[str, str]] = set()
+            for cmd in batch:
+                cid = self._target(cmd)
+                found = info.get(cid) if cid is not None else None
+                if cid is None or found is None or found[1] != cmd.actor.community:
+                    results.append(CommandError("That message is not a candidate of a round in this community."))
+                    continue
+                rid, _, phase = found
+                if Phase(phase) not in REACTION_PHASES:
+                    results.append(CommandError(f"Round #{rid} is {phase}; reactions are no longer recorded."))
+                    continue
+                key = (cmd.actor.community, cmd.event_key)
+                results.append(Recorded(cid, duplicate=key in seen))
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append(
+                    {
+                        "community": cmd.actor.community,
+                        "round_id": rid,
+                        "candidate_id": cid,
+                        "member": cmd.actor.member,
+                        "stance": cmd.stance.value,
+                        "action": "remove" if cmd.removed else "add",
+                        "reason": cmd.reason.strip(),
+                        "event_key": cmd.event_key,
+                        "at": now,
+                    }
+                )
+            inserted: set[tuple[str, str]] = set()
+            if rows:
+                # one statement, compiled once and cached; SQLAlchemy sends the rows as multi-row
+                # INSERTs ("insertmanyvalues") and gathers what each inserted
+                conn = await s.connection()
+                inserted = {(c, k) for c, k in (await conn.execute(self._statement, rows)).all()}
+            await uow.commit()
+        final: list[Recorded | Exception] = []
+        for cmd, res in zip(batch, results, strict=True):
+            if isinstance(res, Recorded) and not res.duplicate and (cmd.actor.community, cmd.event_key) not in inserted:
+                res = Recorded(res.candidate_id, duplicate=True)  # delivered before, in an earlier batch
+            final.append(res)
+        return final
+
+    def _target(self, cmd: RecordReaction) -> int | None:
+        if cmd.candidate_id is not None:
+            return cmd.candidate_id
+        return self._by_message.get(cmd.message_key or "")
