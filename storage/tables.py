@@ -221,7 +221,7 @@ class TallyRow(SQLModel, table=True):
     detail_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
 
 
-# ---------------------------------------------------------------- Discord adapter (issue 4)
+# ---------------------------------------------------------------- Discord adapter
 
 
 class DiscordGuildSettingsRow(SQLModel, table=True):
@@ -236,7 +236,7 @@ class DiscordGuildSettingsRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_ts())
 
 
-# ---------------------------------------------------------------- generation (issue 3): LLM calls, diversity, stress cases
+# ---------------------------------------------------------------- generation: LLM calls, diversity, stress cases
 
 
 class LLMCacheRow(SQLModel, table=True):
@@ -314,7 +314,7 @@ class StressCaseRow(SQLModel, table=True):
     message_key: str | None = Field(default=None, max_length=256)
 
 
-# ---------------------------------------------------------------- scheduling (issue 6): explicit ends, reminders, DM opt-out
+# ---------------------------------------------------------------- scheduling: explicit ends, reminders, DM opt-out
 
 
 class RoundScheduleRow(SQLModel, table=True):
@@ -360,7 +360,7 @@ class ReminderOptOutRow(SQLModel, table=True):
     at: datetime = Field(sa_column=_ts())
 
 
-# ---------------------------------------------------------------- export and privacy (issue 8): consent, opt-out, erasure
+# ---------------------------------------------------------------- export and privacy: consent, opt-out, erasure
 
 
 class MemberPrivacyRow(SQLModel, table=True):
@@ -393,7 +393,7 @@ class CommunityExportSettingsRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_ts())
 
 
-# ---------------------------------------------------------------- analysis (issue 7): opinion groups per round
+# ---------------------------------------------------------------- analysis: opinion groups per round
 
 
 class RoundAnalysisRow(SQLModel, table=True):

@@ -355,7 +355,7 @@ class AmendGroup(app_commands.Group, name="amend", description="Amendments: prop
         await adapter_of(interaction).run(interaction, lambda a: c.ListAmendments(a, round))
 
 
-# ---------------------------------------------------------------- /stress (generation, issue 3)
+# ---------------------------------------------------------------- /stress (generation)
 
 
 class StressGroup(app_commands.Group, name="stress", description="Hard cases the model proposes to test the policy"):
@@ -382,7 +382,7 @@ class StressGroup(app_commands.Group, name="stress", description="Hard cases the
         await adapter_of(interaction).run(interaction, lambda a: c.AcceptStressCase(a, case))
 
 
-# ---------------------------------------------------------------- /export and /privacy (issue 8)
+# ---------------------------------------------------------------- /export and /privacy
 
 FORMATS = "trl, trl-standard, kto, openai, polis, community-alignment, events (default: all)"
 

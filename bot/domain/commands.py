@@ -103,7 +103,7 @@ class OpenRound(Command):
     quorum_share: float = 0.0
     threshold: str = ">1/2"
     bridging_min_voters: int = 0
-    # scheduling (issue 6): explicit end times with a time zone (they win over the durations), reminder offsets
+    # scheduling: explicit end times with a time zone (they win over the durations), reminder offsets
     review_ends: str = ""
     amend_ends: str = ""
     vote_ends: str = ""
@@ -194,7 +194,7 @@ class ActionFailed:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------- generation (issue 3): retries, stress cases
+# ---------------------------------------------------------------- generation: retries, stress cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +222,7 @@ class AcceptStressCase(Command):
     case_id: int
 
 
-# ---------------------------------------------------------------- scheduling (issue 6): deadlines, pause, reminders
+# ---------------------------------------------------------------- scheduling: deadlines, pause, reminders
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +270,7 @@ class SetReminderMessages(Command):
     enabled: bool
 
 
-# ---------------------------------------------------------------- export and privacy (issue 8)
+# ---------------------------------------------------------------- export and privacy
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +321,7 @@ class PrivacyAttributes(Command):
     clear: bool = False
 
 
-# ---------------------------------------------------------------- analysis (issue 7)
+# ---------------------------------------------------------------- analysis
 
 
 @dataclass(frozen=True, slots=True)

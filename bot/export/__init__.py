@@ -1,4 +1,4 @@
-"""Research-grade export (issue 8): training-ready formats with provenance, pseudonymous annotators,
+"""Research-grade export: training-ready formats with provenance, pseudonymous annotators,
 consent and opt-out honoured, a dataset card and a checksummed manifest, streamed in constant memory.
 
 Entry points: `export_bundle` (library and CLI), the moderator chat commands in bot.handlers.export."""

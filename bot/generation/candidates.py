@@ -216,7 +216,7 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
             candidates += candidate_rows(round_id, sc.id or 0, drafts, 0, now)
     async with svc.uow() as uow:
         s = uow.session
-        ends = await planned_end(s, r, Phase.REVIEW, now)  # scheduling (issue 6): an explicit end time wins
+        ends = await planned_end(s, r, Phase.REVIEW, now)  # scheduling: an explicit end time wins
         changed = await s.exec(
             update(RoundRow)
             .where(col(RoundRow.id) == round_id, col(RoundRow.phase) == Phase.OPENING.value)
@@ -227,7 +227,7 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
         s.add_all(candidates)
         await uow.commit()
         r = await get_round(s, moderator.community, round_id)
-    svc.schedule_changed(round_id)  # scheduling (issue 6): arm the review deadline
+    svc.schedule_changed(round_id)  # scheduling: arm the review deadline
 
     ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
     final = announcement(r, plan.policy.name, plan.version.version, len(ok), len(candidates))

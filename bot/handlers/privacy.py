@@ -1,4 +1,4 @@
-"""Members' data commands (issue 8): see what the bot holds, opt out of exports or back in, consent
+"""Members' data commands: see what the bot holds, opt out of exports or back in, consent
 where the community requires it, give self-described attributes (only with consent), and erase.
 
 Everything is scoped to the member's own community. Erasure deletes the member's reaction and ballot

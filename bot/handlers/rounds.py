@@ -60,7 +60,7 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
     require_moderator(cmd.actor, "open a round")
     if not 2 <= cmd.k <= MAX_K:
         raise CommandError(f"k must be between 2 and {MAX_K} candidates per scenario (got {cmd.k}).")
-    plan = plan_phases(  # scheduling (issue 6): durations or explicit end times, and reminder offsets
+    plan = plan_phases(  # scheduling: durations or explicit end times, and reminder offsets
         durations=(cmd.review, cmd.amend, cmd.vote),
         ends=(cmd.review_ends, cmd.amend_ends, cmd.vote_ends),
         reminders=cmd.reminders,
@@ -184,7 +184,7 @@ async def round_status(cmd: RoundStatus, svc: Services) -> Outcome:
     ]
     if r.note:
         lines.append(f"Note: {r.note}")
-    if cmd.actor.is_moderator:  # model spending and candidate diversity (issue 3)
+    if cmd.actor.is_moderator:  # model spending and candidate diversity
         lines += await generation_status(svc, r.id)
     return Outcome(Reply("\n".join(lines)))
 

@@ -10,7 +10,7 @@ from bot.errors import CommandError
 
 BALLOT_TEMPLATE = re.compile(r"^policybot:ballot:(\d{1,12}):(yes|no|abstain)$")
 BEST_TEMPLATE = re.compile(r"^policybot:best:(\d{1,12})$")
-STRESS_TEMPLATE = re.compile(r"^policybot:stress:(\d{1,12}):accept$")  # generation (issue 3)
+STRESS_TEMPLATE = re.compile(r"^policybot:stress:(\d{1,12}):accept$")  # generation
 
 
 def command_for_action(custom_id: str, actor: Actor, event_key: str) -> Command:

@@ -43,7 +43,7 @@ USAGE: dict[str, str] = {
     ),
     "vote": "/vote <amendment> yes|no|abstain",
     "reminders": "/reminders off|on   (direct-message reminders to vote, for you in this community)",
-    # export and privacy (issue 8)
+    # export and privacy
     "export": (
         "/export round <round> [formats=trl,kto,…] [parquet]   (moderators: a zip with data, dataset card, checksums)\n"
         "/export policy <name> [formats=…] [parquet]\n"

@@ -90,11 +90,11 @@ def parse(
         except ValueError:
             raise CommandError(f"Vote yes, no or abstain (not '{args[1][:20]}').\nUsage:\n{usage}") from None
         return c.CastBallot(actor, _int(args[0], "amendment", usage), choice, event_key=event_key or "")
-    if name == "reminders":  # scheduling (issue 6)
+    if name == "reminders":  # scheduling
         if rest.lower() not in ("on", "off"):
             raise CommandError(f"Say /reminders on or /reminders off.\nUsage:\n{USAGE['reminders']}")
         return c.SetReminderMessages(actor, rest.lower() == "on")
-    if name == "export":  # export and privacy (issue 8)
+    if name == "export":  # export and privacy
         return _export(rest, actor)
     if name == "privacy":
         return _privacy(rest, actor)
@@ -167,13 +167,13 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
         pos, opt = _options(
             args,
             {"scenarios", "version", "k", "review", "amend", "vote", "quorum", "quorum-share", "threshold", "bridging"}
-            | {"review-ends", "amend-ends", "vote-ends", "reminders"},  # scheduling (issue 6)
+            | {"review-ends", "amend-ends", "vote-ends", "reminders"},  # scheduling
             usage,
         )
         if len(pos) != 1:
             raise CommandError(f"Name exactly one policy.\nUsage:\n{usage}")
         ids = tuple(_int(x, "scenario", usage) for x in opt.get("scenarios", "").split(",") if x.strip())
-        for phase in ("review", "amend", "vote"):  # scheduling (issue 6)
+        for phase in ("review", "amend", "vote"):  # scheduling
             if phase in opt and f"{phase}-ends" in opt:
                 raise CommandError(f"Give {phase}= or {phase}-ends=, not both.\nUsage:\n{usage}")
         try:
@@ -193,7 +193,7 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
             quorum=_int(opt.get("quorum", "1"), "quorum", usage),
             quorum_share=share,
             threshold=opt.get("threshold", ">1/2"),
-            bridging_min_voters=_int(opt.get("bridging", "0"), "bridging", usage),  # analysis (issue 7)
+            bridging_min_voters=_int(opt.get("bridging", "0"), "bridging", usage),  # analysis
             review_ends=opt.get("review-ends", ""),
             amend_ends=opt.get("amend-ends", ""),
             vote_ends=opt.get("vote-ends", ""),
@@ -201,7 +201,7 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
         )
     if sub == "status":
         return c.RoundStatus(actor, _int(args[0], "round", usage) if args else None)
-    if sub == "results":  # analysis (issue 7)
+    if sub == "results":  # analysis
         return c.RoundResults(actor, _int(args[0], "round", usage) if args else None)
     if sub == "advance":
         _need(args, 1, usage)
@@ -217,7 +217,7 @@ def _round(rest: str, actor: Actor, channel: str) -> c.Command:
         _need(args, 1, usage)
         ids = tuple(_int(x, "scenario", usage) for x in " ".join(args[1:]).replace(",", " ").split())
         return c.RetryScenarios(actor, _int(args[0], "round", usage), ids)
-    if sub in ("extend", "shorten"):  # scheduling (issue 6)
+    if sub in ("extend", "shorten"):  # scheduling
         _need(args, 2, usage)
         change = c.ExtendPhase if sub == "extend" else c.ShortenPhase
         return change(actor, _int(args[0], "round", usage), args[1])
@@ -314,7 +314,7 @@ def new_event_key(prefix: str) -> str:
     return f"{prefix}:{uuid.uuid4()}"
 
 
-# ---------------------------------------------------------------- export and privacy (issue 8)
+# ---------------------------------------------------------------- export and privacy
 
 
 def _export(rest: str, actor: Actor) -> c.Command:

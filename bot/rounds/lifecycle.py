@@ -51,7 +51,7 @@ def phase_seconds(r: RoundRow, phase: Phase) -> int | None:
 async def _cas(
     s: AsyncSession, r: RoundRow, from_phase: Phase, to_phase: Phase, now: datetime, due_by: datetime | None = None
 ) -> bool:
-    ends = await planned_end(s, r, to_phase, now)  # scheduling (issue 6): an explicit end time wins
+    ends = await planned_end(s, r, to_phase, now)  # scheduling: an explicit end time wins
     values: dict[str, object] = {
         "phase": to_phase.value,
         "phase_changed_at": now,
@@ -61,7 +61,7 @@ async def _cas(
     if to_phase in (Phase.CLOSED, Phase.CANCELLED):
         values["closed_at"] = now
     stmt = update(RoundRow).where(col(RoundRow.id) == r.id, col(RoundRow.phase) == from_phase.value)
-    if due_by is not None:  # scheduling (issue 6): a deadline wake-up acts only if the deadline has still passed
+    if due_by is not None:  # scheduling: a deadline wake-up acts only if the deadline has still passed
         stmt = stmt.where(col(RoundRow.phase_ends_at) <= due_by, col(RoundRow.paused_remaining_seconds).is_(None))
         stmt = stmt.execution_options(synchronize_session=False)  # r is refreshed below; SQLite's times are naive
     result = await s.exec(stmt.values(**values))
@@ -125,7 +125,7 @@ async def transition(
                 message, post = await _close_vote(s, r, policy, version, amendments, now, svc)
                 posts.append(post)
         await uow.commit()
-    posts += await transition_posts(svc, round_id, from_phase, to_phase)  # analysis (issue 7): results posts
+    posts += await transition_posts(svc, round_id, from_phase, to_phase)  # analysis: results posts
     return TransitionResult(True, round_id, from_phase, to_phase, tuple(posts), message)
 
 
@@ -136,9 +136,9 @@ async def advance(
     the phase is not paused, so a wake-up that went stale (deadline extended, paused) changes nothing."""
     result = await transition(svc, round_id, from_phase, reason=reason, due_by=due_by)
     if result.changed:
-        svc.schedule_changed(round_id)  # scheduling (issue 6): arm the new phase's deadline
+        svc.schedule_changed(round_id)  # scheduling: arm the new phase's deadline
         await publish_all(svc, result.posts)
-        after_transition(svc, round_id, result.from_phase, result.to_phase)  # generation (issue 3): drafts, previews
+        after_transition(svc, round_id, result.from_phase, result.to_phase)  # generation: drafts, previews
     return result
 
 
@@ -189,7 +189,7 @@ async def _close_vote(
             f"#{a.id} {describe_amendment(a, clause_number)}: {verdict}; {res.count.yes} yes, {res.count.no} no, "
             f"{res.count.abstain} abstain; {res.reason}."
         )
-        if res.groups:  # analysis (issue 7): how each opinion group voted
+        if res.groups:  # analysis: how each opinion group voted
             by_group = "; ".join(f"{g}: {c.yes} yes, {c.no} no, {c.abstain} abstain" for g, c in res.groups.items())
             lines[-1] += f" By opinion group: {by_group}."
         elif rule.bridging_min_voters:
