@@ -40,6 +40,7 @@ from bot.rounds.queries import (
     scenario_title,
     scenario_turns,
     scenarios_with_candidates,
+    still_in,
 )
 from bot.services import Services
 from storage.tables import CandidateRow, PolicyRow, PolicyVersionRow, RoundRow, RoundScenarioRow, ScenarioRow
@@ -295,11 +296,8 @@ async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario
     now = svc.now()
     candidates: list[CandidateRow] = []
     try:
-        async with svc.uow() as uow:
+        async with still_in(svc.uow, moderator.community, round_id, Phase.REVIEW) as (uow, r):
             s = uow.session
-            r = await get_round(s, moderator.community, round_id)
-            if r.phase != Phase.REVIEW.value:
-                raise PhaseChanged
             have = await scenarios_with_candidates(s, round_id)
             for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
                 if isinstance(drafts, BaseException) or sc.id in have:  # a concurrent retry got there first

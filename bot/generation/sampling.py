@@ -15,10 +15,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.domain.model import ClauseText, Turn
 from bot.generation.calls import Answer, CallContext, Malformed, ask
 from bot.generation.prompts import CANDIDATE_PROMPT_VERSION, NC_PROMPT_VERSION, candidate_prompt, nc_prompt, prompt_hash
+from bot.ports import Prompt
 from bot.services import Services
 from storage.tables import LLMCacheRow
 
@@ -99,6 +101,30 @@ def parse_single(text: str) -> str:
     return body
 
 
+def _draft(
+    answer: Answer[Any], text: str, method: str, prompt: Prompt, version: str, k: int, **position: object
+) -> CandidateDraft:
+    """One candidate with its provenance: model, method, prompt version and hash, and the usage of
+    the request that produced it (one request for all K under negatively-correlated sampling)."""
+    return CandidateDraft(
+        text=text,
+        model=answer.model,
+        method=method,
+        temperature=prompt.temperature,
+        prompt_version=version,
+        prompt_hash=answer.prompt_hash,
+        settings={
+            "k": k,
+            **position,
+            "max_tokens": prompt.max_tokens,
+            "cached": answer.cached,
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
+            "latency_ms": round(answer.latency_ms, 1),
+        },
+    )
+
+
 async def sample_negatively_correlated(
     svc: Services,
     policy_name: str,
@@ -116,25 +142,7 @@ async def sample_negatively_correlated(
         svc, prompt, lambda t: parse_responses(t, k), ctx, limit=limit, prefetched=prefetched
     )
     return [
-        CandidateDraft(
-            text=body,
-            model=answer.model,
-            method=NEGATIVELY_CORRELATED,
-            temperature=temperature,
-            prompt_version=NC_PROMPT_VERSION,
-            prompt_hash=answer.prompt_hash,
-            settings={
-                "k": k,
-                "index": i,
-                "stance": stance,
-                "max_tokens": prompt.max_tokens,
-                "cached": answer.cached,
-                # usage of the one request that produced all K responses
-                "prompt_tokens": answer.prompt_tokens,
-                "completion_tokens": answer.completion_tokens,
-                "latency_ms": round(answer.latency_ms, 1),
-            },
-        )
+        _draft(answer, body, NEGATIVELY_CORRELATED, prompt, NC_PROMPT_VERSION, k, index=i, stance=stance)
         for i, (stance, body) in enumerate(answer.value)
     ]
 
@@ -156,23 +164,7 @@ async def sample_independent(
 
     async def one(i: int) -> CandidateDraft:
         answer = await ask(svc, prompt, parse_single, ctx, sample=i, limit=limit, prefetched=prefetched)
-        return CandidateDraft(
-            text=answer.value,
-            model=answer.model,
-            method=INDEPENDENT,
-            temperature=temperature,
-            prompt_version=CANDIDATE_PROMPT_VERSION,
-            prompt_hash=answer.prompt_hash,
-            settings={
-                "k": k,
-                "sample": i,
-                "max_tokens": prompt.max_tokens,
-                "cached": answer.cached,
-                "prompt_tokens": answer.prompt_tokens,
-                "completion_tokens": answer.completion_tokens,
-                "latency_ms": round(answer.latency_ms, 1),
-            },
-        )
+        return _draft(answer, answer.value, INDEPENDENT, prompt, CANDIDATE_PROMPT_VERSION, k, sample=i)
 
     results = await asyncio.gather(*(one(i) for i in range(k)), return_exceptions=True)
     for r in results:
@@ -191,6 +183,9 @@ def cache_keys(
     return [(prompt_hash(nc_prompt(policy_name, clauses, turns, k, temperature), model), 0)]
 
 
+SAMPLERS = {NEGATIVELY_CORRELATED: sample_negatively_correlated, INDEPENDENT: sample_independent}
+
+
 async def sample(
     svc: Services,
     method: str,
@@ -204,12 +199,9 @@ async def sample(
     limit: asyncio.Semaphore | None = None,
     prefetched: Mapping[tuple[str, int], LLMCacheRow] | None = None,
 ) -> list[CandidateDraft]:
-    if method == INDEPENDENT:
-        return await sample_independent(
-            svc, policy_name, clauses, turns, k, temperature=temperature, ctx=ctx, limit=limit, prefetched=prefetched
-        )
-    if method == NEGATIVELY_CORRELATED:
-        return await sample_negatively_correlated(
-            svc, policy_name, clauses, turns, k, temperature=temperature, ctx=ctx, limit=limit, prefetched=prefetched
-        )
-    raise ValueError(f"unknown sampling method {method!r}; use one of {', '.join(METHODS)}")
+    sampler = SAMPLERS.get(method)
+    if sampler is None:
+        raise ValueError(f"unknown sampling method {method!r}; use one of {', '.join(METHODS)}")
+    return await sampler(
+        svc, policy_name, clauses, turns, k, temperature=temperature, ctx=ctx, limit=limit, prefetched=prefetched
+    )

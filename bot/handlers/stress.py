@@ -14,7 +14,7 @@ from bot.generation.calls import CallContext, ask
 from bot.generation.candidates import generate_more, unreachable_message
 from bot.generation.prompts import STRESS_KINDS, stress_prompt
 from bot.generation.stress import MAX_PER_KIND, case_post, parse_cases
-from bot.rounds.queries import clauses_of, get_round, policy_of_version, require_moderator, require_phase
+from bot.rounds.queries import clauses_of, get_round, policy_of_version, require_moderator, require_phase, still_in
 from bot.services import Services
 from storage.tables import RoundScenarioRow, ScenarioRow, StressCaseRow
 
@@ -71,11 +71,8 @@ async def _propose(
         return
     now = svc.now()
     try:
-        async with svc.uow() as uow:
+        async with still_in(svc.uow, moderator.community, round_id, Phase.REVIEW) as (uow, r):
             s = uow.session
-            r = await get_round(s, moderator.community, round_id)
-            if r.phase != Phase.REVIEW.value:
-                raise PhaseChanged
             rows = [
                 StressCaseRow(
                     community=moderator.community,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from fractions import Fraction
 
 from sqlmodel import col, func, select
@@ -10,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain.commands import Actor
 from bot.domain.model import AmendmentStatus, AuthorKind, ClauseText, Phase, TallyRule, Turn
 from bot.domain.turns import turns_from_json
-from bot.errors import CommandError
+from bot.errors import CommandError, PhaseChanged
 from storage.tables import (
     AmendmentRow,
     BallotEventRow,
@@ -23,6 +25,7 @@ from storage.tables import (
     RoundScenarioRow,
     ScenarioRow,
 )
+from storage.uow import UnitOfWork
 
 
 def require_moderator(actor: Actor, what: str) -> None:
@@ -83,6 +86,20 @@ async def latest_round(s: AsyncSession, community: str) -> RoundRow:
 
 # members' reactions count while a round is open, in every phase until it closes
 REACTION_PHASES = (Phase.REVIEW, Phase.AMEND, Phase.VOTE)
+
+
+@contextlib.asynccontextmanager
+async def still_in(
+    uow: Callable[[], UnitOfWork], community: str, round_id: int, phase: Phase
+) -> AsyncIterator[tuple[UnitOfWork, RoundRow]]:
+    """A unit of work on a round that must still be in `phase` (work done in the background, after
+    a model call, lands only if the round has not moved on). Raises PhaseChanged otherwise; catch it
+    once the unit of work has closed, to tell the member without a transaction open."""
+    async with uow() as u:
+        r = await get_round(u.session, community, round_id)
+        if r.phase != phase.value:
+            raise PhaseChanged
+        yield u, r
 
 
 def require_phase(r: RoundRow, allowed: tuple[Phase, ...], doing: str) -> None:
