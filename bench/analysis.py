@@ -74,7 +74,7 @@ def choix_loop(data: ChoiceData) -> np.ndarray:
     for s in range(len(data.n_items)):
         n = int(data.n_items[s])
         rows = order[bounds[s] : bounds[s + 1]]
-        top1 = [(int(data.winner[i]), [x for x in range(n) if x != data.winner[i]]) for i in rows]
+        top1 = [(int(data.winner[i]), tuple(x for x in range(n) if x != data.winner[i])) for i in rows]
         out[s, :n] = choix.ilsr_top1(n, top1, alpha=ALPHA)
     return out
 

@@ -29,7 +29,7 @@ STANCES = Literal["endorse", "object", "pass", "best"]
 
 
 def adapter_of(interaction: Interaction) -> DiscordAdapter:
-    return interaction.client.adapter  # type: ignore[attr-defined, no-any-return]
+    return interaction.client.adapter  # type: ignore[no-any-return]
 
 
 def community(interaction: Interaction) -> str:

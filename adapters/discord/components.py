@@ -22,7 +22,7 @@ class HasAdapter(Protocol):
 
 
 def _adapter(interaction: discord.Interaction[Any]) -> DiscordAdapter:
-    client: HasAdapter = interaction.client  # type: ignore[assignment]
+    client: HasAdapter = interaction.client
     return client.adapter
 
 

@@ -40,7 +40,7 @@ class Conversation:
         for v in self.votes:
             pid = v.get("pid", v.get("participant_id"))
             tid = v.get("tid", v.get("statement_id"))
-            key = (str(pid), int(tid))
+            key = (str(pid), int(str(tid)))
             at = float(v.get("modified") or 0)
             arrival[str(pid)] = min(arrival.get(str(pid), at), at)
             if key not in latest or at >= latest[key][0]:

@@ -33,7 +33,7 @@ def test_top1_equals_choix_up_to_a_shift(seed: int, alpha: float) -> None:
     for s in range(len(data.n_items)):
         n = int(data.n_items[s])
         rows = np.flatnonzero(data.scenario == s)
-        top1 = [(int(data.winner[i]), [int(x) for x in np.flatnonzero(data.shown[i]) if x != data.winner[i]]) for i in rows]
+        top1 = [(int(data.winner[i]), tuple(int(x) for x in np.flatnonzero(data.shown[i]) if x != data.winner[i])) for i in rows]
         theirs = choix.ilsr_top1(n, top1, alpha=alpha)
         diff = ours[s, :n] - theirs
         assert np.ptp(diff) < 1e-6  # equal up to a constant shift

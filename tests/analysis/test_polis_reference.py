@@ -122,7 +122,7 @@ def test_consensus_matches_polis(conv: Conversation) -> None:
     """Polis's consensus counts every voter, grouped or not, and lists the top 5 of each direction."""
     stances = {}
     for v in conv.votes:
-        stances[(str(v.get("pid", v.get("participant_id"))), int(v.get("tid", v.get("statement_id"))))] = VOTE[v["vote"]]
+        stances[(str(v.get("pid", v.get("participant_id"))), int(str(v.get("tid", v.get("statement_id")))))] = VOTE[v["vote"]]
     m = ratings_matrix(stances, [t for t in conv.math["tids"] if t not in conv.math["mod-out"]])
     found = polis.consensus(polis.overall_votes(m), m.candidates)
     for direction in ("agree", "disagree"):

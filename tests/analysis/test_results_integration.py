@@ -4,14 +4,14 @@ the bridging tally rule with per-group counts, and small communities falling bac
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.analysis.results import MIN_REACTORS
 from bot.analysis.summary import round_summary
 from bot.bootstrap import App
 from bot.domain import commands as c
 from bot.domain.commands import Actor
-from bot.domain.model import AmendmentKind, BallotChoice, Stance
+from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from bot.errors import CommandError
 from bot.inbound.parser import parse
 from storage.tables import CandidateRow, RoundAnalysisRow
@@ -28,12 +28,12 @@ async def open_round(app: App, mod: Actor, bridging: int = 0) -> tuple[int, list
     e = app.engine
     assert (await e.dispatch(c.CreatePolicy(mod, "kind", POLICY))).ok
     for p in PROMPTS:
-        assert (await e.dispatch(c.AddScenario(mod, (c.Turn("user", p),)))).ok
+        assert (await e.dispatch(c.AddScenario(mod, (Turn("user", p),)))).ok
     reply = await e.dispatch(c.OpenRound(mod, "kind", "general", (1, 2, 3), k=3, bridging_min_voters=bridging))
     assert reply.ok, reply.text
     await e.drain()
     async with app.engine.services.uow() as uow:
-        cands = [x.id or 0 for x in (await uow.session.exec(select(CandidateRow).order_by(CandidateRow.id))).all()]
+        cands = [x.id or 0 for x in (await uow.session.exec(select(CandidateRow).order_by(col(CandidateRow.id)))).all()]
     assert len(cands) == 9, cands
     return 1, cands
 

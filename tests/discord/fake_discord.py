@@ -732,7 +732,7 @@ class FakeGateway:
         frame = {"op": 0, "d": data, "s": len(log) + 1, "t": event}
         log.append(frame)
         await self._send(frame)
-        return int(frame["s"])
+        return len(log)
 
     async def redeliver(self, seq: int) -> None:
         """Send an already-sent dispatch again, unchanged (same sequence number), as after a resume."""

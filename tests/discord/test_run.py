@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 from sqlalchemy import update
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
@@ -52,7 +53,7 @@ async def test_run_catches_up_an_overdue_deadline_then_serves_commands(
     await first.stop()
     async with first.app.engine.services.uow() as uow:
         past = datetime.now(UTC) - timedelta(minutes=5)
-        await uow.session.exec(update(RoundRow).values(phase_ends_at=past))  # type: ignore[call-overload]
+        await uow.session.exec(update(RoundRow).values(phase_ends_at=past))
         await uow.commit()
 
     settings = Settings(
@@ -68,8 +69,8 @@ async def test_run_catches_up_an_overdue_deadline_then_serves_commands(
         await fake.gateway.wait_connected()
         assert fake.gateway.identifies == 2
         async with first.app.engine.services.uow() as uow:
-            phase = (await uow.session.exec(RoundRow.__table__.select())).first()  # type: ignore[attr-defined, call-overload]
-        assert phase is not None and phase.phase == "amend"
+            phase = (await uow.session.exec(select(RoundRow.phase))).first()
+        assert phase == "amend"
         assert fake.synced["global"]  # registered the commands again at start-up
     finally:
         task.cancel()

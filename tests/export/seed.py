@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from bot.bootstrap import App
 from bot.domain import commands as c
 from bot.domain.commands import Actor
-from bot.domain.model import BallotChoice, Stance
+from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from storage.tables import AmendmentRow, CandidateRow, RoundRow, ScenarioRow
 from tests.conftest import actor
 
@@ -46,12 +46,10 @@ async def seed_round(
     names = ("alice", "bob", "carol", "dave")
     who = {n: member(n, community) for n in names}
     await ok(app, c.CreatePolicy(mod, "kind", POLICY))
-    await ok(app, c.AddScenario(mod, (c.Turn("user", prompt),)))
+    await ok(app, c.AddScenario(mod, (Turn("user", prompt),)))
     await ok(
         app,
-        c.AddScenario(
-            mod, (c.Turn("user", "Is coffee healthy?"), c.Turn("assistant", "In moderation."), c.Turn("user", "How much?"))
-        ),
+        c.AddScenario(mod, (Turn("user", "Is coffee healthy?"), Turn("assistant", "In moderation."), Turn("user", "How much?"))),
     )
     async with app.engine.services.uow() as uow:
         ids = list(
@@ -110,7 +108,7 @@ async def seed_round(
     await react("alice", seeded.human, Stance.ENDORSE)
     if close:
         await ok(app, c.AdvanceRound(mod, rid))
-        await ok(app, c.ProposeAmendment(who["alice"], rid, c.AmendmentKind.ADD, None, "Be concise.", "alice-rationale"))
+        await ok(app, c.ProposeAmendment(who["alice"], rid, AmendmentKind.ADD, None, "Be concise.", "alice-rationale"))
         await ok(app, c.AdvanceRound(mod, rid))
         async with app.engine.services.uow() as uow:
             aid = (await uow.session.exec(select(AmendmentRow.id).where(AmendmentRow.round_id == rid))).one()

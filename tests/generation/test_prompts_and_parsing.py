@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -186,8 +187,8 @@ def test_diversity_measures() -> None:
 def test_amended_clauses() -> None:
     def a(kind: str, key: str | None, text: str) -> AmendmentRow:
         return AmendmentRow(
-            id=7, community="g", round_id=1, kind=kind, clause_key=key, text=text, proposed_by="x", created_at=None
-        )  # type: ignore[arg-type]
+            id=7, community="g", round_id=1, kind=kind, clause_key=key, text=text, proposed_by="x", created_at=datetime.now(UTC)
+        )
 
     assert [c.text for c in amended_clauses(CLAUSES, a("replace", "c3", "Give first aid."))] == [
         "Be kind.",

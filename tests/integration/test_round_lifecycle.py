@@ -7,7 +7,7 @@ from sqlmodel import col, select
 from bot.bootstrap import App
 from bot.domain import commands as c
 from bot.domain.commands import Actor
-from bot.domain.model import AmendmentKind, BallotChoice, Stance
+from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from storage.tables import CandidateRow, ReactionEventRow, RoundRow
 from tests.conftest import actor
 from tests.support.fakes import FakeChat, FakeGenerator
@@ -18,8 +18,8 @@ POLICY = "1. Be kind.\n2. Cite sources.\n3. Never give medical advice."
 async def setup_round(app: App, mod: Actor, k: int = 3) -> int:
     e = app.engine
     assert (await e.dispatch(c.CreatePolicy(mod, "kind", POLICY))).ok
-    assert (await e.dispatch(c.AddScenario(mod, (c.Turn("user", "How do I treat a burn?"),)))).ok
-    assert (await e.dispatch(c.AddScenario(mod, (c.Turn("user", "Is coffee healthy?"),)))).ok
+    assert (await e.dispatch(c.AddScenario(mod, (Turn("user", "How do I treat a burn?"),)))).ok
+    assert (await e.dispatch(c.AddScenario(mod, (Turn("user", "Is coffee healthy?"),)))).ok
     reply = await e.dispatch(c.OpenRound(mod, "kind", "general", (1, 2), k=k))
     assert reply.ok, reply.text
     await e.drain()

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from bot.bootstrap import App
 from bot.domain import commands as c
 from bot.domain.commands import Actor
-from bot.domain.model import AmendmentKind, Phase
+from bot.domain.model import AmendmentKind, Phase, Turn
 from bot.domain.outputs import time_token
 from bot.inbound.parser import parse
 from bot.rounds.lifecycle import advance
@@ -42,7 +43,9 @@ async def test_extend_shorten_set_pause_resume_re_arm(
 ) -> None:
     t0 = clock.now()
     rid = await open_round(app, mod)
-    hours = lambda h: t0 + timedelta(hours=h)  # noqa: E731
+
+    def hours(h: float) -> datetime:
+        return t0 + timedelta(hours=h)
 
     async def armed() -> tuple[datetime | None, dict[str, datetime]]:
         return utc((await round_row(app, rid)).phase_ends_at), scheduler.jobs()
@@ -140,10 +143,10 @@ async def test_bad_changes_are_refused_and_change_nothing(
         ({"reminders": "often"}, "reminder offset"),
     ],
 )
-async def test_invalid_durations_open_nothing(app: App, mod: Actor, options: dict[str, str], why: str) -> None:
+async def test_invalid_durations_open_nothing(app: App, mod: Actor, options: dict[str, Any], why: str) -> None:
     e = app.engine
     assert (await e.dispatch(c.CreatePolicy(mod, "kind", "1. Be kind."))).ok
-    assert (await e.dispatch(c.AddScenario(mod, (c.Turn("user", "Hi?"),)))).ok
+    assert (await e.dispatch(c.AddScenario(mod, (Turn("user", "Hi?"),)))).ok
     await refused(app, c.OpenRound(mod, "kind", "general", (1,), **options), why)
 
 
