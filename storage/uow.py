@@ -28,7 +28,9 @@ class UnitOfWork:
         self._session = self._database.session()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, _exc_type: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
         assert self._session is not None
         # close() rolls back whatever was not committed and detaches the rows without expiring
         # them, so values read inside the block stay readable after it.

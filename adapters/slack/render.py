@@ -20,7 +20,6 @@ BLOCKS_PER_MESSAGE = 50
 ACTIONS_PER_BLOCK = 25
 BUTTON_TEXT_LIMIT = 75
 ACTION_ID_LIMIT = 255
-MESSAGE_TEXT_LIMIT = 40000
 FALLBACK_LIMIT = 3000  # the notification text beside the blocks: short is kind to phones
 MESSAGE_CHARS_BUDGET = 12000  # keep each message readable: long candidates continue in the thread
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +10,6 @@ from bot.analysis import bridging, polis
 from bot.analysis.choice import scores_by
 from bot.analysis.matrix import ComparisonArrays, RatingsMatrix, comparison_arrays, reactions_from_events
 from bot.domain.preferences import ReactionEvent
-from bot.rounds.posts import label
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +141,3 @@ def endorsement_shares(a: RoundAnalysis) -> tuple[list[str], np.ndarray]:
     names = [f"group {g + 1}" for g in range(gv.agree.shape[0])] if a.by_group is not None else ["everyone"]
     shares = np.divide(gv.agree, gv.seen, out=np.zeros(gv.agree.shape), where=gv.seen > 0)
     return names, shares
-
-
-def labels_for(positions: Sequence[tuple[int, int, int, int]]) -> dict[int, str]:
-    """(candidate id, scenario id, scenario position, candidate position) → label "S1·A"."""
-    return {cid: f"S{sp + 1}·{label(cp)}" for cid, _sid, sp, cp in positions}

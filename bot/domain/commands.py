@@ -6,7 +6,7 @@ carries the Actor it acts for; permission facts (is_moderator) are resolved by t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 
@@ -183,15 +183,6 @@ class CastBallot(Command):
 @dataclass(frozen=True, slots=True)
 class Help(Command):
     topic: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ActionFailed:
-    """Not a command: what a parser returns for text it could not read (kept for symmetry)."""
-
-    message: str
-    usage: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- generation: retries, stress cases

@@ -18,7 +18,6 @@ from bot.errors import CommandError
 from bot.export.attributes import parse_attributes_json
 from bot.rounds.queries import clauses_of, get_policy, get_round, policy_of_version, scenario_turns
 from storage.tables import (
-    BallotEventRow,
     CandidateRow,
     CommunityExportSettingsRow,
     MemberPrivacyRow,
@@ -281,14 +280,5 @@ async def scope_members(s: AsyncSession, ctx: Context) -> dict[str, int]:
         select(ReactionEventRow.member, func.count())
         .where(col(ReactionEventRow.community) == ctx.scope.community, col(ReactionEventRow.round_id).in_(ctx.round_ids))
         .group_by(ReactionEventRow.member)
-    )
-    return {m: int(n) for m, n in (await s.exec(q)).all()}
-
-
-async def ballot_members(s: AsyncSession, ctx: Context) -> dict[str, int]:
-    q = (
-        select(BallotEventRow.member, func.count())
-        .where(col(BallotEventRow.community) == ctx.scope.community, col(BallotEventRow.round_id).in_(ctx.round_ids))
-        .group_by(BallotEventRow.member)
     )
     return {m: int(n) for m, n in (await s.exec(q)).all()}

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.model import MAX_TEXT, AmendmentKind, AmendmentOrigin, AmendmentStatus, ClauseText, Phase, Stance
@@ -334,16 +334,3 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
             Post(r.channel, f"Round #{round_id}: no bot-drafted amendments", "The evidence did not support a clause change.")
         )
     return stored
-
-
-async def bot_drafts(svc: Services, round_id: int) -> list[AmendmentRow]:
-    async with svc.uow() as uow:
-        return list(
-            (
-                await uow.session.exec(
-                    select(AmendmentRow)
-                    .where(AmendmentRow.round_id == round_id, AmendmentRow.origin == AmendmentOrigin.BOT.value)
-                    .order_by(col(AmendmentRow.id))
-                )
-            ).all()
-        )

@@ -16,7 +16,6 @@ from bot.ports import Message, Prompt
 
 CANDIDATE_PROMPT_VERSION = "candidate-v2"
 NC_PROMPT_VERSION = "candidates-nc-v1"
-STRESS_PROMPT_VERSION = "stress-v1"
 DRAFT_PROMPT_VERSION = "draft-v1"
 
 DATA_RULE = (
@@ -31,10 +30,6 @@ def data_block(tag: str, value: object) -> str:
     """`value` as JSON inside <tag>…</tag>; member text cannot break out of the block."""
     body = json.dumps(value, ensure_ascii=False, indent=1).replace("<", "\\u003c").replace(">", "\\u003e")
     return f"<{tag}>\n{body}\n</{tag}>"
-
-
-def policy_block(clauses: Sequence[ClauseText]) -> str:
-    return "\n".join(f"{c.number}. {c.text}" for c in clauses)
 
 
 def _policy_section(policy_name: str, clauses: Sequence[ClauseText]) -> str:

@@ -310,10 +310,6 @@ def _amend(rest: str, actor: Actor) -> c.Command:
     raise CommandError(f"Unknown /amend subcommand '{sub[:20]}'.\nUsage:\n{usage}")
 
 
-def new_event_key(prefix: str) -> str:
-    return f"{prefix}:{uuid.uuid4()}"
-
-
 # ---------------------------------------------------------------- export and privacy
 
 

@@ -44,10 +44,6 @@ class TransitionResult:
     message: str = ""
 
 
-def phase_seconds(r: RoundRow, phase: Phase) -> int | None:
-    return {Phase.REVIEW: r.review_seconds, Phase.AMEND: r.amend_seconds, Phase.VOTE: r.vote_seconds}.get(phase)
-
-
 async def _cas(
     s: AsyncSession, r: RoundRow, from_phase: Phase, to_phase: Phase, now: datetime, due_by: datetime | None = None
 ) -> bool:

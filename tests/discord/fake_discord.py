@@ -274,10 +274,6 @@ class FakeDiscord:
 
         await asyncio.wait_for(until(), limit)
 
-    async def wait_followup(self, token: str, count: int = 1) -> list[dict[str, Any]]:
-        await self.wait_for(lambda: len(self.followups.get(token, [])) >= count)
-        return self.followups[token]
-
     # ------------------------------------------------------------ what was posted
 
     def channel_messages(self, channel_id: int) -> list[dict[str, Any]]:
