@@ -12,6 +12,7 @@ from bot.domain import commands as c
 from bot.domain.outputs import Outcome
 from bot.handlers import (
     amendments,
+    deadlines,
     export,
     help,
     policies,
@@ -20,7 +21,6 @@ from bot.handlers import (
     results,
     rounds,
     scenarios,
-    schedule,
     stress,
 )
 from bot.services import Services
@@ -50,12 +50,12 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.CastBallot: amendments.cast_ballot,
     c.ProposeStressCases: stress.propose_stress_cases,
     c.AcceptStressCase: stress.accept_stress_case,
-    c.ExtendPhase: schedule.extend_phase,
-    c.ShortenPhase: schedule.shorten_phase,
-    c.SetPhaseEnd: schedule.set_phase_end,
-    c.PausePhase: schedule.pause_phase,
-    c.ResumePhase: schedule.resume_phase,
-    c.SetReminderMessages: schedule.set_reminder_messages,
+    c.ExtendPhase: deadlines.extend_phase,
+    c.ShortenPhase: deadlines.shorten_phase,
+    c.SetPhaseEnd: deadlines.set_phase_end,
+    c.PausePhase: deadlines.pause_phase,
+    c.ResumePhase: deadlines.resume_phase,
+    c.SetReminderMessages: deadlines.set_reminder_messages,
     c.RoundResults: results.round_results,
     c.ExportData: export.export_data,
     c.ExportSettings: export.export_settings,
