@@ -47,7 +47,7 @@ class PolicyBot(discord.Client):
         return self.adapter
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS.values())
         if self.sync_on_start:
             await self.sync_commands()
 
