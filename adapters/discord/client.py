@@ -43,7 +43,7 @@ class PolicyBot(discord.Client):
         chat = app.engine.services.chat
         assert isinstance(chat, DiscordChat), "bootstrap the App with DiscordChat(this client)"
         self.adapter = DiscordAdapter(app, self, chat)
-        add_commands(self.tree)
+        add_commands(self.tree, self.adapter)
         return self.adapter
 
     async def setup_hook(self) -> None:
