@@ -25,11 +25,6 @@ def community(interaction: Interaction) -> str:
     return str(interaction.guild_id or "")
 
 
-def interaction_key(interaction: Interaction) -> str:
-    """The platform event key of a command: Discord's interaction id, so a redelivery acts once."""
-    return f"discord:interaction:{interaction.id}"
-
-
 async def read_attachment(file: discord.Attachment) -> str:
     if file.size > MAX_UPLOAD:
         raise CommandError(f"The file {file.filename} is {file.size:,} bytes; the limit is {MAX_UPLOAD:,}.")

@@ -6,8 +6,8 @@ from typing import Any, Literal
 from discord import app_commands
 
 from adapters.discord import autocomplete as ac
-from adapters.discord.adapter import DiscordAdapter
-from adapters.discord.commands.base import STANCES, Id, Interaction, community, interaction_key
+from adapters.discord.adapter import DiscordAdapter, interaction_key
+from adapters.discord.commands.base import STANCES, Id, Interaction, community
 from bot.domain import commands as c
 from bot.domain.model import BallotChoice, Stance
 from bot.domain.outputs import Reply
