@@ -40,6 +40,11 @@ def stance_for_emoji(emoji: discord.PartialEmoji) -> Stance | None:
     return EMOJI_STANCE.get(base) or EMOJI_STANCE.get(name)
 
 
+def interaction_key(interaction: discord.Interaction[Any]) -> str:
+    """The platform event key of a command or a press: Discord's interaction id, so a redelivery acts once."""
+    return f"discord:interaction:{interaction.id}"
+
+
 def event_key_for(session_id: str | None, sequence: int | None, payload: discord.RawReactionActionEvent) -> str:
     """The platform event key of a reaction event: the gateway session and the dispatch's sequence
     number, which a resume re-delivers unchanged, plus what the event is about (for reading the
@@ -111,8 +116,8 @@ class DiscordAdapter:
             await self._bump()
 
     async def press(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
-        """A ballot or best button: the interaction id is the event key, so a redelivered press counts once."""
-        await self.run(interaction, lambda actor: command_for_action(custom_id, actor, f"discord:interaction:{interaction.id}"))
+        """A press on any policybot button: the interaction id is the event key, so a redelivered press counts once."""
+        await self.run(interaction, lambda actor: command_for_action(custom_id, actor, interaction_key(interaction)))
 
     # ------------------------------------------------------------ reactions
 

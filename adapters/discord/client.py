@@ -43,11 +43,11 @@ class PolicyBot(discord.Client):
         chat = app.engine.services.chat
         assert isinstance(chat, DiscordChat), "bootstrap the App with DiscordChat(this client)"
         self.adapter = DiscordAdapter(app, self, chat)
-        add_commands(self.tree)
+        add_commands(self.tree, self.adapter)
         return self.adapter
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS.values())
         if self.sync_on_start:
             await self.sync_commands()
 

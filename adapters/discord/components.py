@@ -1,6 +1,6 @@
-"""Buttons that survive a restart: DynamicItems whose custom_id templates are the core's own
-(bot/inbound/actions.py), registered once with Client.add_dynamic_items. A press on a message posted by an
-earlier process is matched by its custom_id alone and handled like any other."""
+"""Buttons that survive a restart: one DynamicItem class per button template of the core's one list
+(bot/inbound/actions.BUTTON_TEMPLATES), registered once with Client.add_dynamic_items. A press on a
+message posted by an earlier process is matched by its custom_id alone and handled like any other."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import discord
 
 from adapters.discord.render import BUTTON_LABEL_LIMIT, BUTTONS_PER_ROW, button_style
 from bot.domain.outputs import Button, cut
-from bot.inbound.actions import BALLOT_TEMPLATE, BEST_TEMPLATE
+from bot.inbound.actions import BUTTON_TEMPLATES, ButtonTemplate, template_of
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordAdapter
+
+PolicyButton = discord.ui.DynamicItem[discord.ui.Button[Any]]
 
 
 class HasAdapter(Protocol):
@@ -22,6 +24,7 @@ class HasAdapter(Protocol):
 
 
 def _adapter(interaction: discord.Interaction[Any]) -> DiscordAdapter:
+    # discord.py builds a DynamicItem itself on each press (from_custom_id): the client is all it is given
     client: HasAdapter = interaction.client
     return client.adapter
 
@@ -30,43 +33,27 @@ def _button(b: Button) -> discord.ui.Button[Any]:
     return discord.ui.Button(custom_id=b.custom_id, label=cut(b.label, BUTTON_LABEL_LIMIT), style=button_style(b.style))
 
 
-def _label(item: discord.ui.Item[Any]) -> str:
-    return (item.label or "") if isinstance(item, discord.ui.Button) else ""
+def _dynamic_item(t: ButtonTemplate) -> type[PolicyButton]:
+    class Item(discord.ui.DynamicItem[discord.ui.Button[Any]], template=t.pattern):
+        def __init__(self, button: discord.ui.Button[Any]) -> None:
+            super().__init__(button)
+
+        @classmethod
+        async def from_custom_id(
+            cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        ) -> Item:
+            # the button as the message shows it (label, style), now answered by this template
+            return cls(item if isinstance(item, discord.ui.Button) else _button(Button(match.group(0), "")))
+
+        async def callback(self, interaction: discord.Interaction[Any]) -> None:
+            await _adapter(interaction).press(interaction, self.custom_id)
+
+    Item.__name__ = "".join(w.title() for w in t.name.split("-")) + "Button"
+    Item.__doc__ = f"The {t.name} button: {t.template}."
+    return Item
 
 
-class BallotButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=BALLOT_TEMPLATE):
-    """Yes / no / abstain on an amendment: policybot:ballot:{amendment}:{choice}."""
-
-    def __init__(self, button: Button) -> None:
-        super().__init__(_button(button))
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> BallotButton:
-        return cls(Button(match.group(0), _label(item), "secondary"))
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _adapter(interaction).press(interaction, self.item.custom_id or "")
-
-
-class BestButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=BEST_TEMPLATE):
-    """ "Best of this scenario" on a candidate: policybot:best:{candidate}."""
-
-    def __init__(self, button: Button) -> None:
-        super().__init__(_button(button))
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> BestButton:
-        return cls(Button(match.group(0), _label(item), "primary"))
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _adapter(interaction).press(interaction, self.item.custom_id or "")
-
-
-DYNAMIC_ITEMS = (BallotButton, BestButton)
+DYNAMIC_ITEMS: dict[str, type[PolicyButton]] = {t.name: _dynamic_item(t) for t in BUTTON_TEMPLATES}
 
 
 def view_for(buttons: tuple[Button, ...]) -> discord.ui.View | None:
@@ -76,12 +63,11 @@ def view_for(buttons: tuple[Button, ...]) -> discord.ui.View | None:
         return None
     view = discord.ui.View(timeout=None)
     for i, b in enumerate(buttons):
+        template = template_of(b.custom_id)
         item: discord.ui.Item[Any]
-        if BALLOT_TEMPLATE.fullmatch(b.custom_id):
-            item = BallotButton(b)
-        elif BEST_TEMPLATE.fullmatch(b.custom_id):
-            item = BestButton(b)
-        else:  # not one of ours to answer; shown, and answered "out of date" by no one: keep it inert
+        if template is not None:
+            item = DYNAMIC_ITEMS[template.name](_button(b))
+        else:  # not one of ours to answer: shown, but inert, so no press goes unanswered
             item = _button(b)
             item.disabled = True
         item.row = i // BUTTONS_PER_ROW

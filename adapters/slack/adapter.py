@@ -1,21 +1,19 @@
-"""Slack payload → core command, and the core's Reply → a private response.
+"""Slack's requests in through Bolt, and the core's Reply out as a private response.
 
 Every listener acknowledges at once (Bolt's `ack`, which becomes the HTTP response or the Socket
 Mode envelope ack) and does everything else in a lazy listener that Bolt starts after the ack, so
 Slack's 3-second window is never at risk however slow the database, the Web API or the model are.
-
-Slash commands are one level (`/policy show kind`, `/round open …`): the command and its text are
-read by the core's text parser (bot.inbound.parser), which answers bad input with the usage. Reactions
-become RecordReaction whose platform event key is Slack's event_id, so a retried delivery (Slack
-re-sends an event it thinks was not acknowledged) is counted once by the core's unique key."""
+What a request means is read by the pure functions of adapters/slack/inbound.py; the listeners here
+only ack, look up the member's moderator right, dispatch and answer."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -23,48 +21,24 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.chat import SlackChat, message_key, stance_for_reaction
-from adapters.slack.modals import (
-    AMEND,
-    OPEN_ROUND,
-    FormErrors,
-    amend_command,
-    amend_view,
-    channel_of,
-    open_round_command,
-    open_round_view,
-)
+from adapters.slack import inbound
+from adapters.slack.chat import SlackChat
+from adapters.slack.inbound import Body, Member
+from adapters.slack.modals import AMEND, OPEN_ROUND, FormErrors
 from adapters.slack.moderators import SlackModerators
 from bot.bootstrap import App
-from bot.domain.commands import Actor, Command, RecordReaction
+from bot.domain.commands import Actor, Command
 from bot.domain.outputs import Reply, internal_error
 from bot.errors import CommandError
-from bot.inbound.actions import command_for_action
-from bot.inbound.parser import parse
+from bot.inbound.actions import PREFIX
 
 log = logging.getLogger("policybot.slack")
 
 # The slash commands policybot registers (slack-manifest.yml lists the same); /policybot is help.
 COMMANDS = ("/policy", "/scenario", "/round", "/amend", "/vote", "/stress", "/reminders", "/export", "/privacy", "/policybot")
 EVENTS = ("reaction_added", "reaction_removed")  # the bot events it subscribes to (slack-manifest.yml too)
-ACTIONS = re.compile(r"^policybot:")
-
-Body = dict[str, Any]
-
-
-def unescape(text: str) -> str:
-    """Slack sends a command's text with &, < and > escaped (&amp; &lt; &gt;); the core wants what was typed."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def command_line(command: str, text: str) -> str:
-    """The Slack command and its text as the core's text form; /policybot [topic] is /help [topic].
-    A line break counts as a space between words (`/policy create kind⏎1. …`) and is kept in the text."""
-    text = unescape(text).replace("\r\n", "\n").replace("\n", " \n").strip()
-    if command == "/policybot":
-        topic = text.removeprefix("help").strip()
-        return f"/help {topic}".strip()
-    return f"{command} {text}".strip()
+ACTIONS = re.compile("^" + re.escape(PREFIX))  # every button template of the core's one list
+NOBODY = Actor("slack", "", "")  # reading a form in its ack, before the member is looked up
 
 
 class SlackAdapter:
@@ -81,8 +55,8 @@ class SlackAdapter:
         for name in COMMANDS:
             self.bolt.command(name)(ack=self._ack, lazy=[self.run_command])
         self.bolt.action(ACTIONS)(ack=self._ack, lazy=[self.run_action])
-        self.bolt.view(OPEN_ROUND)(ack=self._ack_open_round, lazy=[self.run_open_round])
-        self.bolt.view(AMEND)(ack=self._ack_amend, lazy=[self.run_amend])
+        for form in (OPEN_ROUND, AMEND):
+            self.bolt.view(form)(ack=self._ack_form, lazy=[self.run_form])
         for event in EVENTS:
             self.bolt.event(event)(ack=self._ack, lazy=[self.run_reaction])
 
@@ -93,21 +67,15 @@ class SlackAdapter:
         await ack()
 
     @staticmethod
-    async def _ack_open_round(ack: AsyncAck, body: Body) -> None:
+    async def _ack_form(ack: AsyncAck, body: Body) -> None:
+        """A form whose fields cannot be read is answered in the modal, at once; a readable one closes."""
         try:
-            open_round_command(body["view"], Actor("slack", "", ""))
+            inbound.submission_command(body, NOBODY)
         except FormErrors as e:
             await ack(response_action="errors", errors=e.errors)
             return
-        await ack()
-
-    @staticmethod
-    async def _ack_amend(ack: AsyncAck, body: Body) -> None:
-        try:
-            amend_command(body["view"], Actor("slack", "", ""))
-        except FormErrors as e:
-            await ack(response_action="errors", errors=e.errors)
-            return
+        except CommandError:
+            pass  # said privately by the lazy listener
         await ack()
 
     # ------------------------------------------------------------ bookkeeping of the slow work
@@ -137,14 +105,12 @@ class SlackAdapter:
 
     # ------------------------------------------------------------ actors
 
-    async def actor(self, team: str, user: str, name: str = "") -> Actor:
-        return Actor("slack", team, user, name, await self.moderators.is_moderator(user))
+    async def actor(self, member: Member) -> Actor:
+        return member.actor(await self.moderators.is_moderator(member.user))
 
-    async def _dispatch(self, build: Callable[[], Command | Awaitable[Command]]) -> Reply:
+    async def _dispatch(self, build: Callable[[], Command]) -> Reply:
         try:
-            made = build()
-            cmd = await made if isinstance(made, Awaitable) else made
-            return await self.app.engine.dispatch(cmd)
+            return await self.app.engine.dispatch(build())
         except CommandError as e:
             return Reply(e.message, ok=False)
         except Exception:
@@ -155,35 +121,24 @@ class SlackAdapter:
 
     async def run_command(self, body: Body, client: AsyncWebClient) -> None:
         async with self._work():
-            command, text = str(body.get("command", "")), str(body.get("text", ""))
-            line = command_line(command, text)
-            channel = str(body.get("channel_id", ""))
-            words = line.split()
-            if words in (["/round", "open"], ["/amend"]) or words[:2] == ["/amend", "propose"]:
-                await self._open_modal(body, client, line, channel)
+            view = inbound.slash_form(body)
+            if view is not None:
+                await self._open_modal(body, client, view)
                 return
-            actor = await self.actor(str(body.get("team_id", "")), str(body.get("user_id", "")), str(body.get("user_name", "")))
+            actor = await self.actor(inbound.slash_member(body))
             self.chat.remember(actor, body.get("response_url"), used=1)  # the answer below is its first use
-            key = f"slack:command:{body.get('trigger_id', '')}"
-            reply = await self._dispatch(lambda: parse(line, actor, channel, event_key=key))
+            reply = await self._dispatch(lambda: inbound.slash_command(body, actor))
             await self._answer(body, actor, reply)
 
-    async def _open_modal(self, body: Body, client: AsyncWebClient, line: str, channel: str) -> None:
-        words = line.split()
-        if words[0] == "/round":
-            view = open_round_view(channel)
-        else:
-            round_id = int(words[2]) if len(words) > 2 and words[2].isdigit() else None
-            view = amend_view(channel, round_id)
-        team, user = str(body.get("team_id", "")), str(body.get("user_id", ""))
-        self.chat.remember(Actor("slack", team, user), body.get("response_url"))
+    async def _open_modal(self, body: Body, client: AsyncWebClient, view: inbound.View) -> None:
+        who = inbound.slash_member(body)
+        actor = Actor("slack", who.team, who.user)
+        self.chat.remember(actor, body.get("response_url"))
         try:
             await client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as e:
             log.warning("views.open failed: %s", e.response.get("error"))
-            await self._answer(
-                body, Actor("slack", team, user), Reply("The form could not be opened; please try again.", ok=False)
-            )
+            await self._answer(body, actor, Reply("The form could not be opened; please try again.", ok=False))
 
     async def _answer(self, body: Body, actor: Actor, reply: Reply) -> None:
         url = body.get("response_url")
@@ -198,62 +153,37 @@ class SlackAdapter:
 
     async def run_action(self, body: Body) -> None:
         async with self._work():
-            user = body.get("user") or {}
-            team = str((body.get("team") or {}).get("id") or user.get("team_id", ""))
-            actor = await self.actor(team, str(user.get("id", "")), str(user.get("name") or user.get("username") or ""))
-            for action in body.get("actions") or []:
-                custom_id = str(action.get("action_id", ""))
-                key = f"slack:action:{actor.member}:{action.get('action_ts') or body.get('trigger_id', '')}"
-                reply = await self._dispatch(lambda cid=custom_id, k=key: command_for_action(cid, actor, k))  # type: ignore[misc]
+            actor = await self.actor(inbound.interaction_member(body))
+            for press in inbound.presses(body):
+                reply = await self._dispatch(functools.partial(inbound.press_command, press, actor))
                 await self._answer(body, actor, reply)
 
     # ------------------------------------------------------------ modals
 
-    async def _run_form(self, body: Body, read: Callable[[dict[str, Any], Actor], Command]) -> None:
-        user = body.get("user") or {}
-        team = str((body.get("team") or {}).get("id") or user.get("team_id", ""))
-        actor = await self.actor(team, str(user.get("id", "")), str(user.get("name") or user.get("username") or ""))
-        try:
-            cmd = read(body["view"], actor)
-        except FormErrors:
-            return  # shown in the modal by the ack
-        reply = await self._dispatch(lambda: cmd)
-        await self._reply_for_form(actor, channel_of(body["view"]), reply)
-
-    async def _reply_for_form(self, actor: Actor, channel: str, reply: Reply) -> None:
-        if reply.public and channel:
-            await self.chat.post_reply(channel, reply)
-        await self.chat.reply_privately(actor, reply)
-
-    async def run_open_round(self, body: Body) -> None:
+    async def run_form(self, body: Body) -> None:
         async with self._work():
-            await self._run_form(body, open_round_command)
-
-    async def run_amend(self, body: Body) -> None:
-        async with self._work():
-            await self._run_form(body, amend_command)
+            actor = await self.actor(inbound.interaction_member(body))
+            try:
+                cmd = inbound.submission_command(body, actor)
+            except FormErrors:
+                return  # shown in the modal by the ack
+            except CommandError as e:
+                await self.chat.reply_privately(actor, Reply(e.message, ok=False))
+                return
+            reply = await self._dispatch(lambda: cmd)
+            channel = inbound.submission_channel(body)
+            if reply.public and channel:
+                await self.chat.post_reply(channel, reply)
+            await self.chat.reply_privately(actor, reply)
 
     # ------------------------------------------------------------ reactions
 
     async def run_reaction(self, body: Body, context: dict[str, Any]) -> None:
         async with self._work():
-            event = body.get("event") or {}
-            user = str(event.get("user", ""))
-            if not user or user == context.get("bot_user_id"):
-                return  # the bot's own seeded reactions never count
-            item = event.get("item") or {}
-            stance = stance_for_reaction(str(event.get("reaction", "")))
-            if stance is None or item.get("type") != "message":
+            cmd = inbound.reaction_command(body, context.get("bot_user_id"))
+            if cmd is None:
                 return
-            actor = Actor("slack", str(body.get("team_id", "")), user)
-            cmd = RecordReaction(
-                actor,
-                stance,
-                event_key=f"slack:{body.get('event_id', '')}",
-                message_key=message_key(str(item.get("channel", "")), str(item.get("ts", ""))),
-                removed=event.get("type") == "reaction_removed",
-            )
             reply = await self.app.engine.dispatch(cmd)
             log.debug("reaction %s: %s", cmd.event_key, reply.text)
             if not reply.ok and "not a candidate" not in reply.text:  # say so only for reactions on candidates
-                await self.chat.ephemeral(str(item.get("channel", "")), actor, reply)
+                await self.chat.ephemeral(inbound.reaction_channel(body), cmd.actor, reply)

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from bot.domain import commands as c
+from bot.domain.commands import ROUND_DEFAULTS as D
 from bot.domain.commands import Actor
 from bot.domain.model import AmendmentKind
 
@@ -18,6 +19,7 @@ OPEN_ROUND = "policybot:open-round"
 AMEND = "policybot:amend"
 
 Block = dict[str, Any]
+THRESHOLDS = [(">1/2", "more than half"), (">=2/3", "at least two thirds")]  # the default must be one of them
 
 
 class FormErrors(Exception):
@@ -73,12 +75,12 @@ def open_round_view(channel: str) -> dict[str, Any]:
         "blocks": [
             _input("policy", "Policy", placeholder="the policy's name, e.g. kindness"),
             _input("scenarios", "Scenarios", placeholder="scenario ids, e.g. 1,2,3 (see /scenario list)"),
-            _number("k", "Candidate responses per scenario", initial="4"),
-            _input("review", "REVIEW phase lasts", initial="48h"),
-            _input("amend", "AMEND phase lasts", initial="24h"),
-            _input("vote", "VOTE phase lasts", initial="24h"),
-            _number("quorum", "Quorum (ballots needed)", initial="1"),
-            _select("threshold", "Threshold", [(">1/2", "more than half"), (">=2/3", "at least two thirds")], ">1/2"),
+            _number("k", "Candidate responses per scenario", initial=str(D.k)),
+            _input("review", "REVIEW phase lasts", initial=D.review),
+            _input("amend", "AMEND phase lasts", initial=D.amend),
+            _input("vote", "VOTE phase lasts", initial=D.vote),
+            _number("quorum", "Quorum (ballots needed)", initial=str(D.quorum)),
+            _select("threshold", "Threshold", THRESHOLDS, D.threshold),
         ],
     }
 
@@ -157,18 +159,9 @@ def open_round_command(view: dict[str, Any], actor: Actor) -> c.OpenRound:
         errors["policy"] = "This form lost its channel; run /round open again in the channel for the round."
     if errors:
         raise FormErrors(errors)
-    return c.OpenRound(
-        actor,
-        policy,
-        channel,
-        tuple(ids),
-        k=k or 4,
-        review=values.get("review") or "48h",
-        amend=values.get("amend") or "24h",
-        vote=values.get("vote") or "24h",
-        quorum=quorum or 1,
-        threshold=values.get("threshold") or ">1/2",
-    )
+    # a field left empty takes OpenRound's default
+    given: dict[str, Any] = {"k": k, "quorum": quorum, **{f: values.get(f) for f in ("review", "amend", "vote", "threshold")}}
+    return c.OpenRound(actor, policy, channel, tuple(ids), **{f: v for f, v in given.items() if v})
 
 
 def amend_command(view: dict[str, Any], actor: Actor) -> c.ProposeAmendment:

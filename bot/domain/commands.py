@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
+from bot.errors import CommandError
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +91,10 @@ class ImportScenarios(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class OpenRound(Command):
-    policy: str
-    channel: str
-    scenario_ids: tuple[int, ...]
-    version: int | None = None
+class RoundDefaults:
+    """What /round open takes where the member gives nothing: the one place every adapter (the text
+    parser, the Discord options and their descriptions, the Slack form) reads them from."""
+
     k: int = 4
     review: str = "48h"
     amend: str = "24h"
@@ -102,12 +102,52 @@ class OpenRound(Command):
     quorum: int = 1
     quorum_share: float = 0.0
     threshold: str = ">1/2"
-    bridging_min_voters: int = 0
-    # scheduling: explicit end times with a time zone (they win over the durations), reminder offsets
+    bridging_min_voters: int = 0  # 0: no majority required inside each opinion group
+    reminders: str = ""  # the bot's default offsets (POLICYBOT_REMINDERS)
+
+
+ROUND_DEFAULTS = RoundDefaults()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRound(Command):
+    """A phase lasts a length of time (review=48h) or ends at a time (review_ends=…), never both: empty
+    means not given, and a phase given neither lasts its default length."""
+
+    policy: str
+    channel: str
+    scenario_ids: tuple[int, ...]
+    version: int | None = None
+    k: int = ROUND_DEFAULTS.k
+    review: str = ""
+    amend: str = ""
+    vote: str = ""
+    quorum: int = ROUND_DEFAULTS.quorum
+    quorum_share: float = ROUND_DEFAULTS.quorum_share
+    threshold: str = ROUND_DEFAULTS.threshold
+    bridging_min_voters: int = ROUND_DEFAULTS.bridging_min_voters
+    # scheduling: explicit end times with a time zone, reminder offsets
     review_ends: str = ""
     amend_ends: str = ""
     vote_ends: str = ""
-    reminders: str = ""  # "24h,1h" or "none"; empty: the bot's default
+    reminders: str = ROUND_DEFAULTS.reminders  # "24h,1h" or "none"; empty: the bot's default
+
+    def phase_lengths(self) -> tuple[str, str, str]:
+        """The review, amend and vote lengths, each its default where not given. A CommandError where a
+        phase has both a length and an end time: every adapter's member gets the same refusal."""
+        lengths: list[str] = []
+        for phase, length, ends, default in (
+            ("review", self.review, self.review_ends, ROUND_DEFAULTS.review),
+            ("amend", self.amend, self.amend_ends, ROUND_DEFAULTS.amend),
+            ("vote", self.vote, self.vote_ends, ROUND_DEFAULTS.vote),
+        ):
+            if length and ends.strip():
+                raise CommandError(
+                    f"The {phase} phase was given a length ({length[:20]}) and an end time ({ends[:60]}): "
+                    "give one of the two, not both."
+                )
+            lengths.append(length or default)
+        return lengths[0], lengths[1], lengths[2]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 
 from bot.domain.model import MAX_TEXT
-from bot.domain.outputs import Button, Field, Post
+from bot.domain.outputs import Field, Post
 from bot.generation.calls import Malformed
 from bot.generation.sampling import json_items
+from bot.inbound.actions import accept_stress_case_button
 from storage.tables import StressCaseRow
 
 log = logging.getLogger("policybot.stress")
 
 MAX_PER_KIND = 3
-ACCEPT_TEMPLATE = "policybot:stress:{case}:accept"
 
 
 def parse_cases(text: str, kinds: tuple[str, ...], n: int, n_clauses: int) -> list[tuple[str, int | None, str, str]]:
@@ -54,6 +54,6 @@ def case_post(channel: str, case: StressCaseRow, clause_number: int | None, roun
         + (f": accepted as scenario #{case.scenario_id}" if accepted else ""),
         text=case.prompt,
         fields=tuple(fields),
-        buttons=() if accepted else (Button(ACCEPT_TEMPLATE.format(case=case.id), "Accept into the round", "primary"),),
+        buttons=() if accepted else (accept_stress_case_button(case.id or 0),),
         untrusted=True,
     )

@@ -56,18 +56,8 @@ def still_running(round_id: int | None, policy: str) -> CommandError:
     )
 
 
-async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
-    require_moderator(cmd.actor, "open a round")
-    if not 2 <= cmd.k <= MAX_K:
-        raise CommandError(f"k must be between 2 and {MAX_K} candidates per scenario (got {cmd.k}).")
-    plan = plan_phases(  # scheduling: durations or explicit end times, and reminder offsets
-        durations=(cmd.review, cmd.amend, cmd.vote),
-        ends=(cmd.review_ends, cmd.amend_ends, cmd.vote_ends),
-        reminders=cmd.reminders,
-        now=svc.now(),
-        minimum_seconds=svc.options.min_phase_seconds,
-    )
-    threshold, inclusive = parse_threshold(cmd.threshold)
+def check_rule_and_scenarios(cmd: OpenRound, max_scenarios: int) -> None:
+    """What /round open refuses in its tally rule and its list of scenarios, before anything is looked up."""
     if cmd.quorum < 1:
         raise CommandError("The quorum must be at least 1 ballot.")
     if not 0 <= cmd.quorum_share <= 1:
@@ -78,10 +68,25 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
         raise CommandError("Choose at least one scenario: scenarios=1,2,3 (see /scenario list).")
     if len(set(cmd.scenario_ids)) != len(cmd.scenario_ids):
         raise CommandError("A scenario is listed twice.")
-    if len(cmd.scenario_ids) > svc.options.max_scenarios_per_round:
-        raise CommandError(f"A round can have at most {svc.options.max_scenarios_per_round} scenarios.")
+    if len(cmd.scenario_ids) > max_scenarios:
+        raise CommandError(f"A round can have at most {max_scenarios} scenarios.")
     if not cmd.channel:
         raise CommandError("A round needs a channel to post in.")
+
+
+async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
+    require_moderator(cmd.actor, "open a round")
+    if not 2 <= cmd.k <= MAX_K:
+        raise CommandError(f"k must be between 2 and {MAX_K} candidates per scenario (got {cmd.k}).")
+    plan = plan_phases(  # scheduling: durations or explicit end times, and reminder offsets
+        durations=cmd.phase_lengths(),  # the defaults, and not both a length and an end for a phase
+        ends=(cmd.review_ends, cmd.amend_ends, cmd.vote_ends),
+        reminders=cmd.reminders,
+        now=svc.now(),
+        minimum_seconds=svc.options.min_phase_seconds,
+    )
+    threshold, inclusive = parse_threshold(cmd.threshold)
+    check_rule_and_scenarios(cmd, svc.options.max_scenarios_per_round)
     now = svc.now()
     async with svc.uow() as uow:
         s = uow.session

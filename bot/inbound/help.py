@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.domain.commands import ROUND_DEFAULTS as D  # the defaults shown are the ones /round open takes
+
 USAGE: dict[str, str] = {
     "policy": (
         "/policy create <name> <clauses…>   (numbered clauses: '1. … 2. …'; console: --file PATH)\n"
@@ -17,8 +19,8 @@ USAGE: dict[str, str] = {
         "/scenario import <path>   (JSONL with 'prompt' or 'messages', or text with blank-line-separated scenarios)"
     ),
     "round": (
-        "/round open <policy> scenarios=1,2,3 [version=N] [k=4] [review=48h] [amend=24h] [vote=24h]\n"
-        "            [quorum=1] [quorum-share=0.3] [threshold=>1/2|>=2/3] [bridging=N]\n"
+        f"/round open <policy> scenarios=1,2,3 [version=N] [k={D.k}] [review={D.review}] [amend={D.amend}] [vote={D.vote}]\n"
+        f"            [quorum={D.quorum}] [quorum-share=0.3] [threshold={D.threshold}|>=2/3] [bridging=N]\n"
         "            [review-ends=2026-12-01T18:00+01:00|…[Europe/Paris]] [amend-ends=…] [vote-ends=…] [reminders=24h,1h|none]\n"
         "/round status [round]\n"
         "/round results [round]   (anyone: the results so far, aggregates only, with a chart)\n"

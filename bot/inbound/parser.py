@@ -1,13 +1,17 @@
 """Reading a text command ("/round open kindness scenarios=1,2 k=4") into a command dataclass.
 
 Used by the console adapter and by Slack, whose slash commands arrive as text. Any input either
-parses or raises CommandError with the usage of the command; nothing else escapes."""
+parses or raises CommandError with the usage of the command; nothing else escapes. Each command and
+subcommand has its own small reader, found by name in a table; what a member leaves out takes the
+command's own default (bot/domain/commands.py), never one written here."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from bot.domain import commands as c
 from bot.domain.commands import Actor
@@ -20,11 +24,55 @@ ReadFile = Callable[[str], str]
 _OPTION = re.compile(r"^([a-z][a-z-]*)=(.*)$")
 
 
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """What a command's own reader reads: the words after the command's name (or its subcommand's),
+    and their context."""
+
+    rest: str
+    actor: Actor
+    channel: str
+    read_file: ReadFile | None
+    event_key: str | None
+
+    def tail(self) -> _Line:
+        """The same line without its first word (the subcommand)."""
+        return _Line(_sub(self.rest)[1], self.actor, self.channel, self.read_file, self.event_key)
+
+
+Reader = Callable[[_Line], c.Command]
+
+
+def parse(
+    line: str,
+    actor: Actor,
+    channel: str,
+    *,
+    read_file: ReadFile | None = None,
+    event_key: str | None = None,
+) -> c.Command:
+    text = line.strip()
+    if not text.startswith("/"):
+        raise CommandError("Commands start with '/'. Try /help.")
+    head, _, rest = text[1:].partition(" ")
+    read = _COMMANDS.get(head.lower())
+    if read is None:
+        raise CommandError(f"Unknown command '/{head[:30]}'.\n{help_text()}")
+    return read(_Line(rest.strip(), actor, channel, read_file, event_key))
+
+
+# ---------------------------------------------------------------- small readers
+
+
 def _int(value: str, what: str, usage: str) -> int:
     v = value.strip().lstrip("#")
     if not re.fullmatch(r"-?\d{1,12}", v):
         raise CommandError(f"'{value[:40]}' is not a valid {what} number.\nUsage:\n{usage}")
     return int(v)
+
+
+def _version(value: str, usage: str) -> int:
+    return _int(value.lstrip("v"), "version", usage)
 
 
 def _need(args: list[str], n: int, usage: str) -> None:
@@ -53,54 +101,6 @@ def _split_rationale(text: str) -> tuple[str, str]:
     return text.strip(), ""
 
 
-def parse(
-    line: str,
-    actor: Actor,
-    channel: str,
-    *,
-    read_file: ReadFile | None = None,
-    event_key: str | None = None,
-) -> c.Command:
-    text = line.strip()
-    if not text.startswith("/"):
-        raise CommandError("Commands start with '/'. Try /help.")
-    head, _, rest = text[1:].partition(" ")
-    name = head.lower()
-    rest = rest.strip()
-    if name == "help":
-        return c.Help(actor, rest)
-    if name == "policy":
-        return _policy(rest, actor, read_file)
-    if name == "scenario":
-        return _scenario(rest, actor, read_file)
-    if name == "round":
-        return _round(rest, actor, channel)
-    if name in ("react", "unreact"):
-        return _react(rest, actor, removed=name == "unreact", event_key=event_key)
-    if name == "amend":
-        return _amend(rest, actor)
-    if name == "stress":
-        return _stress(rest, actor)
-    if name == "vote":
-        usage = USAGE["vote"]
-        args = rest.split()
-        _need(args, 2, usage)
-        try:
-            choice = BallotChoice(args[1].lower())
-        except ValueError:
-            raise CommandError(f"Vote yes, no or abstain (not '{args[1][:20]}').\nUsage:\n{usage}") from None
-        return c.CastBallot(actor, _int(args[0], "amendment", usage), choice, event_key=event_key or "")
-    if name == "reminders":  # scheduling
-        if rest.lower() not in ("on", "off"):
-            raise CommandError(f"Say /reminders on or /reminders off.\nUsage:\n{USAGE['reminders']}")
-        return c.SetReminderMessages(actor, rest.lower() == "on")
-    if name == "export":  # export and privacy
-        return _export(rest, actor)
-    if name == "privacy":
-        return _privacy(rest, actor)
-    raise CommandError(f"Unknown command '/{head[:30]}'.\n{help_text()}")
-
-
 def _sub(rest: str) -> tuple[str, str]:
     sub, _, tail = rest.partition(" ")
     return sub.lower(), tail.strip()
@@ -112,132 +112,209 @@ def _read(read_file: ReadFile | None, path: str) -> str:
     return read_file(path)
 
 
-def _policy(rest: str, actor: Actor, read_file: ReadFile | None) -> c.Command:
+def _by_subcommand(group: str, readers: dict[str, Reader], line: _Line, unknown: str = "") -> c.Command:
+    sub, _ = _sub(line.rest)
+    read = readers.get(sub)
+    if read is None:
+        usage = USAGE[group]
+        said = unknown or f"Unknown /{group} subcommand '{sub[:20]}'."
+        raise CommandError(f"{said}\nUsage:\n{usage}")
+    return read(line.tail())
+
+
+# ---------------------------------------------------------------- /policy
+
+
+def _policy_create(line: _Line) -> c.Command:
+    _need(line.rest.split(), 2, USAGE["policy"])
+    name, _, body = line.rest.partition(" ")
+    body = body.strip()
+    if body.startswith("--file "):
+        body = _read(line.read_file, body.removeprefix("--file ").strip())
+    else:
+        body = body.replace("\\n", "\n")
+    return c.CreatePolicy(line.actor, name, body)
+
+
+def _policy_show(line: _Line) -> c.Command:
     usage = USAGE["policy"]
-    sub, tail = _sub(rest)
-    args = tail.split()
-    if sub == "create":
-        _need(args, 2, usage)
-        name, _, body = tail.partition(" ")
-        body = body.strip()
-        body = _read(read_file, body.removeprefix("--file ").strip()) if body.startswith("--file ") else body.replace("\\n", "\n")
-        return c.CreatePolicy(actor, name, body)
-    if sub == "show":
-        _need(args, 1, usage)
-        version = _int(args[1].lstrip("v"), "version", usage) if len(args) > 1 else None
-        return c.ShowPolicy(actor, args[0], version)
-    if sub == "history":
-        _need(args, 1, usage)
-        return c.PolicyHistory(actor, args[0])
-    if sub == "diff":
-        _need(args, 3, usage)
-        return c.DiffPolicy(
-            actor, args[0], _int(args[1].lstrip("v"), "version", usage), _int(args[2].lstrip("v"), "version", usage)
-        )
-    if sub == "list":
-        return c.ListPolicies(actor)
-    raise CommandError(f"Unknown /policy subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+    args = line.rest.split()
+    _need(args, 1, usage)
+    return c.ShowPolicy(line.actor, args[0], _version(args[1], usage) if len(args) > 1 else None)
 
 
-def _scenario(rest: str, actor: Actor, read_file: ReadFile | None) -> c.Command:
+def _policy_history(line: _Line) -> c.Command:
+    args = line.rest.split()
+    _need(args, 1, USAGE["policy"])
+    return c.PolicyHistory(line.actor, args[0])
+
+
+def _policy_diff(line: _Line) -> c.Command:
+    usage = USAGE["policy"]
+    args = line.rest.split()
+    _need(args, 3, usage)
+    return c.DiffPolicy(line.actor, args[0], _version(args[1], usage), _version(args[2], usage))
+
+
+_POLICY: dict[str, Reader] = {
+    "create": _policy_create,
+    "show": _policy_show,
+    "history": _policy_history,
+    "diff": _policy_diff,
+    "list": lambda line: c.ListPolicies(line.actor),
+}
+
+
+# ---------------------------------------------------------------- /scenario
+
+
+def _scenario_add(line: _Line) -> c.Command:
+    if not line.rest:
+        raise CommandError(f"Missing the prompt.\nUsage:\n{USAGE['scenario']}")
+    return c.AddScenario(line.actor, turns_from_text(line.rest.replace(" || ", "\n").replace("\\n", "\n")))
+
+
+def _scenario_remove(line: _Line) -> c.Command:
     usage = USAGE["scenario"]
-    sub, tail = _sub(rest)
-    if sub == "add":
-        if not tail:
-            raise CommandError(f"Missing the prompt.\nUsage:\n{usage}")
-        return c.AddScenario(actor, turns_from_text(tail.replace(" || ", "\n").replace("\\n", "\n")))
-    if sub == "list":
-        return c.ListScenarios(actor)
-    if sub == "remove":
-        _need(tail.split(), 1, usage)
-        return c.RemoveScenario(actor, _int(tail.split()[0], "scenario", usage))
-    if sub == "import":
-        _need(tail.split(), 1, usage)
-        path = tail
-        fmt = "jsonl" if path.endswith(".jsonl") else "text" if path.endswith((".txt", ".md")) else "auto"
-        return c.ImportScenarios(actor, _read(read_file, path), fmt)
-    raise CommandError(f"Unknown /scenario subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+    args = line.rest.split()
+    _need(args, 1, usage)
+    return c.RemoveScenario(line.actor, _int(args[0], "scenario", usage))
 
 
-def _round(rest: str, actor: Actor, channel: str) -> c.Command:
+def _scenario_import(line: _Line) -> c.Command:
+    _need(line.rest.split(), 1, USAGE["scenario"])
+    path = line.rest
+    fmt = "jsonl" if path.endswith(".jsonl") else "text" if path.endswith((".txt", ".md")) else "auto"
+    return c.ImportScenarios(line.actor, _read(line.read_file, path), fmt)
+
+
+_SCENARIO: dict[str, Reader] = {
+    "add": _scenario_add,
+    "list": lambda line: c.ListScenarios(line.actor),
+    "remove": _scenario_remove,
+    "import": _scenario_import,
+}
+
+
+# ---------------------------------------------------------------- /round
+
+
+def _share(value: str, usage: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise CommandError(f"quorum-share must be a number between 0 and 1.\nUsage:\n{usage}") from None
+
+
+def _text(value: str, usage: str) -> str:
+    return value
+
+
+def _number(what: str) -> Callable[[str, str], int]:
+    return lambda value, usage: _int(value, what, usage)
+
+
+# option → (OpenRound's field, how its value is read); an option left out takes OpenRound's default
+_OPEN_OPTIONS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "version": ("version", _version),
+    "k": ("k", _number("k")),
+    "review": ("review", _text),
+    "amend": ("amend", _text),
+    "vote": ("vote", _text),
+    "quorum": ("quorum", _number("quorum")),
+    "quorum-share": ("quorum_share", _share),
+    "threshold": ("threshold", _text),
+    "bridging": ("bridging_min_voters", _number("bridging")),  # analysis
+    "review-ends": ("review_ends", _text),  # scheduling
+    "amend-ends": ("amend_ends", _text),
+    "vote-ends": ("vote_ends", _text),
+    "reminders": ("reminders", _text),
+}
+
+
+def _round_open(line: _Line) -> c.Command:
     usage = USAGE["round"]
-    sub, tail = _sub(rest)
-    args = tail.split()
-    if sub == "open":
-        pos, opt = _options(
-            args,
-            {"scenarios", "version", "k", "review", "amend", "vote", "quorum", "quorum-share", "threshold", "bridging"}
-            | {"review-ends", "amend-ends", "vote-ends", "reminders"},  # scheduling
-            usage,
-        )
-        if len(pos) != 1:
-            raise CommandError(f"Name exactly one policy.\nUsage:\n{usage}")
-        ids = tuple(_int(x, "scenario", usage) for x in opt.get("scenarios", "").split(",") if x.strip())
-        for phase in ("review", "amend", "vote"):  # scheduling
-            if phase in opt and f"{phase}-ends" in opt:
-                raise CommandError(f"Give {phase}= or {phase}-ends=, not both.\nUsage:\n{usage}")
-        try:
-            share = float(opt.get("quorum-share", "0"))
-        except ValueError:
-            raise CommandError(f"quorum-share must be a number between 0 and 1.\nUsage:\n{usage}") from None
-        return c.OpenRound(
-            actor,
-            pos[0],
-            channel,
-            ids,
-            version=_int(opt["version"].lstrip("v"), "version", usage) if "version" in opt else None,
-            k=_int(opt.get("k", "4"), "k", usage),
-            review=opt.get("review", "48h"),
-            amend=opt.get("amend", "24h"),
-            vote=opt.get("vote", "24h"),
-            quorum=_int(opt.get("quorum", "1"), "quorum", usage),
-            quorum_share=share,
-            threshold=opt.get("threshold", ">1/2"),
-            bridging_min_voters=_int(opt.get("bridging", "0"), "bridging", usage),  # analysis
-            review_ends=opt.get("review-ends", ""),
-            amend_ends=opt.get("amend-ends", ""),
-            vote_ends=opt.get("vote-ends", ""),
-            reminders=opt.get("reminders", ""),
-        )
-    if sub == "status":
-        return c.RoundStatus(actor, _int(args[0], "round", usage) if args else None)
-    if sub == "results":  # analysis
-        return c.RoundResults(actor, _int(args[0], "round", usage) if args else None)
-    if sub == "advance":
-        _need(args, 1, usage)
-        return c.AdvanceRound(actor, _int(args[0], "round", usage))
-    if sub == "cancel":
-        _need(args, 1, usage)
-        return c.CancelRound(actor, _int(args[0], "round", usage))
-    if sub == "respond":
-        _need(args, 3, usage)
-        text = tail.split(None, 2)[2]
-        return c.ContributeResponse(actor, _int(args[0], "round", usage), _int(args[1], "scenario", usage), text)
-    if sub == "retry":
-        _need(args, 1, usage)
-        ids = tuple(_int(x, "scenario", usage) for x in " ".join(args[1:]).replace(",", " ").split())
-        return c.RetryScenarios(actor, _int(args[0], "round", usage), ids)
-    if sub in ("extend", "shorten"):  # scheduling
-        _need(args, 2, usage)
-        change = c.ExtendPhase if sub == "extend" else c.ShortenPhase
-        return change(actor, _int(args[0], "round", usage), args[1])
-    if sub == "ends":
-        _need(args, 2, usage)
-        return c.SetPhaseEnd(actor, _int(args[0], "round", usage), args[1])
-    if sub in ("pause", "resume"):
-        _need(args, 1, usage)
-        clock = c.PausePhase if sub == "pause" else c.ResumePhase
-        return clock(actor, _int(args[0], "round", usage))
-    raise CommandError(f"Unknown /round subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+    pos, opt = _options(line.rest.split(), {"scenarios", *_OPEN_OPTIONS}, usage)
+    if len(pos) != 1:
+        raise CommandError(f"Name exactly one policy.\nUsage:\n{usage}")
+    ids = tuple(_int(x, "scenario", usage) for x in opt.get("scenarios", "").split(",") if x.strip())
+    given = {field: read(opt[name], usage) for name, (field, read) in _OPEN_OPTIONS.items() if name in opt}
+    opened = c.OpenRound(line.actor, pos[0], line.channel, ids, **given)
+    try:
+        opened.phase_lengths()  # the core's own rule for what a phase may be given, said here with the usage
+    except CommandError as e:
+        raise CommandError(f"{e.message}\nUsage:\n{usage}") from None
+    return opened
 
 
-def _stress(rest: str, actor: Actor) -> c.Command:
+def _optional_round(command: Callable[[Actor, int | None], c.Command]) -> Reader:
+    def read(line: _Line) -> c.Command:
+        args = line.rest.split()
+        return command(line.actor, _int(args[0], "round", USAGE["round"]) if args else None)
+
+    return read
+
+
+def _one_round(command: Callable[[Actor, int], c.Command]) -> Reader:
+    def read(line: _Line) -> c.Command:
+        args = line.rest.split()
+        _need(args, 1, USAGE["round"])
+        return command(line.actor, _int(args[0], "round", USAGE["round"]))
+
+    return read
+
+
+def _round_and_text(command: Callable[[Actor, int, str], c.Command]) -> Reader:  # scheduling: extend, shorten, ends
+    def read(line: _Line) -> c.Command:
+        args = line.rest.split()
+        _need(args, 2, USAGE["round"])
+        return command(line.actor, _int(args[0], "round", USAGE["round"]), args[1])
+
+    return read
+
+
+def _round_respond(line: _Line) -> c.Command:
+    usage = USAGE["round"]
+    args = line.rest.split()
+    _need(args, 3, usage)
+    text = line.rest.split(None, 2)[2]
+    return c.ContributeResponse(line.actor, _int(args[0], "round", usage), _int(args[1], "scenario", usage), text)
+
+
+def _round_retry(line: _Line) -> c.Command:
+    usage = USAGE["round"]
+    args = line.rest.split()
+    _need(args, 1, usage)
+    ids = tuple(_int(x, "scenario", usage) for x in " ".join(args[1:]).replace(",", " ").split())
+    return c.RetryScenarios(line.actor, _int(args[0], "round", usage), ids)
+
+
+_ROUND: dict[str, Reader] = {
+    "open": _round_open,
+    "status": _optional_round(c.RoundStatus),
+    "results": _optional_round(c.RoundResults),  # analysis
+    "advance": _one_round(c.AdvanceRound),
+    "cancel": _one_round(c.CancelRound),
+    "respond": _round_respond,
+    "retry": _round_retry,
+    "extend": _round_and_text(c.ExtendPhase),  # scheduling
+    "shorten": _round_and_text(c.ShortenPhase),
+    "ends": _round_and_text(c.SetPhaseEnd),
+    "pause": _one_round(c.PausePhase),
+    "resume": _one_round(c.ResumePhase),
+}
+
+
+# ---------------------------------------------------------------- /stress (generation)
+
+
+def _stress(line: _Line) -> c.Command:
     usage = USAGE["stress"]
-    sub, tail = _sub(rest)
+    sub, tail = _sub(line.rest)
     if sub == "accept":
         _need(tail.split(), 1, usage)
-        return c.AcceptStressCase(actor, _int(tail.split()[0], "stress case", usage))
-    pos, opt = _options(rest.split(), {"clause", "kinds", "n"}, usage)
+        return c.AcceptStressCase(line.actor, _int(tail.split()[0], "stress case", usage))
+    pos, opt = _options(line.rest.split(), {"clause", "kinds", "n"}, usage)
     if len(pos) != 1:
         raise CommandError(f"Name exactly one round.\nUsage:\n{usage}")
     kinds = (
@@ -246,7 +323,7 @@ def _stress(rest: str, actor: Actor) -> c.Command:
         else ("loophole", "over-reach", "unclear")
     )
     return c.ProposeStressCases(
-        actor,
+        line.actor,
         _int(pos[0], "round", usage),
         clause=_int(opt["clause"], "clause", usage) if "clause" in opt else None,
         kinds=kinds,
@@ -254,9 +331,12 @@ def _stress(rest: str, actor: Actor) -> c.Command:
     )
 
 
-def _react(rest: str, actor: Actor, *, removed: bool, event_key: str | None) -> c.Command:
+# ---------------------------------------------------------------- /react, /vote, /reminders
+
+
+def _react(line: _Line, *, removed: bool) -> c.Command:
     usage = USAGE["react"]
-    args = rest.split(None, 2)
+    args = line.rest.split(None, 2)
     _need(args, 2, usage)
     try:
         stance = Stance(args[1].lower())
@@ -264,115 +344,199 @@ def _react(rest: str, actor: Actor, *, removed: bool, event_key: str | None) -> 
         raise CommandError(f"React with endorse, object, pass or best (not '{args[1][:20]}').\nUsage:\n{usage}") from None
     reason = args[2] if len(args) > 2 and not removed else ""
     return c.RecordReaction(
-        actor,
+        line.actor,
         stance,
-        event_key=event_key or f"console:{uuid.uuid4()}",
+        event_key=line.event_key or f"console:{uuid.uuid4()}",
         candidate_id=_int(args[0], "candidate", usage),
         removed=removed,
         reason=reason,
     )
 
 
-def _amend(rest: str, actor: Actor) -> c.Command:
+def _vote(line: _Line) -> c.Command:
+    usage = USAGE["vote"]
+    args = line.rest.split()
+    _need(args, 2, usage)
+    try:
+        choice = BallotChoice(args[1].lower())
+    except ValueError:
+        raise CommandError(f"Vote yes, no or abstain (not '{args[1][:20]}').\nUsage:\n{usage}") from None
+    return c.CastBallot(line.actor, _int(args[0], "amendment", usage), choice, event_key=line.event_key or "")
+
+
+def _reminders(line: _Line) -> c.Command:  # scheduling
+    setting = line.rest.lower()
+    if setting not in ("on", "off"):
+        raise CommandError(f"Say /reminders on or /reminders off.\nUsage:\n{USAGE['reminders']}")
+    return c.SetReminderMessages(line.actor, setting == "on")
+
+
+# ---------------------------------------------------------------- /amend
+
+
+def _amend_add(line: _Line) -> c.Command:
     usage = USAGE["amend"]
-    sub, tail = _sub(rest)
-    body, rationale = _split_rationale(tail)
+    body, rationale = _split_rationale(line.rest)
+    _need(body.split(), 2, usage)
+    round_id = _int(body.split()[0], "round", usage)
+    words = body.split(None, 1)[1]
+    after: int | None = None
+    m = re.match(r"^after=(\S+)\s+(.*)$", words, re.DOTALL)
+    if m:
+        after = _int(m.group(1), "clause", usage)
+        words = m.group(2)
+    return c.ProposeAmendment(line.actor, round_id, AmendmentKind.ADD, after, words, rationale)
+
+
+def _amend_replace(line: _Line) -> c.Command:
+    usage = USAGE["amend"]
+    body, rationale = _split_rationale(line.rest)
     args = body.split()
-    if sub == "add":
-        _need(args, 2, usage)
-        round_id = _int(args[0], "round", usage)
-        words = body.split(None, 1)[1]
-        after: int | None = None
-        m = re.match(r"^after=(\S+)\s+(.*)$", words, re.DOTALL)
-        if m:
-            after = _int(m.group(1), "clause", usage)
-            words = m.group(2)
-        return c.ProposeAmendment(actor, round_id, AmendmentKind.ADD, after, words, rationale)
-    if sub == "replace":
-        _need(args, 3, usage)
-        new_text = body.split(None, 2)[2]
-        return c.ProposeAmendment(
-            actor, _int(args[0], "round", usage), AmendmentKind.REPLACE, _int(args[1], "clause", usage), new_text, rationale
-        )
-    if sub == "remove":
-        _need(args, 2, usage)
-        if len(args) > 2:
-            raise CommandError(f"A removal takes no clause text; give reasons after ' -- '.\nUsage:\n{usage}")
-        return c.ProposeAmendment(
-            actor, _int(args[0], "round", usage), AmendmentKind.REMOVE, _int(args[1], "clause", usage), "", rationale
-        )
-    if sub == "withdraw":
+    _need(args, 3, usage)
+    new_text = body.split(None, 2)[2]
+    round_id, clause = _int(args[0], "round", usage), _int(args[1], "clause", usage)
+    return c.ProposeAmendment(line.actor, round_id, AmendmentKind.REPLACE, clause, new_text, rationale)
+
+
+def _amend_remove(line: _Line) -> c.Command:
+    usage = USAGE["amend"]
+    body, rationale = _split_rationale(line.rest)
+    args = body.split()
+    _need(args, 2, usage)
+    if len(args) > 2:
+        raise CommandError(f"A removal takes no clause text; give reasons after ' -- '.\nUsage:\n{usage}")
+    round_id, clause = _int(args[0], "round", usage), _int(args[1], "clause", usage)
+    return c.ProposeAmendment(line.actor, round_id, AmendmentKind.REMOVE, clause, "", rationale)
+
+
+def _amendment_or_round(command: Callable[[Actor, int], c.Command], what: str) -> Reader:
+    def read(line: _Line) -> c.Command:
+        usage = USAGE["amend"]
+        args = _split_rationale(line.rest)[0].split()
         _need(args, 1, usage)
-        return c.WithdrawAmendment(actor, _int(args[0], "amendment", usage))
-    if sub == "list":
-        _need(args, 1, usage)
-        return c.ListAmendments(actor, _int(args[0], "round", usage))
-    raise CommandError(f"Unknown /amend subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+        return command(line.actor, _int(args[0], what, usage))
+
+    return read
+
+
+_AMEND: dict[str, Reader] = {
+    "add": _amend_add,
+    "replace": _amend_replace,
+    "remove": _amend_remove,
+    "withdraw": _amendment_or_round(c.WithdrawAmendment, "amendment"),
+    "list": _amendment_or_round(c.ListAmendments, "round"),
+}
 
 
 # ---------------------------------------------------------------- export and privacy
 
 
-def _export(rest: str, actor: Actor) -> c.Command:
+def _export_settings(line: _Line) -> c.Command:
     usage = USAGE["export"]
-    sub, tail = _sub(rest)
-    if sub == "settings":
-        pos, opt = _options(tail.split(), {"licence", "license", "consent"}, usage)
-        if pos:
-            raise CommandError(f"Unexpected '{pos[0][:30]}'.\nUsage:\n{usage}")
-        consent = opt.get("consent", "").lower()
-        if consent not in ("", "required", "optional"):
-            raise CommandError(f"consent is 'required' or 'optional'.\nUsage:\n{usage}")
-        licence = opt.get("licence", opt.get("license"))
-        return c.ExportSettings(actor, licence=licence, consent_required=None if not consent else consent == "required")
-    pos, opt = _options(tail.split(), {"formats", "format"}, usage)
-    parquet = "parquet" in [p.lower() for p in pos]
-    pos = [p for p in pos if p.lower() != "parquet"]
-    raw = opt.get("formats", opt.get("format", "all"))
-    formats = tuple(f.strip().lower() for f in raw.split(",") if f.strip())
-    if sub == "round":
-        if len(pos) != 1:
-            raise CommandError(f"Name exactly one round.\nUsage:\n{usage}")
-        return c.ExportData(actor, round_id=_int(pos[0], "round", usage), formats=formats, parquet=parquet)
-    if sub == "policy":
-        if len(pos) != 1:
-            raise CommandError(f"Name exactly one policy.\nUsage:\n{usage}")
-        return c.ExportData(actor, policy=pos[0], formats=formats, parquet=parquet)
-    if sub == "community":
-        if pos:
-            raise CommandError(f"Unexpected '{pos[0][:30]}'.\nUsage:\n{usage}")
-        return c.ExportData(actor, formats=formats, parquet=parquet)
-    raise CommandError(f"Export a round, a policy or the community.\nUsage:\n{usage}")
+    pos, opt = _options(line.rest.split(), {"licence", "license", "consent"}, usage)
+    if pos:
+        raise CommandError(f"Unexpected '{pos[0][:30]}'.\nUsage:\n{usage}")
+    consent = opt.get("consent", "").lower()
+    if consent not in ("", "required", "optional"):
+        raise CommandError(f"consent is 'required' or 'optional'.\nUsage:\n{usage}")
+    licence = opt.get("licence", opt.get("license"))
+    return c.ExportSettings(line.actor, licence=licence, consent_required=None if not consent else consent == "required")
 
 
-def _privacy(rest: str, actor: Actor) -> c.Command:
-    usage = USAGE["privacy"]
-    sub, tail = _sub(rest)
-    words = tail.split()
-    if sub in ("", "show"):
-        return c.PrivacyShow(actor)
-    if sub in ("optout", "optin"):
-        return c.PrivacyExportChoice(actor, opt_out=sub == "optout")
-    if sub == "consent":
-        if len(words) != 1 or words[0].lower() not in ("yes", "no"):
-            raise CommandError(f"Say /privacy consent yes or /privacy consent no.\nUsage:\n{usage}")
-        return c.PrivacyExportChoice(actor, consent=words[0].lower() == "yes")
-    if sub == "erase":
-        if words and words != ["confirm"]:
-            raise CommandError(f"Say /privacy erase, then /privacy erase confirm.\nUsage:\n{usage}")
-        return c.PrivacyErase(actor, confirm=words == ["confirm"])
-    if sub == "attributes":
-        pairs: list[tuple[str, str]] = []
-        agree = clear = False
-        for w in words:
-            key, eq, value = w.partition("=")
-            if eq:
-                pairs.append((key, value))
-            elif w.lower() == "agree":
-                agree = True
-            elif w.lower() == "clear":
-                clear = True
-            else:
-                raise CommandError(f"Unexpected '{w[:30]}': give attributes as name=value.\nUsage:\n{usage}")
-        return c.PrivacyAttributes(actor, tuple(pairs), agree=agree, clear=clear)
-    raise CommandError(f"Unknown /privacy subcommand '{sub[:20]}'.\nUsage:\n{usage}")
+def _export_data(names: int, what: str) -> Callable[[_Line], tuple[list[str], tuple[str, ...], bool]]:
+    """A reader of `[name…] [formats=…] [parquet]` that wants `names` positional words (0 or 1)."""
+
+    def read(line: _Line) -> tuple[list[str], tuple[str, ...], bool]:
+        usage = USAGE["export"]
+        pos, opt = _options(line.rest.split(), {"formats", "format"}, usage)
+        parquet = "parquet" in [p.lower() for p in pos]
+        pos = [p for p in pos if p.lower() != "parquet"]
+        if names == 0 and pos:
+            raise CommandError(f"Unexpected '{pos[0][:30]}'.\nUsage:\n{usage}")
+        if names == 1 and len(pos) != 1:
+            raise CommandError(f"Name exactly one {what}.\nUsage:\n{usage}")
+        raw = opt.get("formats", opt.get("format", "all"))
+        return pos, tuple(f.strip().lower() for f in raw.split(",") if f.strip()), parquet
+
+    return read
+
+
+def _export_round(line: _Line) -> c.Command:
+    pos, formats, parquet = _export_data(1, "round")(line)
+    round_id = _int(pos[0], "round", USAGE["export"])
+    return c.ExportData(line.actor, round_id=round_id, formats=formats, parquet=parquet)
+
+
+def _export_policy(line: _Line) -> c.Command:
+    pos, formats, parquet = _export_data(1, "policy")(line)
+    return c.ExportData(line.actor, policy=pos[0], formats=formats, parquet=parquet)
+
+
+def _export_community(line: _Line) -> c.Command:
+    _, formats, parquet = _export_data(0, "")(line)
+    return c.ExportData(line.actor, formats=formats, parquet=parquet)
+
+
+_EXPORT: dict[str, Reader] = {
+    "settings": _export_settings,
+    "round": _export_round,
+    "policy": _export_policy,
+    "community": _export_community,
+}
+
+
+def _privacy_consent(line: _Line) -> c.Command:
+    words = line.rest.split()
+    if len(words) != 1 or words[0].lower() not in ("yes", "no"):
+        raise CommandError(f"Say /privacy consent yes or /privacy consent no.\nUsage:\n{USAGE['privacy']}")
+    return c.PrivacyExportChoice(line.actor, consent=words[0].lower() == "yes")
+
+
+def _privacy_erase(line: _Line) -> c.Command:
+    words = line.rest.split()
+    if words and words != ["confirm"]:
+        raise CommandError(f"Say /privacy erase, then /privacy erase confirm.\nUsage:\n{USAGE['privacy']}")
+    return c.PrivacyErase(line.actor, confirm=words == ["confirm"])
+
+
+def _privacy_attributes(line: _Line) -> c.Command:
+    pairs: list[tuple[str, str]] = []
+    flags: set[str] = set()
+    for w in line.rest.split():
+        key, eq, value = w.partition("=")
+        if eq:
+            pairs.append((key, value))
+        elif w.lower() in ("agree", "clear"):
+            flags.add(w.lower())
+        else:
+            raise CommandError(f"Unexpected '{w[:30]}': give attributes as name=value.\nUsage:\n{USAGE['privacy']}")
+    return c.PrivacyAttributes(line.actor, tuple(pairs), agree="agree" in flags, clear="clear" in flags)
+
+
+_PRIVACY: dict[str, Reader] = {
+    "": lambda line: c.PrivacyShow(line.actor),
+    "show": lambda line: c.PrivacyShow(line.actor),
+    "optout": lambda line: c.PrivacyExportChoice(line.actor, opt_out=True),
+    "optin": lambda line: c.PrivacyExportChoice(line.actor, opt_out=False),
+    "consent": _privacy_consent,
+    "erase": _privacy_erase,
+    "attributes": _privacy_attributes,
+}
+
+
+# ---------------------------------------------------------------- every command, by name
+
+_COMMANDS: dict[str, Reader] = {
+    "help": lambda line: c.Help(line.actor, line.rest),
+    "policy": lambda line: _by_subcommand("policy", _POLICY, line),
+    "scenario": lambda line: _by_subcommand("scenario", _SCENARIO, line),
+    "round": lambda line: _by_subcommand("round", _ROUND, line),
+    "react": lambda line: _react(line, removed=False),
+    "unreact": lambda line: _react(line, removed=True),
+    "amend": lambda line: _by_subcommand("amend", _AMEND, line),
+    "stress": _stress,
+    "vote": _vote,
+    "reminders": _reminders,
+    "export": lambda line: _by_subcommand("export", _EXPORT, line, "Export a round, a policy or the community."),
+    "privacy": lambda line: _by_subcommand("privacy", _PRIVACY, line),
+}

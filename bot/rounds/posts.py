@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.domain.model import CANDIDATE_LABELS, AmendmentKind, Phase, Stance, Turn
-from bot.domain.outputs import Button, Field, Post, Subject, time_token
+from bot.domain.outputs import Field, Post, Subject, time_token
+from bot.inbound.actions import ballot_buttons, best_button
 from storage.tables import AmendmentRow, CandidateRow, RoundRow
 
 STANCES = (Stance.ENDORSE, Stance.OBJECT, Stance.PASS)
@@ -57,7 +58,7 @@ def candidate_post(r: RoundRow, c: CandidateRow, thread_parent: str | None) -> P
         title=f"Candidate {label(c.position)} (#{c.id}) · {who}",
         text=c.text,
         seed_reactions=STANCES,
-        buttons=(Button(f"policybot:best:{c.id}", "⭐ Best of this scenario", "primary"),),
+        buttons=(best_button(c.id or 0),),
         thread_parent=thread_parent,
         subject=Subject("candidate", c.id or 0),
         untrusted=True,
@@ -88,11 +89,7 @@ def ballot_post(r: RoundRow, a: AmendmentRow, clause_number: dict[str, int]) -> 
         title=f"Amendment #{a.id} ({origin})",
         text=describe_amendment(a, clause_number),
         fields=fields,
-        buttons=(
-            Button(f"policybot:ballot:{a.id}:yes", "Yes", "success"),
-            Button(f"policybot:ballot:{a.id}:no", "No", "danger"),
-            Button(f"policybot:ballot:{a.id}:abstain", "Abstain", "secondary"),
-        ),
+        buttons=ballot_buttons(a.id or 0),
         subject=Subject("amendment", a.id or 0),
         untrusted=True,
     )

@@ -29,90 +29,102 @@ def sub(name: str, *options: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": name, "type": 1, "options": list(options)}]
 
 
-def slash_for(cmd: c.Command, text: str) -> tuple[str, list[dict[str, Any]]]:
+Slash = tuple[str, list[dict[str, Any]]]
+
+
+def _some(*pairs: tuple[str, Any]) -> list[dict[str, Any]]:
+    """The options that are given (None, "" and False are options left out)."""
+    return [opt(name, value) for name, value in pairs if value not in (None, "", False)]
+
+
+def _open_round(cmd: c.OpenRound) -> Slash:
+    d = c.ROUND_DEFAULTS
+    options = [opt("policy", cmd.policy), opt("scenarios", ",".join(str(i) for i in cmd.scenario_ids)), opt("k", cmd.k)]
+    given = {"review": cmd.review, "amend": cmd.amend, "vote": cmd.vote, "quorum": cmd.quorum, "threshold": cmd.threshold}
+    defaults = {"quorum": d.quorum, "threshold": d.threshold}
+    options += [opt(name, value) for name, value in given.items() if value and value != defaults.get(name)]
+    options += _some(("review_ends", cmd.review_ends), ("amend_ends", cmd.amend_ends), ("vote_ends", cmd.vote_ends))
+    return "round", sub("open", *options)
+
+
+def _amendment(cmd: c.ProposeAmendment) -> Slash:
+    options = [opt("round", cmd.round_id)]
+    if cmd.kind == AmendmentKind.ADD:
+        options += _some(("text", cmd.text), ("after", cmd.clause))
+    else:
+        options.append(opt("clause", cmd.clause))
+        options += _some(("text", cmd.text))
+    options += _some(("rationale", cmd.rationale))
+    return "amend", sub(cmd.kind.value, *options)
+
+
+def _reaction(cmd: c.RecordReaction) -> Slash:
+    options = [opt("candidate", cmd.candidate_id), opt("stance", cmd.stance.value), *_some(("reason", cmd.reason))]
+    return ("unreact" if cmd.removed else "react"), options
+
+
+def _stress(cmd: c.ProposeStressCases) -> Slash:
+    kinds = ",".join(cmd.kinds) if cmd.kinds != c.ProposeStressCases(cmd.actor, 0).kinds else None
+    more = _some(("clause", cmd.clause), ("kinds", kinds), ("n", cmd.per_kind if cmd.per_kind != 1 else None))
+    return "stress", sub("propose", opt("round", cmd.round_id), *more)
+
+
+def _round(name: str, *more: str) -> Any:
+    """/round <name> with the command's round, and these fields of the command as options of the same name."""
+    return lambda cmd, text: ("round", sub(name, *_some(("round", cmd.round_id), *((f, getattr(cmd, f)) for f in more))))
+
+
+# the application command Discord would send for each kind of command (the text is the command's text form)
+SLASH: dict[type[c.Command], Any] = {
+    c.CreatePolicy: lambda cmd, text: ("policy", sub("create", opt("name", cmd.name), opt("text", cmd.text))),
+    c.ListPolicies: lambda cmd, text: ("policy", sub("list")),
+    c.ShowPolicy: lambda cmd, text: ("policy", sub("show", opt("name", cmd.name), *_some(("version", cmd.version)))),
+    c.PolicyHistory: lambda cmd, text: ("policy", sub("history", opt("name", cmd.name))),
+    c.DiffPolicy: lambda cmd, text: (
+        "policy",
+        sub("diff", opt("name", cmd.name), opt("from_version", cmd.from_version), opt("to_version", cmd.to_version)),
+    ),
+    c.AddScenario: lambda cmd, text: ("scenario", sub("add", opt("prompt", text.split(None, 2)[2]))),
+    c.ListScenarios: lambda cmd, text: ("scenario", sub("list")),
+    c.RemoveScenario: lambda cmd, text: ("scenario", sub("remove", opt("scenario", cmd.scenario_id))),
+    c.OpenRound: lambda cmd, text: _open_round(cmd),
+    c.RoundStatus: _round("status"),
+    c.RoundResults: _round("results"),
+    c.AdvanceRound: _round("advance"),
+    c.CancelRound: _round("cancel"),
+    c.PausePhase: _round("pause"),
+    c.ResumePhase: _round("resume"),
+    c.ExtendPhase: _round("extend", "by"),
+    c.ShortenPhase: _round("shorten", "by"),
+    c.SetPhaseEnd: lambda cmd, text: ("round", sub("ends", opt("round", cmd.round_id), opt("when", cmd.ends))),
+    c.ContributeResponse: lambda cmd, text: (
+        "round",
+        sub("respond", opt("round", cmd.round_id), opt("scenario", cmd.scenario_id), opt("text", cmd.text)),
+    ),
+    c.RecordReaction: lambda cmd, text: _reaction(cmd),
+    c.ProposeAmendment: lambda cmd, text: _amendment(cmd),
+    c.ListAmendments: lambda cmd, text: ("amend", sub("list", opt("round", cmd.round_id))),
+    c.WithdrawAmendment: lambda cmd, text: ("amend", sub("withdraw", opt("amendment", cmd.amendment_id))),
+    c.CastBallot: lambda cmd, text: ("vote", [opt("amendment", cmd.amendment_id), opt("choice", cmd.choice.value)]),
+    c.SetReminderMessages: lambda cmd, text: ("reminders", [opt("setting", "on" if cmd.enabled else "off")]),
+    c.ExportData: lambda cmd, text: ("export", sub("round", opt("round", cmd.round_id))),
+    c.PrivacyShow: lambda cmd, text: ("privacy", sub("show")),
+    c.PrivacyExportChoice: lambda cmd, text: ("privacy", sub("optout" if cmd.opt_out else "optin")),
+    c.Help: lambda cmd, text: ("help", _some(("topic", cmd.topic))),
+    c.ProposeStressCases: lambda cmd, text: _stress(cmd),
+    c.AcceptStressCase: lambda cmd, text: ("stress", sub("accept", opt("case", cmd.case_id))),
+}
+
+
+def slash_for(cmd: c.Command, text: str) -> Slash:
     """The application command Discord would send for the command this text stands for."""
-    if isinstance(cmd, c.CreatePolicy):
-        return "policy", sub("create", opt("name", cmd.name), opt("text", cmd.text))
-    if isinstance(cmd, c.ListPolicies):
-        return "policy", sub("list")
-    if isinstance(cmd, c.ShowPolicy):
-        return "policy", sub("show", opt("name", cmd.name), *([opt("version", cmd.version)] if cmd.version else []))
-    if isinstance(cmd, c.PolicyHistory):
-        return "policy", sub("history", opt("name", cmd.name))
-    if isinstance(cmd, c.DiffPolicy):
-        versions = opt("from_version", cmd.from_version), opt("to_version", cmd.to_version)
-        return "policy", sub("diff", opt("name", cmd.name), *versions)
-    if isinstance(cmd, c.RemoveScenario):
-        return "scenario", sub("remove", opt("scenario", cmd.scenario_id))
-    if isinstance(cmd, c.ContributeResponse):
-        return "round", sub("respond", opt("round", cmd.round_id), opt("scenario", cmd.scenario_id), opt("text", cmd.text))
-    if isinstance(cmd, c.RecordReaction):
-        options = [opt("candidate", cmd.candidate_id), opt("stance", cmd.stance.value)]
-        if cmd.reason:
-            options.append(opt("reason", cmd.reason))
-        return ("unreact" if cmd.removed else "react"), options
-    if isinstance(cmd, c.AddScenario):
-        return "scenario", sub("add", opt("prompt", text.split(None, 2)[2]))
-    if isinstance(cmd, c.ListScenarios):
-        return "scenario", sub("list")
-    if isinstance(cmd, c.OpenRound):
-        options = [opt("policy", cmd.policy), opt("scenarios", ",".join(str(i) for i in cmd.scenario_ids)), opt("k", cmd.k)]
-        for name, value, default in (
-            ("review", cmd.review, "48h"),
-            ("amend", cmd.amend, "24h"),
-            ("vote", cmd.vote, "24h"),
-            ("quorum", cmd.quorum, 1),
-            ("threshold", cmd.threshold, ">1/2"),
-        ):
-            if value != default:
-                options.append(opt(name, value))
-        return "round", sub("open", *options)
-    if isinstance(cmd, c.RoundStatus):
-        return "round", sub("status", *([opt("round", cmd.round_id)] if cmd.round_id else []))
-    if isinstance(cmd, c.AdvanceRound):
-        return "round", sub("advance", opt("round", cmd.round_id))
-    if isinstance(cmd, c.CancelRound):
-        return "round", sub("cancel", opt("round", cmd.round_id))
-    if isinstance(cmd, c.ProposeAmendment):
-        options = [opt("round", cmd.round_id)]
-        if cmd.kind == AmendmentKind.ADD:
-            options.append(opt("text", cmd.text))
-            if cmd.clause is not None:
-                options.append(opt("after", cmd.clause))
-        else:
-            options.append(opt("clause", cmd.clause))
-            if cmd.kind == AmendmentKind.REPLACE:
-                options.append(opt("text", cmd.text))
-        if cmd.rationale:
-            options.append(opt("rationale", cmd.rationale))
-        return "amend", sub(cmd.kind.value, *options)
-    if isinstance(cmd, c.ListAmendments):
-        return "amend", sub("list", opt("round", cmd.round_id))
-    if isinstance(cmd, c.WithdrawAmendment):
-        return "amend", sub("withdraw", opt("amendment", cmd.amendment_id))
-    if isinstance(cmd, c.CastBallot):
-        return "vote", [opt("amendment", cmd.amendment_id), opt("choice", cmd.choice.value)]
-    if isinstance(cmd, c.RoundResults):
-        return "round", sub("results", *([opt("round", cmd.round_id)] if cmd.round_id else []))
-    if isinstance(cmd, c.ExtendPhase | c.ShortenPhase):
-        return "round", sub(
-            "extend" if isinstance(cmd, c.ExtendPhase) else "shorten", opt("round", cmd.round_id), opt("by", cmd.by)
-        )
-    if isinstance(cmd, c.SetPhaseEnd):
-        return "round", sub("ends", opt("round", cmd.round_id), opt("when", cmd.ends))
-    if isinstance(cmd, c.PausePhase | c.ResumePhase):
-        return "round", sub("pause" if isinstance(cmd, c.PausePhase) else "resume", opt("round", cmd.round_id))
-    if isinstance(cmd, c.SetReminderMessages):
-        return "reminders", [opt("setting", "on" if cmd.enabled else "off")]
-    if isinstance(cmd, c.ExportData) and cmd.round_id is not None:
-        return "export", sub("round", opt("round", cmd.round_id))
-    if isinstance(cmd, c.PrivacyShow):
-        return "privacy", sub("show")
-    if isinstance(cmd, c.PrivacyExportChoice) and cmd.opt_out is not None:
-        return "privacy", sub("optout" if cmd.opt_out else "optin")
-    if isinstance(cmd, c.Help):
-        return "help", [opt("topic", cmd.topic)] if cmd.topic else []
-    raise AssertionError(f"the driver does not map {type(cmd).__name__}")
+    to_slash = SLASH.get(type(cmd))
+    if to_slash is None or (isinstance(cmd, c.ExportData) and cmd.round_id is None):
+        raise AssertionError(f"the driver does not map {type(cmd).__name__}")
+    if isinstance(cmd, c.PrivacyExportChoice) and cmd.opt_out is None:
+        raise AssertionError("the driver maps /privacy optout and optin only")
+    name, options = to_slash(cmd, text)
+    return str(name), list(options)
 
 
 def reply_text(messages: list[dict[str, Any]]) -> str:

@@ -613,6 +613,9 @@ class FakeDiscord:
 
     def press(self, member: Member, custom_id: str) -> dict[str, Any]:
         message = self.message_with_custom_id(custom_id)
+        button = next(c for row in message["components"] for c in row["components"] if c.get("custom_id") == custom_id)
+        if button.get("disabled"):  # Discord shows a disabled button greyed out and sends no press
+            raise AssertionError(f"the button {custom_id!r} is disabled: no member can press it")
         payload = self._interaction(
             3, member, {"custom_id": custom_id, "component_type": 2}, channel_id=int(message["channel_id"])
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, func, select
@@ -520,3 +521,28 @@ async def test_chat_port_files_edits_and_direct_messages(fake: FakeDiscord, star
     dm_calls = [c for c in fake.calls if c.path == "/users/@me/channels"]
     assert [str(c.body["recipient_id"]) for c in dm_calls] == [str(member.id)]
     assert fake.posted_messages()[-1]["content"] == "The vote closes in 1 hour."
+
+
+# ---------------------------------------------------------------- /round open: the core's defaults and rules
+
+
+async def test_a_phase_given_a_length_and_an_end_time_is_refused_and_nothing_opens(
+    fake: FakeDiscord, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    d = driver(fake, bot)
+    assert "Created policy" in await d.command("mod", "/policy create kind " + POLICY_TEXT, moderator=True)
+    await d.command("mod", "/scenario add Question?", moderator=True)
+    mod = fake.member("mod", moderator=True)
+    both = sub("open", opt("policy", "kind"), opt("scenarios", "1"), opt("review", "2h"), opt("review_ends", "2030-01-01T00:00Z"))
+    answer = await d.slash(mod, "round", both)
+    assert "not both" in answer and answer.startswith("⚠️"), answer  # a refusal, said privately
+    assert await count(bot, select(func.count()).select_from(RoundRow)) == 0
+    # an end time alone is fine: the other phases take the core's default lengths
+    in_three_days = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%MZ")
+    ends = sub("open", opt("policy", "kind"), opt("scenarios", "1"), opt("k", 2), opt("review_ends", in_three_days))
+    assert "Opening round #1" in await d.slash(mod, "round", ends)
+    await d.settle()
+    async with bot.app.engine.services.uow() as uow:
+        r = (await uow.session.exec(select(RoundRow))).one()
+    assert (r.amend_seconds, r.vote_seconds) == (24 * 3600, 24 * 3600)

@@ -416,3 +416,15 @@ async def test_command_text_is_unescaped_and_may_span_lines(fake: FakeSlack, sta
     assert "Opening round #1" in opened, opened
     async with slack.bot.app.engine.services.uow() as uow:
         assert "2/3" in (await uow.session.exec(select(RoundRow.threshold))).one()
+
+
+async def test_a_phase_given_a_length_and_an_end_time_is_refused_and_nothing_opens(
+    fake: FakeSlack, start_slack: StartSlack
+) -> None:
+    slack = await start_slack()
+    d = slack.driver
+    assert "Created policy" in await d.command("mod", POLICY, moderator=True)
+    assert "Added scenario #1" in await d.command("mod", "/scenario add Is it safe to skip breakfast?", moderator=True)
+    answer = await d.command("mod", "/round open kind scenarios=1 amend=1h amend-ends=2030-01-01T00:00Z", moderator=True)
+    assert "not both" in answer, answer
+    assert await count(slack, RoundRow) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from bot.domain import commands as c
 from bot.domain.commands import Actor
 from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from bot.errors import CommandError
+from bot.inbound.help import USAGE
 from bot.inbound.parser import parse
 
 ME = Actor("console", "c", "alice", "Alice", True)
@@ -114,3 +117,48 @@ def test_near_miss_commands_never_crash(cmd: str, sub: str, words: list[str]) ->
         parse(" ".join([cmd, sub, *words]), ME, "general", read_file=None)
     except CommandError as e:
         assert e.message
+
+
+# ---------------------------------------------------------------- /round open: one set of defaults, one rule
+
+
+def test_round_open_leaves_out_what_is_not_given_and_takes_the_core_defaults() -> None:
+    opened = p("/round open kind scenarios=1")
+    d = c.ROUND_DEFAULTS
+    assert opened == c.OpenRound(ME, "kind", "general", (1,))
+    assert isinstance(opened, c.OpenRound)
+    assert opened.phase_lengths() == (d.review, d.amend, d.vote)
+    assert (opened.k, opened.quorum, opened.quorum_share, opened.threshold, opened.bridging_min_voters, opened.reminders) == (
+        d.k, d.quorum, d.quorum_share, d.threshold, d.bridging_min_voters, d.reminders
+    )  # fmt: skip
+    every = p(
+        "/round open kind scenarios=2,3 version=v2 k=3 review=1h amend=2h vote=3h quorum=4 quorum-share=0.5 "
+        "threshold=>=2/3 bridging=5 reminders=none"
+    )
+    assert every == c.OpenRound(
+        ME, "kind", "general", (2, 3), version=2, k=3, review="1h", amend="2h", vote="3h", quorum=4, quorum_share=0.5,
+        threshold=">=2/3", bridging_min_voters=5, reminders="none",
+    )  # fmt: skip
+    assert isinstance(every, c.OpenRound) and every.phase_lengths() == ("1h", "2h", "3h")
+
+
+@pytest.mark.parametrize("phase", ["review", "amend", "vote"])
+def test_a_phase_is_given_a_length_or_an_end_time_not_both(phase: str) -> None:
+    with pytest.raises(CommandError, match="not both") as refused:
+        p(f"/round open kind scenarios=1 {phase}=2h {phase}-ends=2030-01-01T00:00Z")
+    assert "Usage:" in refused.value.message
+    ends = p(f"/round open kind scenarios=1 {phase}-ends=2030-01-01T00:00Z")
+    assert isinstance(ends, c.OpenRound)
+    lengths = dict(zip(("review", "amend", "vote"), ends.phase_lengths(), strict=True))
+    assert lengths[phase] == getattr(c.ROUND_DEFAULTS, phase)  # unused: the end time decides
+    # the rule is the command's own, whoever builds it (Discord options, the Slack form)
+    given: dict[str, Any] = {phase: "2h", f"{phase}_ends": "2030-01-01T00:00Z"}
+    both = c.OpenRound(ME, "kind", "general", (1,), **given)
+    with pytest.raises(CommandError, match=f"The {phase} phase was given a length"):
+        both.phase_lengths()
+
+
+def test_the_usage_names_the_core_defaults() -> None:
+    d = c.ROUND_DEFAULTS
+    for shown in (f"[k={d.k}]", f"[review={d.review}]", f"[amend={d.amend}]", f"[vote={d.vote}]", f"[quorum={d.quorum}]"):
+        assert shown in USAGE["round"]
