@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 
 from bot.domain import commands as c
+from bot.domain.bounds import check_command
 from bot.domain.outputs import Reply, internal_error
 from bot.errors import CommandError
 from bot.handlers import HANDLERS, Handler
@@ -27,6 +28,7 @@ class Engine:
         if handler is None:
             return Reply(f"Unknown command {type(cmd).__name__}.", ok=False)
         try:
+            check_command(cmd)  # what the database cannot hold is refused here, for every adapter
             outcome = await handler(cmd, self.services)
         except CommandError as e:
             return Reply(e.message, ok=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
@@ -18,7 +20,7 @@ from bot.generation.candidates import (
     retry_command,
     scenarios_without_candidates,
 )
-from bot.rounds.deadlines import plan_phases, schedule_row
+from bot.rounds.deadlines import PhasePlan, plan_phases, schedule_row
 from bot.rounds.lifecycle import advance
 from bot.rounds.posts import candidate_post, phase_line
 from bot.rounds.publishing import publish
@@ -46,6 +48,7 @@ from storage.tables import (
     ScenarioRow,
 )
 
+THRESHOLD_CHARS = 16  # RoundRow.threshold
 ACTIVE = (Phase.OPENING.value, Phase.REVIEW.value, Phase.AMEND.value, Phase.VOTE.value)
 
 
@@ -56,7 +59,8 @@ def still_running(round_id: int | None, policy: str) -> CommandError:
     )
 
 
-async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
+def _check_open(cmd: OpenRound, svc: Services) -> tuple[PhasePlan, Fraction, bool]:
+    """Everything about /round open that can be checked without the database."""
     require_moderator(cmd.actor, "open a round")
     if not 2 <= cmd.k <= MAX_K:
         raise CommandError(f"k must be between 2 and {MAX_K} candidates per scenario (got {cmd.k}).")
@@ -68,6 +72,11 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
         minimum_seconds=svc.options.min_phase_seconds,
     )
     threshold, inclusive = parse_threshold(cmd.threshold)
+    if len(str(threshold)) > THRESHOLD_CHARS:  # kept exactly, as a fraction in a 16-character column
+        raise CommandError(
+            f"The threshold {cmd.threshold[:40]} is {threshold} as an exact fraction, too precise to keep: "
+            "give at most a few digits, e.g. >1/2, >=2/3 or >=60%."
+        )
     if cmd.quorum < 1:
         raise CommandError("The quorum must be at least 1 ballot.")
     if not 0 <= cmd.quorum_share <= 1:
@@ -82,6 +91,11 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
         raise CommandError(f"A round can have at most {svc.options.max_scenarios_per_round} scenarios.")
     if not cmd.channel:
         raise CommandError("A round needs a channel to post in.")
+    return plan, threshold, inclusive
+
+
+async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
+    plan, threshold, inclusive = _check_open(cmd, svc)
     now = svc.now()
     async with svc.uow() as uow:
         s = uow.session
