@@ -8,9 +8,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
-from bot.domain.commands import AdvanceRound, CancelRound, ContributeResponse, OpenRound, RetryScenarios, RoundStatus
+from bot.domain.commands import Actor, AdvanceRound, CancelRound, ContributeResponse, OpenRound, RetryScenarios, RoundStatus
 from bot.domain.model import MAX_K, AuthorKind, Phase, check_text, parse_threshold
-from bot.domain.outputs import Outcome, Post, Reply
+from bot.domain.outputs import Outcome, Post, Reply, with_note
 from bot.errors import CommandError
 from bot.generation import diversity
 from bot.generation.calls import round_totals
@@ -22,8 +22,8 @@ from bot.generation.candidates import (
 )
 from bot.rounds.deadlines import PhasePlan, plan_phases, schedule_row
 from bot.rounds.lifecycle import advance
+from bot.rounds.outbox import candidate_key, clear_delivery_note, deliver_round, enqueue, scenario_key, undelivered
 from bot.rounds.posts import candidate_post, phase_line
-from bot.rounds.publishing import publish
 from bot.rounds.queries import (
     get_policy,
     get_round,
@@ -96,6 +96,9 @@ def _check_open(cmd: OpenRound, svc: Services) -> tuple[PhasePlan, Fraction, boo
 
 async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
     plan, threshold, inclusive = _check_open(cmd, svc)
+    refusal = await svc.chat.can_post(cmd.actor, cmd.channel)  # before any model call, before anything is stored
+    if refusal is not None:
+        raise CommandError(f"The round cannot open here: {refusal.describe()} Nothing was stored; open it again once fixed.")
     now = svc.now()
     async with svc.uow() as uow:
         s = uow.session
@@ -211,10 +214,10 @@ async def advance_round(cmd: AdvanceRound, svc: Services) -> Outcome:
     if cmd.expected_phase is not None and cmd.expected_phase != phase.value:
         return Outcome(Reply(f"Round #{r.id} is already in {phase.value.upper()}; nothing changed."))
     require_phase(r, (Phase.REVIEW, Phase.AMEND, Phase.VOTE), "advance it")
-    result = await advance(svc, cmd.round_id, phase, reason=f"advanced by {cmd.actor.name}")
+    result = await advance(svc, cmd.round_id, phase, reason=f"advanced by {cmd.actor.name}", answered=cmd.actor)
     if not result.changed:
         return Outcome(Reply(f"Round #{r.id} had already moved on from {phase.value.upper()}; nothing changed."))
-    return Outcome(Reply(result.message))
+    return Outcome(with_note(Reply(result.message), result.delivery.note()))
 
 
 async def cancel_round(cmd: CancelRound, svc: Services) -> Outcome:
@@ -237,9 +240,10 @@ async def cancel_round(cmd: CancelRound, svc: Services) -> Outcome:
         )
         if done.rowcount != 1:
             raise CommandError(f"Round #{r.id} changed phase meanwhile; try again.")
+        post = Post(r.channel, f"Round #{r.id} was cancelled", f"Cancelled by {cmd.actor.name}. The policy is unchanged.")
+        await enqueue(s, f"round:{r.id}:cancelled", post, community=r.community, round_id=r.id)
         await uow.commit()
-    post = Post(r.channel, f"Round #{r.id} was cancelled", f"Cancelled by {cmd.actor.name}. The policy is unchanged.")
-    return Outcome(Reply(f"Cancelled round #{r.id}."), (post,))
+    return Outcome(Reply(f"Cancelled round #{r.id}."))
 
 
 async def contribute_response(cmd: ContributeResponse, svc: Services) -> Outcome:
@@ -287,8 +291,12 @@ async def contribute_response(cmd: ContributeResponse, svc: Services) -> Outcome
             created_at=svc.now(),
         )
         s.add(c)
+        await s.flush()
+        assert c.id is not None and r.id is not None
+        parent = None if rs.thread_key else scenario_key(r.id, cmd.scenario_id)
+        post = candidate_post(r, c, rs.thread_key)
+        await enqueue(s, candidate_key(r.id, c.id), post, community=r.community, round_id=r.id, parent=parent)
         await uow.commit()
-    await publish(svc, candidate_post(r, c, rs.thread_key))
     return Outcome(Reply(f"Your response is candidate #{c.id} in round #{r.id}; members can react to it now."))
 
 
@@ -299,6 +307,8 @@ async def retry_scenarios(cmd: RetryScenarios, svc: Services) -> Outcome:
     async with svc.uow() as uow:
         r = await get_round(uow.session, cmd.actor.community, cmd.round_id)
         in_round = {sc.id for _, sc in await round_scenarios(uow.session, cmd.round_id)}
+    if not cmd.scenario_ids and await undelivered(svc, cmd.round_id):  # posts a stopped or refused delivery left behind
+        return Outcome(await deliver_missing(svc, r, cmd.actor))
     require_phase(r, (Phase.REVIEW,), "retry scenarios")
     missing = await scenarios_without_candidates(svc, cmd.round_id)
     if cmd.scenario_ids:
@@ -316,6 +326,16 @@ async def retry_scenarios(cmd: RetryScenarios, svc: Services) -> Outcome:
     svc.spawn(generate_more(svc, cmd.round_id, cmd.actor, ids, why="retry"), name=f"retry-round-{cmd.round_id}")
     listed = ", ".join(f"#{i}" for i in ids)
     return Outcome(Reply(f"Retrying {len(ids)} scenario(s) of round #{r.id}: {listed}. They will be posted when ready."))
+
+
+async def deliver_missing(svc: Services, r: RoundRow, actor: Actor) -> Reply:
+    """Post what a round's outbox still holds; the reply says what went out and what did not."""
+    assert r.id is not None
+    delivery = await deliver_round(svc, r.id, answered=actor)
+    if delivery.ok:
+        await clear_delivery_note(svc, r.id)
+        return Reply(f"Round #{r.id}: posted the {delivery.delivered} message(s) that were missing.")
+    return Reply(f"Round #{r.id}: posted {delivery.delivered} message(s); still missing: {delivery.note()}", ok=False)
 
 
 async def generation_status(svc: Services, round_id: int) -> list[str]:

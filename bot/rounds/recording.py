@@ -70,15 +70,15 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
             rows: list[dict[str, Any]] = []
             seen: set[tuple[str, str]] = set()
             for cmd in batch:
-                res = self._check(cmd, info)
-                if isinstance(res, Exception):
-                    results.append(res)
+                target = self._check(cmd, info)
+                if isinstance(target, CommandError):
+                    results.append(target)
                     continue
                 key = (cmd.actor.community, cmd.event_key)
-                results.append(Recorded(res[0], duplicate=key in seen))
+                results.append(Recorded(target[0], duplicate=key in seen))
                 if key not in seen:
                     seen.add(key)
-                    rows.append(_row(cmd, res[0], res[1], now))
+                    rows.append(_row(cmd, target[0], target[1], now))
             inserted: set[tuple[str, str]] = set()
             if rows:
                 # one statement, compiled once and cached; SQLAlchemy sends the rows as multi-row

@@ -13,7 +13,7 @@ from bot.bootstrap import App
 from bot.domain import commands as c
 from bot.domain.bounds import check_command, storable_text
 from bot.domain.commands import Actor, RecordReaction
-from bot.domain.model import Stance
+from bot.domain.model import Stance, Turn
 from bot.domain.outputs import INTERNAL_ERROR
 from bot.errors import CommandError
 from bot.inbound.parser import parse
@@ -63,9 +63,7 @@ def test_check_command_walks_nested_values() -> None:
     check_command(c.OpenRound(actor("m"), "p", "general", (1, 2**31 - 1)))  # the largest id is fine
 
 
-def c_turn(text: str) -> object:
-    from bot.domain.model import Turn
-
+def c_turn(text: str) -> Turn:
     return Turn("user", text)
 
 
