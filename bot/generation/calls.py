@@ -84,19 +84,30 @@ _REFUSAL = re.compile(
 
 
 def load_json(text: str) -> object:
-    """JSON from a model answer, tolerating a ```json fence or words around it."""
+    """JSON from a model answer, tolerating a ```json fence or words around it. Its strings are made
+    storable too: a \\u0000 or a lone \\ud83d escape inside the JSON becomes text only after decoding."""
     m = _FENCE.match(text)
     body = m.group(1) if m else text.strip()
     try:
-        return json.loads(body)
+        return _storable(json.loads(body))
     except json.JSONDecodeError:
         start, end = body.find("{"), body.rfind("}")
         if 0 <= start < end:
             try:
-                return json.loads(body[start : end + 1])
+                return _storable(json.loads(body[start : end + 1]))
             except json.JSONDecodeError:
                 pass
     raise Malformed("the answer is not JSON" + (" (it reads like a refusal)" if _REFUSAL.match(body) else ""))
+
+
+def _storable(data: object) -> object:
+    if isinstance(data, str):
+        return storable_text(data)
+    if isinstance(data, list):
+        return [_storable(x) for x in data]
+    if isinstance(data, dict):
+        return {storable_text(str(k)): _storable(v) for k, v in data.items()}
+    return data
 
 
 def _schema_error(error: jsonschema.ValidationError) -> str:

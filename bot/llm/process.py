@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.llm.litellm import LLMConfig
-from bot.ports import Completion, Message, Prompt
+from bot.ports import Completion, Message, OutputSchema, Prompt
 
 log = logging.getLogger("policybot.llm_process")
 
@@ -181,6 +181,7 @@ class ProcessGenerator:
             "temperature": prompt.temperature,
             "max_tokens": prompt.max_tokens,
             "purpose": prompt.purpose,
+            "schema": [prompt.schema.name, prompt.schema.json] if prompt.schema is not None else None,
         }
         try:
             answer = await self.worker.request("complete", payload)
@@ -306,11 +307,13 @@ async def _serve() -> None:
 
 
 def prompt_from_payload(request: dict[str, Any]) -> Prompt:
+    schema = request.get("schema")
     return Prompt(
         tuple(Message(role, content) for role, content in request["messages"]),
         temperature=request["temperature"],
         max_tokens=request["max_tokens"],
         purpose=request["purpose"],
+        schema=OutputSchema(schema[0], schema[1]) if schema else None,
     )
 
 
