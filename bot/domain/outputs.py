@@ -185,6 +185,12 @@ def time_token(moment: datetime) -> str:
     return f"⟦time:{int(moment.timestamp())}⟧"
 
 
+def strip_time_tokens(text: str) -> str:
+    """Member or model text with any time token removed: only the core writes them, so one typed by
+    a member must not render as a real date."""
+    return _TIME_TOKEN.sub("", text)
+
+
 def render_times(text: str, render: Callable[[int], str]) -> str:
     return _TIME_TOKEN.sub(lambda m: render(int(m.group(1))), text)
 
