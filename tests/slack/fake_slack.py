@@ -46,6 +46,7 @@ class FakeSlack:
     gates: dict[str, asyncio.Event] = field(default_factory=dict)  # method → held until the event is set
     hold_after: dict[str, int] = field(default_factory=dict)  # method → answer this many, then hold the rest
     held: int = 0  # calls being held right now
+    drop: set[str] = field(default_factory=set)  # methods whose held calls, once released, are dropped unanswered
     refuse: dict[str, str] = field(default_factory=dict)  # channel → the error chat.postMessage answers there
     not_member: set[str] = field(default_factory=set)  # channels conversations.info says the bot is not in
     sockets: list[web.WebSocketResponse] = field(default_factory=list)  # Socket Mode connections
@@ -77,6 +78,7 @@ class FakeSlack:
         app.router.add_get("/stats", self._stats)
         app.router.add_post("/control", self._control)
         app.router.add_get("/messages", self._messages)
+        app.router.add_get("/responses/{token}", self._response_texts)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -149,6 +151,8 @@ class FakeSlack:
                 await gate.wait()
             finally:
                 self.held -= 1
+            if method in self.drop:  # as if the request never reached Slack: nothing recorded
+                return self._json({"ok": False, "error": "request_timeout"}, 504)
         if self.rate_limit.get(method, 0) > 0:
             self.rate_limit[method] -= 1
             self.calls.append(Call(method, args, token, 429))
@@ -181,6 +185,10 @@ class FakeSlack:
         if "hold" in body:
             self.hold_after[body["hold"]] = int(body.get("after", 0))
         if "release" in body:
+            if body.get("drop"):
+                self.drop.add(body["release"])
+            else:
+                self.drop.discard(body["release"])
             self.hold_after.pop(body["release"], None)
             self.gates.pop(body["release"], asyncio.Event()).set()
         if "refuse" in body:
@@ -206,6 +214,10 @@ class FakeSlack:
             for k, m in ((k, self.messages[k]) for k in self.order)
         ]
         return self._json({"messages": out})
+
+    async def _response_texts(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        return self._json({"text": self.response_texts(token), "count": len(self.responses.get(token, []))})
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
