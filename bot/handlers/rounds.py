@@ -22,7 +22,15 @@ from bot.generation.candidates import (
 )
 from bot.rounds.deadlines import PhasePlan, plan_phases, schedule_row
 from bot.rounds.lifecycle import advance
-from bot.rounds.outbox import candidate_key, clear_delivery_note, deliver_round, enqueue, scenario_key, undelivered
+from bot.rounds.outbox import (
+    candidate_key,
+    clear_delivery_note,
+    deliver_round,
+    delivery_state,
+    enqueue,
+    scenario_key,
+    undelivered,
+)
 from bot.rounds.posts import candidate_post, phase_line
 from bot.rounds.queries import (
     get_policy,
@@ -348,6 +356,10 @@ async def generation_status(svc: Services, round_id: int) -> list[str]:
         detail = ", ".join(f"#{sid} {row.value:.2f}" for sid, row in sorted(per.items()))
         lines.append(f"Candidate diversity ({method}, mean pairwise distance): round {mean:.2f}; by scenario {detail}.")
     missing = await scenarios_without_candidates(svc, round_id)
+    waiting, last_error = await delivery_state(svc, round_id)
+    if waiting:  # delivery: posts a refusal or a stop left behind
+        why = f" (last error: {last_error[:300]})" if last_error else ""
+        lines.append(f"{waiting} post(s) are not out yet{why}; /round resume {round_id} or /round retry {round_id} posts them.")
     async with svc.uow() as uow:
         r = await uow.session.get(RoundRow, round_id)
     if missing and r is not None and r.phase == Phase.REVIEW.value:

@@ -191,9 +191,6 @@ class Delivery:
     def ok(self) -> bool:
         return not self.failed
 
-    def merge(self, other: Delivery) -> Delivery:
-        return Delivery(self.delivered + other.delivered, self.failed + other.failed, self.waiting + other.waiting)
-
     def note(self) -> str:
         """One line for a reply: what could not be posted, and how to get it posted."""
         if not self.failed:
@@ -451,10 +448,17 @@ async def clear_delivery_note(svc: Services, round_id: int) -> None:
 
 
 async def undelivered(svc: Services, round_id: int) -> int:
+    return (await delivery_state(svc, round_id))[0]
+
+
+async def delivery_state(svc: Services, round_id: int) -> tuple[int, str]:
+    """(posts of the round not out yet, the last error met delivering them)."""
     async with svc.uow() as uow:
         rows = (
             await uow.session.exec(
-                select(OutboxRow.id).where(OutboxRow.round_id == round_id, col(OutboxRow.delivered_at).is_(None))
+                select(OutboxRow.last_error)
+                .where(OutboxRow.round_id == round_id, col(OutboxRow.delivered_at).is_(None))
+                .order_by(col(OutboxRow.id))
             )
         ).all()
-    return len(rows)
+    return len(rows), next((e for e in rows if e), "")

@@ -30,8 +30,6 @@ from storage.database import create_engine
 from tests.slack.driver import SIGNING_SECRET, signed_headers
 from tests.slack.fake_slack import BOT_TOKEN, TEAM
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "C0ROUNDS"
 WAIT = 90.0  # seconds for any one step on a loaded machine (importing litellm alone takes seconds)
@@ -243,6 +241,7 @@ def candidate_texts(messages: list[dict[str, Any]]) -> list[str]:
     return [m["texts"][0] for m in messages if m["texts"] and m["texts"][0].startswith("Candidate ")]
 
 
+@pytest.mark.slow
 async def test_kills_at_each_boundary_leave_no_round_half_open(world: World) -> None:
     w = world
     await w.start_bot()

@@ -57,12 +57,6 @@ async def the_round(app: App) -> RoundRow:
     return r
 
 
-def thread_parents_are_scenarios(chat: FakeChat) -> None:
-    scenario_keys = set(chat.keys_of("round_scenario").values())
-    for key in chat.keys_of("candidate").values():
-        assert chat.posts[key].thread_parent in scenario_keys
-
-
 async def test_posts_left_by_a_stop_are_delivered_on_start_up_in_order(make_app: Callable[[FakeChat], App], mod: Actor) -> None:
     broken = FakeChat()
     broken.fail = lambda post: ConnectionError("the process stopped") if "Candidate" in post.title else None
