@@ -57,8 +57,8 @@ class TimingChat(FakeChat):
         if post.title.startswith("Policy round #2") and not post.text.startswith("Generating"):
             self.final_at = time.perf_counter()
 
-    async def post(self, post: Post) -> str:
-        key = await super().post(post)
+    async def post(self, post: Post, *, delivery_key: str = "") -> str:
+        key = await super().post(post, delivery_key=delivery_key)
         if post.title.startswith("Policy round #2") and not post.text.startswith("Generating"):
             self.final_at = time.perf_counter()
         return key

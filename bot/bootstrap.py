@@ -40,7 +40,8 @@ class App:
             generator = self.engine.services.generator
             if isinstance(generator, ProcessGenerator):
                 await generator.worker.start()
-            await self.scheduler.start()
+            await self.engine.prune_handled()  # answers to old requests are kept a day, no longer
+            await self.scheduler.start()  # it first delivers what a stopped process left in the outbox
             settle_heap()
             yield self
         finally:

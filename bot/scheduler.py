@@ -48,7 +48,7 @@ from bot.rounds.deadlines import (
     round_schedule,
 )
 from bot.rounds.lifecycle import advance
-from bot.rounds.publishing import publish
+from bot.rounds.outbox import deliver_everything, deliver_round, enqueue
 from bot.rounds.reminders import direct_messages, reminder_content
 from bot.services import Services
 from storage.tables import (
@@ -130,7 +130,9 @@ class RoundScheduler:
         self._aps.add_job(self._poll, "interval", seconds=self.poll_seconds, id=RECONCILE_JOB, replace_existing=True)
         self._unsubscribe = self.svc.schedule.subscribe(self._changed)
         if reconcile:
-            # a round whose generation was cut short by a stop is generated again, not left half-open
+            # what a stopped process committed but did not post goes out first, in order; then a round
+            # whose generation was cut short is generated again: no round is left half-open
+            await deliver_everything(self.svc)
             resumed = await resume_opening(self.svc)
             if resumed:
                 log.info("resuming generation of round(s) %s left in OPENING", resumed)
@@ -312,14 +314,17 @@ class RoundScheduler:
         claim = ReminderSentRow(
             round_id=r.id, phase=phase.value, offset_seconds=offset, deadline_epoch=int(ends.timestamp()), sent_at=now
         )
+        post, recipients = await reminder_content(self.svc, r, phase, ends, now)
+        key = f"round:{r.id}:reminder:{phase.value}:{offset}:{int(ends.timestamp())}"
         try:
-            async with self.svc.uow() as uow:
+            async with self.svc.uow() as uow:  # the claim and its post, in one transaction
                 uow.session.add(claim)
+                await uow.session.flush()
+                await enqueue(uow.session, key, post, community=r.community, round_id=r.id)
                 await uow.commit()
         except IntegrityError:
             return None  # posted before (an earlier run, or another process)
-        post, recipients = await reminder_content(self.svc, r, phase, ends, now)
-        await publish(self.svc, post)
+        await deliver_round(self.svc, r.id)
         sent = 0
         if recipients and self.reminder_dms:
             sent = await direct_messages(self.svc, r, ends, now, recipients)

@@ -44,6 +44,7 @@ class EngineOptions:
     max_drafts: int  # amendments the bot drafts when REVIEW closes (0: none)
     preview: bool  # regenerate scenarios under each amendment when the vote opens
     preview_scenarios: int  # at most this many scenarios per amendment preview
+    max_response_chars: int  # longest model response kept as it is (longer: asked again, then cut)
     export_secret: str = field(repr=False)  # key of the pseudonymous annotator ids
 
     @classmethod
@@ -57,6 +58,7 @@ class EngineOptions:
             max_drafts=settings.max_drafts,
             preview=settings.preview,
             preview_scenarios=settings.preview_scenarios,
+            max_response_chars=settings.max_response_chars,
             export_secret=settings.export_secret.get_secret_value() if settings.export_secret else "",
         )
 
@@ -91,6 +93,7 @@ class Services:
     schedule: ScheduleChanges = field(default_factory=ScheduleChanges)
     appender: RowAppender = field(init=False)  # log lines and cache entries, by group commit
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _delivery: asyncio.Lock | None = None
 
     def __post_init__(self) -> None:
         self.appender = RowAppender(self.uow)
@@ -119,3 +122,9 @@ class Services:
 
     def now(self) -> datetime:
         return utc(self.clock.now())
+
+    def delivery_lock(self) -> asyncio.Lock:
+        """One delivery of the outbox at a time in this process, so no post goes out twice."""
+        if self._delivery is None:
+            self._delivery = asyncio.Lock()
+        return self._delivery

@@ -43,4 +43,14 @@ class Settings(BaseSettings):
     reminders: str = Field("24h,1h", description="default reminder offsets before each deadline, e.g. 24h,1h; none for none")
     reminder_dms: bool = Field(True, description="also remind by direct message members who reacted but have not voted")
 
+    # delivery and hostile input: model output bounds, structured answers
+    max_response_chars: int = Field(
+        4000, ge=200, le=100_000, description="longest model response kept as it is; longer: asked again, then cut at a sentence"
+    )
+    structured_output: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="send JSON answers' schema as the provider's response_format: when litellm says the model "
+        "supports it (auto), always (e.g. a local server that does), or never",
+    )
+
     export_secret: SecretStr | None = Field(None, description="key for pseudonymous annotator ids in exports")

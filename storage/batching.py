@@ -84,25 +84,42 @@ class GroupCommit(ABC, Generic[Item, Result]):
             while len(batch) < self.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
             try:
-                results = await self.write([p.item for p in batch])
+                results = await self._write_batch(batch)
             except asyncio.CancelledError:  # closed mid-batch: nothing in it is confirmed
                 for p in batch:
                     if not p.future.done():
                         p.future.set_exception(RuntimeError(f"{self.name} closed before this was confirmed"))
                 raise
-            except Exception as exc:  # the whole batch failed to commit: nothing in it is confirmed
-                log.exception("%s: batch of %d failed", self.name, len(batch))
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
-                continue
             for p, res in zip(batch, results, strict=True):
-                if p.future.done():  # its caller was cancelled meanwhile
-                    continue
-                if isinstance(res, Exception):
-                    p.future.set_exception(res)
-                else:
-                    p.future.set_result(res)
+                _answer(p, res)
+
+    async def _write_batch(self, batch: list[_Pending[Item, Result]]) -> Sequence[Result | Exception]:
+        """The batch in one transaction; if that fails as a whole, each item in its own, so one item
+        the database refuses (a value it cannot hold) never costs the others theirs."""
+        try:
+            return await self.write([p.item for p in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                log.warning("%s: an item was refused: %s", self.name, exc)
+                return [exc]
+            log.warning("%s: a batch of %d failed (%s); writing its items one by one", self.name, len(batch), exc)
+        results: list[Result | Exception] = []
+        for p in batch:
+            try:
+                results.extend(await self.write([p.item]))
+            except Exception as exc:  # this item alone cannot be written: only it fails
+                log.warning("%s: an item was refused: %s", self.name, exc)
+                results.append(exc)
+        return results
+
+
+def _answer(p: _Pending[Item, Result], res: Result | Exception) -> None:
+    if p.future.done():  # its caller was cancelled meanwhile
+        return
+    if isinstance(res, Exception):
+        p.future.set_exception(res)
+    else:
+        p.future.set_result(res)
 
 
 @dataclass(frozen=True, slots=True)

@@ -409,3 +409,48 @@ class RoundAnalysisRow(SQLModel, table=True):
     review_event_id: int = Field(default=0)
     k: int = Field(default=0)
     computed_at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- delivery: the outbox of posts, handled requests
+
+
+class OutboxRow(SQLModel, table=True):
+    """A post (or an edit of one) that a state change decided, written in the same transaction as the
+    change, delivered after its commit in id order, and marked delivered with the platform's message
+    key (its content is then emptied). Pending rows are delivered again on start-up and on retry."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_outbox_key"),
+        Index("ix_outbox_pending", "delivered_at", "round_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)  # stable: round:N:announcement, round:N:candidate:C, …
+    community: str = Field(max_length=128)
+    round_id: int | None = Field(default=None)
+    kind: str = Field(max_length=16)  # "post", "edit" or "results" (a results post computed at delivery)
+    parent_key: str | None = Field(default=None, max_length=200)  # outbox key of the thread parent, or of the post to edit
+    target: str | None = Field(default=None, max_length=256)  # the message an edit changes, when known at once
+    content: str = Field(sa_column=Column(Text, nullable=False))  # the Post as JSON
+    message_key: str | None = Field(default=None, max_length=256)
+    created_at: datetime = Field(sa_column=_ts())
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts_opt())
+    attempts: int = Field(default=0)
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+class HandledRequestRow(SQLModel, table=True):
+    """A command handled under the platform's own id for the request (Discord interaction id, Slack
+    trigger_id): a replay acts once and gets the first answer again. Claimed in the transaction of the
+    command's first commit, so two deliveries of one request cannot both change anything."""
+
+    __tablename__ = "handled_request"
+    __table_args__ = (UniqueConstraint("community", "request_key", name="uq_handled_request"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128)
+    request_key: str = Field(max_length=200)
+    member: str = Field(default="", max_length=128)
+    reply: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))  # the answer, as JSON
+    handled_at: datetime = Field(sa_column=_ts())

@@ -8,6 +8,7 @@ from typing import Self
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.database import Database
+from storage.scope import active, claim
 
 
 class UnitOfWork:
@@ -40,7 +41,14 @@ class UnitOfWork:
             self._session = None
 
     async def commit(self) -> None:
+        scope = active()
+        if scope is None:
+            await self.session.commit()
+            return
+        if scope.request_key and not scope.claimed:  # the command's first commit claims its request key
+            await claim(self.session, scope)
         await self.session.commit()
+        scope.claimed = scope.committed = True
 
 
 class UnitOfWorkFactory:

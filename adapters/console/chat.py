@@ -11,6 +11,7 @@ from typing import TextIO
 from bot.domain.commands import Actor
 from bot.domain.model import STANCE_EMOJI
 from bot.domain.outputs import Attachment, Post, Reply, render_times, utc_text
+from bot.ports import Refusal
 
 
 def render_post(post: Post, key: str, saved: Path | None = None) -> str:
@@ -69,11 +70,14 @@ class ConsoleChat:
     def _write(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    async def post(self, post: Post) -> str:
+    async def post(self, post: Post, *, delivery_key: str = "") -> str:
         key = f"m{next(self._ids)}"
         self.posts[key] = post
         self._write(render_post(post, key, self.save(post.attachment)))
         return key
+
+    async def can_post(self, actor: Actor, channel: str) -> Refusal | None:
+        return None  # the terminal is always there
 
     async def edit(self, message_key: str, post: Post) -> None:
         self.posts[message_key] = post

@@ -7,13 +7,15 @@ as `name` with moderator rights; `/as name [mod]` changes the current member. Li
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
+import uuid
 from pathlib import Path
 from typing import TextIO
 
 from adapters.console.chat import ConsoleChat, render_reply
 from bot.bootstrap import App
-from bot.domain.commands import Actor
+from bot.domain.commands import Actor, RecordReaction
 from bot.errors import CommandError
 from bot.inbound.parser import parse
 
@@ -74,6 +76,9 @@ class ConsoleSession:
             return result
         try:
             cmd = parse(text, actor, self.channel, read_file=self._read_file, event_key=event_key)
+            if not isinstance(cmd, RecordReaction):  # reactions keep their own event keys
+                # each line is its own request; a replayed delivery (event_key) is the same request
+                cmd = dataclasses.replace(cmd, request_key=f"console:{event_key or uuid.uuid4().hex}")
         except CommandError as e:
             result = f"[{actor.name}] ✗ {e.message}"
             self.emit(result)

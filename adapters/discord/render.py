@@ -7,11 +7,12 @@ Limits (https://discord.com/developers/docs/resources/message#create-message and
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import discord
 
-from bot.domain.outputs import Attachment, Button, Field, Post, Reply, cut, render_times, split_text
+from bot.domain.outputs import Attachment, Button, Field, Post, Reply, cut, render_times, split_text, strip_time_tokens
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096
@@ -86,9 +87,30 @@ def embeds_for(title: str, text: str, fields: tuple[Field, ...], colour: discord
     return embeds
 
 
+_MASKED = re.compile(r"[\[\]]")  # [text](url): a masked link, which would hide where it leads
+_HEADING = re.compile(r"(?m)^([ \t>]*)(#{1,3}[ \t]|-#[ \t])")  # # heading, -# subtext
+
+
+def escape_untrusted(text: str) -> str:
+    """Member or model text made inert for Discord Markdown: no masked links (the brackets are
+    escaped, so the text and the address both show as written), no headings or subtext, and no time
+    token of ours (only the core writes those)."""
+    text = strip_time_tokens(text)
+    text = _MASKED.sub(lambda m: "\\" + m.group(0), text)
+    return _HEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def untrusted_post(post: Post) -> Post:
+    if not post.untrusted:
+        return post
+    fields = tuple(Field(escape_untrusted(f.name), escape_untrusted(f.value), f.inline) for f in post.fields)
+    return replace(post, title=strip_time_tokens(post.title), text=escape_untrusted(post.text), fields=fields)
+
+
 def messages_for_post(post: Post) -> list[OutMessage]:
     """The messages a Post becomes. The first one is the post's message (its key, reactions, buttons
     and thread); further ones continue an over-long text."""
+    post = untrusted_post(post)
     colour = _COLOURS.get(post.subject.kind) if post.subject else None
     embeds = embeds_for(post.title, post.text, post.fields, colour)
     if post.attachment is not None and post.attachment.mime.startswith("image/"):

@@ -23,6 +23,7 @@ from adapters.slack.render import OutMessage, messages_for_post, messages_for_re
 from bot.domain.commands import Actor
 from bot.domain.model import Stance
 from bot.domain.outputs import Attachment, Post, Reply
+from bot.ports import ChatRefused, Refusal
 
 log = logging.getLogger("policybot.slack")
 
@@ -51,6 +52,24 @@ def stance_for_reaction(name: str) -> Stance | None:
     return REACTION_STANCE.get(name.split("::", 1)[0])
 
 
+def refusal_for(error: str, channel: str) -> Refusal | None:
+    """A Web API error a moderator can fix, in Slack's words and with the fix; None for the others."""
+    where = f"<#{channel}>"
+    if error in ("not_in_channel", "channel_not_found"):
+        return Refusal(
+            f"policybot is not a member of {where} (Slack: {error})",
+            f"invite @policybot to {where} (type /invite @policybot there; a private channel is invisible to it until then)",
+        )
+    if error == "is_archived":
+        return Refusal(f"{where} is archived (Slack: is_archived)", f"unarchive {where}, or open the round in another channel")
+    if error in ("restricted_action", "restricted_action_read_only_channel", "ekm_access_denied"):
+        return Refusal(
+            f"the workspace does not let policybot post in {where} (Slack: {error})",
+            f"let apps post in {where} (the channel's posting permissions), or open the round in another channel",
+        )
+    return None
+
+
 def message_key(channel: str, ts: str) -> str:
     return f"{channel}:{ts}"
 
@@ -77,10 +96,35 @@ class SlackChat:
 
     async def _send(self, channel: str, m: OutMessage, thread_ts: str | None) -> str:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
-        response = await self.client.chat_postMessage(channel=channel, text=m.text, blocks=m.blocks, **SAFE, **extra)
+        try:
+            response = await self.client.chat_postMessage(channel=channel, text=m.text, blocks=m.blocks, **SAFE, **extra)
+        except SlackApiError as e:
+            refusal = refusal_for(str(e.response.get("error", "")), channel)
+            if refusal is not None:
+                raise ChatRefused(refusal) from e
+            raise
         return str(response["ts"])
 
-    async def post(self, post: Post) -> str:
+    async def can_post(self, actor: Actor, channel: str) -> Refusal | None:
+        """Slack says whether the bot is a member of the channel (conversations.info → is_member);
+        slash commands work in any channel, posts only where the bot was invited."""
+        try:
+            response = await self.client.conversations_info(channel=channel)
+        except SlackApiError as e:
+            error = str(e.response.get("error", ""))
+            refusal = refusal_for(error, channel)
+            if refusal is None:
+                log.warning("conversations.info for %s failed: %s; posting will tell", channel, error)
+            return refusal
+        info = response.get("channel") or {}
+        name = f"#{info['name']}" if info.get("name") else f"<#{channel}>"
+        if info.get("is_archived"):
+            return Refusal(f"{name} is archived", f"unarchive {name}, or open the round in another channel")
+        if info.get("is_member") is False:
+            return Refusal(f"policybot is not a member of {name}", f"invite @policybot to {name} (type /invite @policybot there)")
+        return None
+
+    async def post(self, post: Post, *, delivery_key: str = "") -> str:
         channel, thread_ts = parse_key(post.thread_parent) if post.thread_parent else (post.channel, None)
         messages = messages_for_post(post)
         ts = await self._send(channel, messages[0], thread_ts)

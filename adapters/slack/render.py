@@ -10,10 +10,10 @@ sent with link_names off and parse none, so a bare `@channel` stays text too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.domain.outputs import Button, Field, Post, Reply, cut, render_times, split_text, utc_text
+from bot.domain.outputs import Button, Field, Post, Reply, cut, render_times, split_text, strip_time_tokens, utc_text
 
 SECTION_LIMIT = 3000
 BLOCKS_PER_MESSAGE = 50
@@ -140,8 +140,17 @@ def pack(title_block: Block, body: list[Block], tail: list[Block], fallback: str
     return messages
 
 
+def untrusted_text(post: Post) -> Post:
+    """A post of member or model text with every time token taken out (only the core writes those)."""
+    if not post.untrusted:
+        return post
+    fields = tuple(Field(strip_time_tokens(f.name), strip_time_tokens(f.value), f.inline) for f in post.fields)
+    return replace(post, title=strip_time_tokens(post.title), text=strip_time_tokens(post.text), fields=fields)
+
+
 def messages_for_post(post: Post) -> list[OutMessage]:
     """The messages a Post becomes; the first is the post's message (its key, reactions, buttons)."""
+    post = untrusted_text(post)
     title = mrkdwn(post.title.strip()) or "policybot"
     title_block = section(f"*{cut(title, SECTION_LIMIT - 2)}*")
     body = [section(c) for c in mrkdwn_chunks(post.text)] if post.text.strip() else []

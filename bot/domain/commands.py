@@ -6,7 +6,7 @@ carries the Actor it acts for; permission facts (is_moderator) are resolved by t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from bot.errors import CommandError
@@ -28,6 +28,9 @@ class Actor:
 @dataclass(frozen=True, slots=True)
 class Command:
     actor: Actor
+    # the platform's own id of this request (Discord interaction id, Slack trigger_id, a console
+    # line's own id): a replayed or redelivered request acts once and gets the first answer again
+    request_key: str = field(default="", kw_only=True)
 
 
 # ---------------------------------------------------------------- policies

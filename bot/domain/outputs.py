@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.domain.model import Stance
 
@@ -79,11 +82,94 @@ def error(message: str) -> Outcome:
 
 
 INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. The error is in the bot's log."
+FAILED_AFTER_CHANGE = (
+    "Your command was carried out and saved, but something went wrong on our side afterwards; "
+    "the error is in the bot's log. /round status shows where things stand."
+)
 
 
 def internal_error() -> Reply:
     """The reply when a command failed for a reason of ours before it changed anything."""
     return Reply(INTERNAL_ERROR, ok=False)
+
+
+def failed_after_change() -> Reply:
+    """The reply when a command failed for a reason of ours after its change was committed."""
+    return Reply(FAILED_AFTER_CHANGE, ok=False)
+
+
+def with_note(reply: Reply, note: str) -> Reply:
+    """The reply with a note beside it (a post that failed after the change committed): still true
+    about what was done, and marked as needing attention."""
+    if not note:
+        return reply
+    return Reply(f"{reply.text}\n⚠ {note}", ok=False, fields=reply.fields, attachment=reply.attachment, public=reply.public)
+
+
+# ---------------------------------------------------------------- posts and replies as JSON (the outbox, handled requests)
+
+
+def _attachment_data(a: Attachment | None) -> dict[str, str] | None:
+    if a is None:
+        return None
+    return {"filename": a.filename, "mime": a.mime, "data": base64.b64encode(a.data).decode("ascii")}
+
+
+def _attachment(data: dict[str, str] | None) -> Attachment | None:
+    if data is None:
+        return None
+    return Attachment(data["filename"], base64.b64decode(data["data"]), data["mime"])
+
+
+def post_to_json(post: Post) -> str:
+    data: dict[str, Any] = {
+        "channel": post.channel,
+        "title": post.title,
+        "text": post.text,
+        "fields": [[f.name, f.value, f.inline] for f in post.fields],
+        "buttons": [[b.custom_id, b.label, b.style] for b in post.buttons],
+        "seed_reactions": [s.value for s in post.seed_reactions],
+        "thread_parent": post.thread_parent,
+        "start_thread": post.start_thread,
+        "attachment": _attachment_data(post.attachment),
+        "subject": [post.subject.kind, post.subject.id] if post.subject else None,
+        "untrusted": post.untrusted,
+    }
+    return json.dumps(data, ensure_ascii=False)
+
+
+def post_from_json(text: str) -> Post:
+    d = json.loads(text)
+    return Post(
+        channel=d["channel"],
+        title=d["title"],
+        text=d["text"],
+        fields=tuple(Field(n, v, i) for n, v, i in d["fields"]),
+        buttons=tuple(Button(c, lbl, st) for c, lbl, st in d["buttons"]),
+        seed_reactions=tuple(Stance(s) for s in d["seed_reactions"]),
+        thread_parent=d["thread_parent"],
+        start_thread=d["start_thread"],
+        attachment=_attachment(d["attachment"]),
+        subject=Subject(d["subject"][0], d["subject"][1]) if d["subject"] else None,
+        untrusted=d["untrusted"],
+    )
+
+
+def reply_to_json(reply: Reply) -> str:
+    data = {
+        "text": reply.text,
+        "ok": reply.ok,
+        "fields": [[f.name, f.value, f.inline] for f in reply.fields],
+        "attachment": _attachment_data(reply.attachment),
+        "public": reply.public,
+    }
+    return json.dumps(data, ensure_ascii=False)
+
+
+def reply_from_json(text: str) -> Reply:
+    d = json.loads(text)
+    fields = tuple(Field(n, v, i) for n, v, i in d["fields"])
+    return Reply(d["text"], d["ok"], fields, _attachment(d["attachment"]), d["public"])
 
 
 # ---------------------------------------------------------------- times
@@ -97,6 +183,12 @@ def time_token(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return f"⟦time:{int(moment.timestamp())}⟧"
+
+
+def strip_time_tokens(text: str) -> str:
+    """Member or model text with any time token removed: only the core writes them, so one typed by
+    a member must not render as a real date."""
+    return _TIME_TOKEN.sub("", text)
 
 
 def render_times(text: str, render: Callable[[int], str]) -> str:

@@ -13,6 +13,7 @@ stress cases accepted into a running round."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -21,17 +22,27 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.commands import Actor
 from bot.domain.model import AuthorKind, ClauseText, Phase
-from bot.domain.outputs import Post, Reply, Subject
+from bot.domain.outputs import Post, Reply, Subject, with_note
 from bot.errors import GeneratorFailed, GeneratorUnavailable, PhaseChanged
 from bot.generation import diversity
-from bot.generation.calls import CallContext, call_limit, prefetch
+from bot.generation.calls import CallContext, call_limit, forget, prefetch
 from bot.generation.sampling import CandidateDraft, cache_keys, sample
 from bot.rounds.deadlines import planned_end
+from bot.rounds.outbox import (
+    Delivery,
+    announcement_key,
+    candidate_key,
+    deliver_round,
+    enqueue,
+    enqueue_edit,
+    scenario_key,
+)
 from bot.rounds.posts import announcement, candidate_post, scenario_post
-from bot.rounds.publishing import publish, remember
+from bot.rounds.publishing import publish
 from bot.rounds.queries import (
     clauses_of,
     get_round,
@@ -92,7 +103,7 @@ class Progress:
     plan: Plan
     total: int
     done: int = 0
-    key: str | None = None
+    key: str | None = None  # the announcement, once posted (a resumed opening goes on editing its own)
     last_edit: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -192,9 +203,38 @@ def _failure_text(failed: list[tuple[ScenarioRow, BaseException]]) -> str:
 
 
 async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None:
+    """Generate, then open the round; any failure on the way ends the opening cleanly (cancelled, the
+    opener told why), so no round is ever left in OPENING."""
+    try:
+        await _generate_round(svc, round_id, moderator)
+    except Exception as e:
+        log.exception("opening round %s failed", round_id)
+        why = f"an internal error ({type(e).__name__}: {str(e)[:300]}); the details are in the bot's log"
+        if await _cancel_opening(svc, round_id, f"Could not be opened: {why}."):
+            await _tell(
+                svc,
+                moderator,
+                Reply(
+                    f"Round #{round_id} was not opened and was cancelled: {why}. "
+                    "Nothing was posted; open it again with /round open.",
+                    ok=False,
+                ),
+            )
+
+
+async def _tell(svc: Services, who: Actor, reply: Reply) -> None:
+    try:
+        await svc.chat.reply_privately(who, reply)
+    except Exception:
+        log.warning("could not tell %s: %s", who.member, reply.text, exc_info=True)
+
+
+async def _generate_round(svc: Services, round_id: int, moderator: Actor) -> None:
     plan = await read_plan(svc, moderator.community, round_id)
     r = plan.r
-    progress = Progress(svc, plan, total=len(plan.scenarios) * r.k)
+    if r.phase != Phase.OPENING.value:
+        return
+    progress = Progress(svc, plan, total=len(plan.scenarios) * r.k, key=r.announcement_key)
     results = await generate_for(svc, plan, progress, community=moderator.community)
     unavailable = next((x for x in results if isinstance(x, GeneratorUnavailable)), None)
     failed = [(sc, x) for (_, sc), x in zip(plan.scenarios, results, strict=True) if isinstance(x, BaseException)]
@@ -206,39 +246,18 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
         await _cancel_opening(svc, round_id, why)
         if progress.key is not None:
             title = f"Policy round #{r.id}: {plan.policy.name} v{plan.version.version}"
-            await svc.chat.edit(progress.key, Post(r.channel, title, "This round could not be opened and was cancelled."))
-        await svc.chat.reply_privately(moderator, Reply(f"Round #{round_id} was not opened: {why}", ok=False))
+            with contextlib.suppress(Exception):  # a courtesy: the opener is told below either way
+                await svc.chat.edit(progress.key, Post(r.channel, title, "This round could not be opened and was cancelled."))
+        await _tell(svc, moderator, Reply(f"Round #{round_id} was not opened: {why}", ok=False))
         return
-
-    now = svc.now()
-    candidates: list[CandidateRow] = []  # built before the transaction: it writes, and writers queue
-    for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
-        if not isinstance(drafts, BaseException):
-            candidates += candidate_rows(round_id, sc.id or 0, drafts, 0, now)
-    async with svc.uow() as uow:
-        s = uow.session
-        ends = await planned_end(s, r, Phase.REVIEW, now)  # scheduling: an explicit end time wins
-        changed = await s.exec(
-            update(RoundRow)
-            .where(col(RoundRow.id) == round_id, col(RoundRow.phase) == Phase.OPENING.value)
-            .values(phase=Phase.REVIEW.value, phase_changed_at=now, phase_ends_at=ends)
-        )
-        if changed.rowcount != 1:  # cancelled while we were generating
-            return
-        s.add_all(candidates)
-        await uow.commit()
-        r = await get_round(s, moderator.community, round_id)
-    svc.schedule_changed(round_id)  # scheduling: arm the review deadline
-
     ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
-    final = announcement(r, plan.policy.name, plan.version.version, len(ok), len(candidates))
-    if progress.key is None:
-        await publish(svc, final)
-    else:
-        await svc.chat.edit(progress.key, final)
-    await _post_scenarios(svc, r, ok, candidates)
+    candidates = await _open_for_review(svc, plan, results, progress.key)
+    if candidates is None:  # cancelled while we were generating
+        return
+    svc.schedule_changed(round_id)  # scheduling: arm the review deadline
+    delivery = await deliver_round(svc, round_id, answered=moderator)
     figures = await diversity.record(svc, round_id, _texts_by_scenario(candidates))
-    summary = f"Round #{round_id} is open for review with {len(candidates)} candidates."
+    summary = f"Round #{round_id} is open for review with {len(candidates)} candidates in {len(ok)} scenario(s)."
     if figures:
         mean = sum(v for _, v in figures.values()) / len(figures)
         summary += f" Candidate diversity: {mean:.2f} ({next(iter(figures.values()))[0]})."
@@ -248,7 +267,75 @@ async def generate_round(svc: Services, round_id: int, moderator: Actor) -> None
             f" These scenarios failed and were left out: {_failure_text(failed)}. "
             f"Retry just those with: {retry_command(round_id, ids)}"
         )
-    await svc.chat.reply_privately(moderator, Reply(summary, ok=not failed))
+    await _tell(svc, moderator, with_note(Reply(summary, ok=not failed), failure_message_for(delivery, round_id)))
+
+
+def failure_message_for(delivery: Delivery, round_id: int) -> str:
+    if delivery.ok:
+        return ""
+    return f"{delivery.note()} The review's clock is paused until then (/round resume {round_id})."
+
+
+async def _open_for_review(
+    svc: Services, plan: Plan, results: list[list[CandidateDraft] | BaseException], progress_key: str | None
+) -> list[CandidateRow] | None:
+    """OPENING → REVIEW with the candidates and every post it makes, in one transaction; None when
+    the round left OPENING meanwhile. If the candidates cannot be stored, the answers they came from
+    are dropped from the cache, so opening again asks the model afresh."""
+    round_id = plan.r.id or 0
+    now = svc.now()
+    candidates: list[CandidateRow] = []  # built before the transaction: it writes, and writers queue
+    for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
+        if not isinstance(drafts, BaseException):
+            candidates += candidate_rows(round_id, sc.id or 0, drafts, 0, now)
+    try:
+        async with svc.uow() as uow:
+            s = uow.session
+            ends = await planned_end(s, plan.r, Phase.REVIEW, now)  # scheduling: an explicit end time wins
+            changed = await s.exec(
+                update(RoundRow)
+                .where(col(RoundRow.id) == round_id, col(RoundRow.phase) == Phase.OPENING.value)
+                .values(phase=Phase.REVIEW.value, phase_changed_at=now, phase_ends_at=ends)
+            )
+            if changed.rowcount != 1:
+                return None
+            s.add_all(candidates)
+            await s.flush()
+            r = await get_round(s, plan.r.community, round_id)
+            ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
+            final = announcement(r, plan.policy.name, plan.version.version, len(ok), len(candidates))
+            if progress_key is None:
+                await enqueue(s, announcement_key(round_id), final, community=r.community, round_id=round_id)
+            else:
+                await enqueue_edit(
+                    s, announcement_key(round_id), final, community=r.community, round_id=round_id, message=progress_key
+                )
+            await enqueue_scenarios(s, r, ok, candidates)
+            await uow.commit()
+    except Exception:
+        await forget(svc, [d.prompt_hash for x in results if not isinstance(x, BaseException) for d in x])
+        raise
+    return candidates
+
+
+async def enqueue_scenarios(
+    s: AsyncSession, r: RoundRow, scenarios: Sequence[tuple[RoundScenarioRow, ScenarioRow]], candidates: Sequence[CandidateRow]
+) -> None:
+    """Each scenario's post (unless it is out already) and its candidates' posts, in its thread."""
+    assert r.id is not None
+    by_scenario: dict[int, list[CandidateRow]] = {}
+    for c in candidates:
+        by_scenario.setdefault(c.scenario_id, []).append(c)
+    for rs, sc in scenarios:
+        sid = sc.id or 0
+        parent = None
+        if rs.thread_key is None:
+            post = scenario_post(r, rs.position, sid, rs.id or 0, scenario_turns(sc), scenario_title(sc))
+            await enqueue(s, scenario_key(r.id, sid), post, community=r.community, round_id=r.id)
+            parent = scenario_key(r.id, sid)
+        for c in by_scenario.get(sid, []):
+            key = candidate_key(r.id, c.id or 0)
+            await enqueue(s, key, candidate_post(r, c, rs.thread_key), community=r.community, round_id=r.id, parent=parent)
 
 
 def _texts_by_scenario(candidates: Sequence[CandidateRow]) -> dict[int, list[str]]:
@@ -256,25 +343,6 @@ def _texts_by_scenario(candidates: Sequence[CandidateRow]) -> dict[int, list[str
     for c in candidates:
         out.setdefault(c.scenario_id, []).append(c.text)
     return out
-
-
-async def _post_scenarios(
-    svc: Services, r: RoundRow, scenarios: Sequence[tuple[RoundScenarioRow, ScenarioRow]], candidates: Sequence[CandidateRow]
-) -> None:
-    by_scenario: dict[int, list[CandidateRow]] = {}
-    for c in candidates:
-        by_scenario.setdefault(c.scenario_id, []).append(c)
-    for rs, sc in scenarios:  # one transaction per scenario remembers its messages
-        posted: list[tuple[Post, str]] = []
-        parent = rs.thread_key
-        if parent is None:
-            post = scenario_post(r, rs.position, sc.id or 0, rs.id or 0, scenario_turns(sc), scenario_title(sc))
-            parent = await svc.chat.post(post)
-            posted.append((post, parent))
-        for c in by_scenario.get(sc.id or 0, []):
-            post = candidate_post(r, c, parent)
-            posted.append((post, await svc.chat.post(post)))
-        await remember(svc, posted)
 
 
 async def scenarios_without_candidates(svc: Services, round_id: int) -> list[int]:
@@ -286,6 +354,19 @@ async def scenarios_without_candidates(svc: Services, round_id: int) -> list[int
 
 async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario_ids: Sequence[int], *, why: str) -> None:
     """Candidates for scenarios added to (or failed in) a round that is already open for review."""
+    try:
+        await _generate_more(svc, round_id, moderator, scenario_ids, why=why)
+    except Exception as e:
+        log.exception("generating more candidates for round %s failed", round_id)
+        listed = ", ".join(f"#{i}" for i in scenario_ids)
+        text = (
+            f"Round #{round_id} ({why}): generating candidates for scenario(s) {listed} failed with an internal error "
+            f"({type(e).__name__}); nothing was added. Retry with: {retry_command(round_id, scenario_ids)}"
+        )
+        await _tell(svc, moderator, Reply(text, ok=False))
+
+
+async def _generate_more(svc: Services, round_id: int, moderator: Actor, scenario_ids: Sequence[int], *, why: str) -> None:
     plan = await read_plan(svc, moderator.community, round_id, scenario_ids)
     if not plan.scenarios:
         return
@@ -302,36 +383,28 @@ async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario
             for (_, sc), drafts in zip(plan.scenarios, results, strict=True):
                 if isinstance(drafts, BaseException) or sc.id in have:  # a concurrent retry got there first
                     continue
-                last = (
-                    await s.exec(
-                        select(func.max(CandidateRow.position)).where(
-                            CandidateRow.round_id == round_id,
-                            CandidateRow.scenario_id == sc.id,
-                            col(CandidateRow.amendment_id).is_(None),
-                        )
-                    )
-                ).one()
-                candidates += candidate_rows(round_id, sc.id or 0, drafts, (last if last is not None else -1) + 1, now)
+                candidates += candidate_rows(round_id, sc.id or 0, drafts, await _next_position(s, round_id, sc.id or 0), now)
             s.add_all(candidates)
+            await s.flush()
+            added = {c.scenario_id for c in candidates}
+            await enqueue_scenarios(s, r, [(rs, sc) for rs, sc in ok if sc.id in added], candidates)
+            if candidates:
+                n_scen = len(await round_scenarios(s, round_id))
+                n_cand = await _count_candidates(s, round_id)
+                counts = announcement(r, plan.policy.name, plan.version.version, n_scen, n_cand)
+                await enqueue_edit(
+                    s, f"{announcement_key(round_id)}:{n_cand}", counts, community=r.community, round_id=round_id,
+                    of=announcement_key(round_id), message=r.announcement_key,
+                )  # fmt: skip
             await uow.commit()
-            n_scen = len(await round_scenarios(s, round_id))
-            n_cand = (
-                await s.exec(
-                    select(func.count())
-                    .select_from(CandidateRow)
-                    .where(CandidateRow.round_id == round_id, col(CandidateRow.amendment_id).is_(None))
-                )
-            ).one()
     except PhaseChanged:
-        await svc.chat.reply_privately(
+        await _tell(
+            svc,
             moderator,
             Reply(f"Round #{round_id} left REVIEW while generating ({why}); the new candidates were not added.", ok=False),
         )
         return
-    added = {c.scenario_id for c in candidates}
-    await _post_scenarios(svc, r, [(rs, sc) for rs, sc in ok if sc.id in added], candidates)
-    if r.announcement_key and candidates:
-        await svc.chat.edit(r.announcement_key, announcement(r, plan.policy.name, plan.version.version, n_scen, n_cand))
+    delivery = await deliver_round(svc, round_id, answered=moderator)
     await diversity.record(svc, round_id, _texts_by_scenario(candidates))
     text = f"Round #{round_id} ({why}): {len(candidates)} new candidate(s) for {len(added)} scenario(s)."
     if unavailable is not None:
@@ -339,7 +412,25 @@ async def generate_more(svc: Services, round_id: int, moderator: Actor, scenario
     if failed:
         ids = [sc.id or 0 for sc, _ in failed]
         text += f" Failed again: {_failure_text(failed)}. Retry with: {retry_command(round_id, ids)}"
-    await svc.chat.reply_privately(moderator, Reply(text, ok=not failed))
+    await _tell(svc, moderator, with_note(Reply(text, ok=not failed), failure_message_for(delivery, round_id)))
+
+
+async def _next_position(s: AsyncSession, round_id: int, scenario_id: int) -> int:
+    last = (
+        await s.exec(
+            select(func.max(CandidateRow.position)).where(
+                CandidateRow.round_id == round_id,
+                CandidateRow.scenario_id == scenario_id,
+                col(CandidateRow.amendment_id).is_(None),
+            )
+        )
+    ).one()
+    return (last if last is not None else -1) + 1
+
+
+async def _count_candidates(s: AsyncSession, round_id: int) -> int:
+    q = select(func.count()).select_from(CandidateRow)
+    return (await s.exec(q.where(CandidateRow.round_id == round_id, col(CandidateRow.amendment_id).is_(None)))).one()
 
 
 async def resume_opening(svc: Services) -> list[int]:
@@ -354,14 +445,17 @@ async def resume_opening(svc: Services) -> list[int]:
     return [r.id or 0 for r in stuck]
 
 
-async def _cancel_opening(svc: Services, round_id: int, why: str) -> None:
+async def _cancel_opening(svc: Services, round_id: int, why: str) -> bool:
+    """OPENING → CANCELLED; False if the round had left OPENING already."""
+    now = svc.now()
     async with svc.uow() as uow:
-        await uow.session.exec(
+        done = await uow.session.exec(
             update(RoundRow)
             .where(col(RoundRow.id) == round_id, col(RoundRow.phase) == Phase.OPENING.value)
-            .values(phase=Phase.CANCELLED.value, phase_changed_at=svc.now(), phase_ends_at=None, note=why[:2000])
+            .values(phase=Phase.CANCELLED.value, phase_changed_at=now, closed_at=now, phase_ends_at=None, note=why[:2000])
         )
         await uow.commit()
+    return bool(done.rowcount == 1)
 
 
 # ---------------------------------------------------------------- commands and status

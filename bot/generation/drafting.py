@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,11 +25,10 @@ from bot.domain.outputs import Field, Post
 from bot.domain.preferences import ReactionEvent, current_stances
 from bot.domain.tally import ANCHOR_START
 from bot.errors import GeneratorFailed, GeneratorUnavailable
-from bot.generation.calls import CallContext, Malformed, ask
+from bot.generation.calls import CallContext, Malformed, Structured, ask_structured, load_json
 from bot.generation.prompts import DRAFT_PROMPT_VERSION, draft_prompt
-from bot.generation.sampling import load_json
+from bot.rounds.outbox import deliver_round, enqueue
 from bot.rounds.posts import describe_amendment
-from bot.rounds.publishing import publish
 from bot.rounds.queries import clauses_of, policy_of_version, round_candidates, round_scenarios, scenario_title
 from bot.services import Services
 from storage.tables import AmendmentRow, ReactionEventRow, RoundRow
@@ -90,39 +90,45 @@ def select_evidence(
 ) -> list[CandidateEvidence]:
     """Candidates worth drafting from: (id, scenario id, scenario text, response text) → evidence,
     strongest signals first; none without reactions."""
-    stances = current_stances(events)
     by_id = {cid: CandidateEvidence(cid, sid, scen, text, _zero()) for cid, sid, scen, text in candidates}
-    for (member, cid), stance in stances.items():
+    for (member, cid), stance in current_stances(events).items():
         ev = by_id.get(cid)
         if ev is None:
             continue
         ev.counts[stance.value] += 1
         if groups is not None and member in groups:
             ev.groups.setdefault(groups[member], _zero())[stance.value] += 1
-    latest_reason: dict[tuple[str, int], tuple[int, str, str]] = {}
-    for ev_ in events:
-        key = (ev_.member, ev_.candidate_id)
-        usable = ev_.reason.strip() and not ev_.removed and ev_.stance != Stance.BEST
-        if usable and (key not in latest_reason or latest_reason[key][0] < ev_.seq):
-            latest_reason[key] = (ev_.seq, ev_.stance.value, ev_.reason.strip())
-    for (_member, cid), (_seq, stance_value, reason) in sorted(latest_reason.items(), key=lambda kv: kv[1][0]):
+    for cid, stance_value, reason in _latest_reasons(events):
         if cid in by_id:
             by_id[cid].reasons.append((stance_value, reason))
-    chosen: list[CandidateEvidence] = []
-    for ev in by_id.values():
-        n_e, n_o = ev.counts["endorse"], ev.counts["object"]
-        if n_e >= 2 and n_e >= 2 * n_o:
-            ev.signals.append("broadly endorsed")
-        if n_e >= 1 and n_o >= 1 and min(n_e, n_o) / (n_e + n_o) >= 1 / 3:
-            ev.signals.append("divisive")
-        if n_o >= 2 and n_o > n_e:
-            ev.signals.append("objected to")
-        if ev.reasons:
-            ev.signals.append("has reasons")
-        if ev.signals:
-            chosen.append(ev)
+    chosen = [ev for ev in by_id.values() if _signal(ev)]
     chosen.sort(key=lambda x: (-(x.counts["endorse"] + x.counts["object"]), -len(x.reasons), x.id))
     return chosen[:MAX_EVIDENCE]
+
+
+def _latest_reasons(events: Sequence[ReactionEvent]) -> list[tuple[int, str, str]]:
+    """(candidate, stance, reason) of each member's latest reason per candidate, oldest first."""
+    latest: dict[tuple[str, int], tuple[int, str, str]] = {}
+    for ev in events:
+        key = (ev.member, ev.candidate_id)
+        usable = ev.reason.strip() and not ev.removed and ev.stance != Stance.BEST
+        if usable and (key not in latest or latest[key][0] < ev.seq):
+            latest[key] = (ev.seq, ev.stance.value, ev.reason.strip())
+    return [(cid, st, why) for (_m, cid), (_seq, st, why) in sorted(latest.items(), key=lambda kv: kv[1][0])]
+
+
+def _signal(ev: CandidateEvidence) -> bool:
+    """Note what makes a candidate evidence; False when nothing does."""
+    n_e, n_o = ev.counts["endorse"], ev.counts["object"]
+    if n_e >= 2 and n_e >= 2 * n_o:
+        ev.signals.append("broadly endorsed")
+    if n_e >= 1 and n_o >= 1 and min(n_e, n_o) / (n_e + n_o) >= 1 / 3:
+        ev.signals.append("divisive")
+    if n_o >= 2 and n_o > n_e:
+        ev.signals.append("objected to")
+    if ev.reasons:
+        ev.signals.append("has reasons")
+    return bool(ev.signals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,51 +199,76 @@ class Draft:
     evidence: tuple[int, ...]
 
 
+DRAFTS_SCHEMA = Structured(
+    "drafted_amendments",
+    {
+        "type": "object",
+        "properties": {
+            "amendments": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"type": "string"},
+                        "clause": {"type": ["integer", "null"]},
+                        "text": {"type": "string"},
+                        "rationale": {"type": "string"},
+                        "evidence": {"type": "array", "items": {"type": "integer"}},
+                    },
+                    "required": ["kind", "evidence"],
+                },
+            }
+        },
+        "required": ["amendments"],
+    },
+)
+
+
 def parse_drafts(text: str, clauses: Sequence[ClauseText], evidence_ids: set[int], limit: int) -> list[Draft]:
+    return drafts_from(load_json(text), clauses, evidence_ids, limit)
+
+
+def drafts_from(data: object, clauses: Sequence[ClauseText], evidence_ids: set[int], limit: int) -> list[Draft]:
     """The usable drafts of an answer (at most `limit`); Malformed when it is not the JSON asked for.
     A draft that names no known candidate, a missing clause, or no text is dropped."""
-    data = load_json(text)
     items = data.get("amendments") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise Malformed('the answer has no list under "amendments"')
     out: list[Draft] = []
-    current = {c.key: c.text for c in clauses}
     for item in items:
-        if not isinstance(item, dict):
-            continue
-        try:
-            kind = AmendmentKind(str(item.get("kind", "")).strip().lower())
-        except ValueError:
-            continue
-        clause = item.get("clause")
-        body = str(item.get("text") or "").strip()
-        cited = tuple(dict.fromkeys(i for i in item.get("evidence") or [] if isinstance(i, int) and i in evidence_ids))
-        if not cited or len(body) > MAX_TEXT:
-            continue
-        if kind == AmendmentKind.ADD:
-            if not body:
-                continue
-            if clause is None:
-                key: str | None = None
-            elif isinstance(clause, int) and clause == 0:
-                key = ANCHOR_START
-            elif isinstance(clause, int) and 1 <= clause <= len(clauses):
-                key = clauses[clause - 1].key
-            else:
-                continue
-        else:
-            if not isinstance(clause, int) or not 1 <= clause <= len(clauses):
-                continue
-            key = clauses[clause - 1].key
-            if kind == AmendmentKind.REPLACE and (not body or body == current[key]):
-                continue
-            if kind == AmendmentKind.REMOVE:
-                body = ""
-        rationale = str(item.get("rationale") or "").strip()[:2000]
-        draft = Draft(kind, key, body, rationale, cited)
-        if all((d.kind, d.clause_key, d.text) != (draft.kind, draft.clause_key, draft.text) for d in out):
+        draft = _draft_of(item, clauses, evidence_ids) if isinstance(item, dict) else None
+        if draft is not None and all((d.kind, d.clause_key, d.text) != (draft.kind, draft.clause_key, draft.text) for d in out):
             out.append(draft)
     return out[:limit]
+
+
+def _target_key(kind: AmendmentKind, clause: object, clauses: Sequence[ClauseText]) -> tuple[bool, str | None]:
+    """(usable, clause key) of a draft's clause number: for ADD, None = at the end, 0 = at the start."""
+    if kind == AmendmentKind.ADD and clause is None:
+        return True, None
+    if kind == AmendmentKind.ADD and clause == 0 and isinstance(clause, int):
+        return True, ANCHOR_START
+    if isinstance(clause, int) and not isinstance(clause, bool) and 1 <= clause <= len(clauses):
+        return True, clauses[clause - 1].key
+    return False, None
+
+
+def _draft_of(item: dict[str, Any], clauses: Sequence[ClauseText], evidence_ids: set[int]) -> Draft | None:
+    try:
+        kind = AmendmentKind(str(item.get("kind", "")).strip().lower())
+    except ValueError:
+        return None
+    body = str(item.get("text") or "").strip()
+    cited = tuple(dict.fromkeys(i for i in item.get("evidence") or [] if isinstance(i, int) and i in evidence_ids))
+    usable, key = _target_key(kind, item.get("clause"), clauses)
+    if not cited or len(body) > MAX_TEXT or not usable:
+        return None
+    current = {c.key: c.text for c in clauses}
+    if kind == AmendmentKind.REMOVE:
+        body = ""
+    elif not body or (kind == AmendmentKind.REPLACE and body == current.get(key or "")):
+        return None
+    return Draft(kind, key, body, str(item.get("rationale") or "").strip()[:2000], cited)
 
 
 async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
@@ -271,16 +302,25 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
     )
     ids = {e.id for e in evidence}
     try:
-        answer = await ask(
-            svc, prompt, lambda t: parse_drafts(t, clauses, ids, limit), CallContext(r.community, round_id, "draft")
+        answer = await ask_structured(
+            svc,
+            prompt,
+            DRAFTS_SCHEMA,
+            lambda data: drafts_from(data, clauses, ids, limit),
+            CallContext(r.community, round_id, "draft"),
         )
     except (GeneratorUnavailable, GeneratorFailed) as e:
         log.warning("round %s: no drafted amendments: %s", round_id, e)
-        await svc.chat.post(Post(r.channel, f"Round #{round_id}: the bot could not draft amendments", f"The model failed: {e}"))
+        failed = Post(r.channel, f"Round #{round_id}: the bot could not draft amendments", f"The model failed: {e}")
+        async with svc.uow() as uow:
+            await enqueue(uow.session, f"round:{round_id}:drafts:failed", failed, community=r.community, round_id=round_id)
+            await uow.commit()
+        await deliver_round(svc, round_id)
         return []
     by_id = {e.id: e for e in evidence}
     now = svc.now()
     stored: list[AmendmentRow] = []
+    numbers = {c.key: c.number for c in clauses}
     async with svc.uow() as uow:
         s = uow.session
         fresh = await s.get(RoundRow, round_id)
@@ -312,25 +352,31 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
             )
             s.add(a)
             stored.append(a)
+        await s.flush()
+        for a, d in zip(stored, answer.value, strict=True):  # the drafts and their posts, in one transaction
+            post = _draft_post(a, d, by_id, numbers, f"{policy.name} v{version.version}", r.channel)
+            await enqueue(s, f"round:{round_id}:amendment:{a.id}", post, community=r.community, round_id=round_id)
+        if not stored:
+            none = Post(
+                r.channel, f"Round #{round_id}: no bot-drafted amendments", "The evidence did not support a clause change."
+            )
+            await enqueue(s, f"round:{round_id}:drafts:none", none, community=r.community, round_id=round_id)
         await uow.commit()
-    numbers = {c.key: c.number for c in clauses}
-    for a, d in zip(stored, answer.value, strict=True):
-        fields = [Field("Evidence", "\n".join(by_id[i].line() for i in d.evidence)[:1000])]
-        if a.rationale:
-            fields.insert(0, Field("Rationale", a.rationale[:1000]))
-        await publish(
-            svc,
-            Post(
-                r.channel,
-                f"Amendment #{a.id} drafted by the bot (round #{round_id})",
-                describe_amendment(a, numbers)
-                + f"\n(on {policy.name} v{version.version}; withdraw it with /amend withdraw {a.id})",
-                tuple(fields),
-                untrusted=True,
-            ),
-        )
-    if not stored:
-        await svc.chat.post(
-            Post(r.channel, f"Round #{round_id}: no bot-drafted amendments", "The evidence did not support a clause change.")
-        )
+    await deliver_round(svc, round_id)
     return stored
+
+
+def _draft_post(
+    a: AmendmentRow, d: Draft, by_id: Mapping[int, CandidateEvidence], numbers: Mapping[str, int], policy: str, channel: str
+) -> Post:
+    round_id = a.round_id
+    fields = [Field("Evidence", "\n".join(by_id[i].line() for i in d.evidence)[:1000])]
+    if a.rationale:
+        fields.insert(0, Field("Rationale", a.rationale[:1000]))
+    return Post(
+        channel,
+        f"Amendment #{a.id} drafted by the bot (round #{round_id})",
+        describe_amendment(a, dict(numbers)) + f"\n(on {policy}; withdraw it with /amend withdraw {a.id})",
+        tuple(fields),
+        untrusted=True,
+    )

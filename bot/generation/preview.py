@@ -24,6 +24,7 @@ from bot.generation import diversity
 from bot.generation.calls import CallContext, call_limit
 from bot.generation.candidates import candidate_rows
 from bot.generation.sampling import sample
+from bot.rounds.outbox import deliver_round, enqueue
 from bot.rounds.posts import describe_amendment, label
 from bot.rounds.queries import clauses_of, policy_of_version, round_scenarios, scenario_title, scenario_turns
 from bot.services import Services
@@ -150,6 +151,34 @@ async def preview_amendment(svc: Services, amendment_id: int) -> list[CandidateR
         return candidate_rows(r.id or 0, sid, drafts, 0, svc.now(), amendment_id=amendment_id)
 
     results = await asyncio.gather(*(one(sid) for sid in chosen), return_exceptions=True)
+    rows, failed = _gathered(amendment_id, chosen, results)
+    what = describe_amendment(a, {c.key: c.number for c in clauses})
+    async with svc.uow() as uow:  # the previews and their posts, in one transaction
+        s = uow.session
+        s.add_all(rows)
+        await s.flush()
+        for sid in chosen:
+            after = [c for c in rows if c.scenario_id == sid]
+            if after:
+                post = before_after_post(r, a, what, scenarios[sid], [c for c in current if c.scenario_id == sid], after)
+                await enqueue(s, f"round:{r.id}:preview:{amendment_id}:{sid}", post, community=r.community, round_id=r.id)
+        if failed:
+            post = Post(
+                r.channel, f"Amendment #{amendment_id}: some previews failed", "Scenarios without a preview: " + "; ".join(failed)
+            )
+            await enqueue(s, f"round:{r.id}:preview:{amendment_id}:failed", post, community=r.community, round_id=r.id)
+        await uow.commit()
+    await deliver_round(svc, r.id)
+    groups: dict[int, list[str]] = {}
+    for c in rows:
+        groups.setdefault(c.scenario_id, []).append(c.text)
+    await diversity.record(svc, r.id, groups, amendment_id=amendment_id)
+    return rows
+
+
+def _gathered(
+    amendment_id: int, chosen: list[int], results: list[list[CandidateRow] | BaseException]
+) -> tuple[list[CandidateRow], list[str]]:
     rows: list[CandidateRow] = []
     failed: list[str] = []
     for sid, res in zip(chosen, results, strict=True):
@@ -160,25 +189,4 @@ async def preview_amendment(svc: Services, amendment_id: int) -> list[CandidateR
             failed.append(f"#{sid} (internal error)")
         else:
             rows += res
-    if rows:
-        async with svc.uow() as uow:
-            uow.session.add_all(rows)
-            await uow.commit()
-    numbers = {c.key: c.number for c in clauses}
-    what = describe_amendment(a, numbers)
-    for sid in chosen:
-        after = [c for c in rows if c.scenario_id == sid]
-        if after:
-            before = [c for c in current if c.scenario_id == sid]
-            await svc.chat.post(before_after_post(r, a, what, scenarios[sid], before, after))
-    groups: dict[int, list[str]] = {}
-    for c in rows:
-        groups.setdefault(c.scenario_id, []).append(c.text)
-    await diversity.record(svc, r.id, groups, amendment_id=amendment_id)
-    if failed:
-        await svc.chat.post(
-            Post(
-                r.channel, f"Amendment #{amendment_id}: some previews failed", "Scenarios without a preview: " + "; ".join(failed)
-            )
-        )
-    return rows
+    return rows, failed

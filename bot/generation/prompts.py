@@ -165,10 +165,12 @@ def draft_prompt(policy_name: str, clauses: Sequence[ClauseText], evidence: obje
 
 def prompt_hash(prompt: Prompt, model: str) -> str:
     """A stable key of the exact request: same hash, same question to the same model."""
-    payload = {
+    payload: dict[str, object] = {
         "model": model,
         "temperature": prompt.temperature,
         "max_tokens": prompt.max_tokens,
         "messages": [[m.role, m.content] for m in prompt.messages],
     }
+    if prompt.schema is not None:  # the same question asked with a structured-output format is another request
+        payload["schema"] = [prompt.schema.name, prompt.schema.json]
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()

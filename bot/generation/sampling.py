@@ -11,14 +11,24 @@ Either way each candidate records its method, model, temperature, prompt version
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.model import ClauseText, Turn
-from bot.generation.calls import Answer, CallContext, Malformed, ask
+from bot.generation.calls import (
+    Answer,
+    CallContext,
+    Malformed,
+    Structured,
+    TooLong,
+    ask,
+    check_length,
+    cut_at_sentence,
+    load_json,
+)
 from bot.generation.prompts import CANDIDATE_PROMPT_VERSION, NC_PROMPT_VERSION, candidate_prompt, nc_prompt, prompt_hash
 from bot.ports import Prompt
 from bot.services import Services
@@ -27,11 +37,7 @@ from storage.tables import LLMCacheRow
 INDEPENDENT = "independent"
 NEGATIVELY_CORRELATED = "negatively-correlated"
 METHODS = (NEGATIVELY_CORRELATED, INDEPENDENT)
-
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
-_REFUSAL = re.compile(
-    r"^\s*(?:(?:i'm|i am)\s+)?(?:sorry|unable|not able)\b|^\s*i\s+(?:can(?:no|')t|won't|will not)\b", re.IGNORECASE
-)
+MAX_RESPONSE_CHARS = 4000  # POLICYBOT_MAX_RESPONSE_CHARS's default; the engine passes its setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,33 +55,28 @@ class CandidateDraft:
         return json.dumps(self.settings, sort_keys=True)
 
 
-def load_json(text: str) -> object:
-    """JSON from a model answer, tolerating a ```json fence around it."""
-    m = _FENCE.match(text)
-    body = m.group(1) if m else text.strip()
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError:
-        start, end = body.find("{"), body.rfind("}")
-        if 0 <= start < end:
-            try:
-                return json.loads(body[start : end + 1])
-            except json.JSONDecodeError:
-                pass
-    raise Malformed("the answer is not JSON" + (" (it reads like a refusal)" if _REFUSAL.match(body) else ""))
-
-
-def json_items(text: str, key: str) -> list[object]:
-    data = load_json(text)
+def json_items(data: object, key: str) -> list[object]:
+    """The list under `key` of a JSON answer (already loaded), or the answer itself if it is a list."""
     items = data.get(key) if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise Malformed(f'the answer has no list under "{key}"')
     return items
 
 
-def parse_responses(text: str, k: int) -> list[tuple[str, str]]:
-    """(stance, text) × exactly K, each non-empty and all different; else Malformed."""
-    items = json_items(text, "responses")
+def responses_schema(k: int) -> Structured:
+    item = {
+        "type": "object",
+        "properties": {"stance": {"type": "string"}, "text": {"type": "string", "minLength": 1}},
+        "required": ["text"],
+    }
+    array = {"type": "array", "items": item, "minItems": k, "maxItems": k}
+    return Structured("candidate_responses", {"type": "object", "properties": {"responses": array}, "required": ["responses"]})
+
+
+def responses_from(data: object, k: int, limit: int = MAX_RESPONSE_CHARS) -> list[tuple[str, str]]:
+    """(stance, text) × exactly K, each non-empty and all different; else Malformed. A text over
+    `limit` characters: TooLong, carrying every response cut at a sentence."""
+    items = json_items(data, "responses")
     out: list[tuple[str, str]] = []
     for i, item in enumerate(items, 1):
         if isinstance(item, str):
@@ -91,14 +92,22 @@ def parse_responses(text: str, k: int) -> list[tuple[str, str]]:
         raise Malformed(f"expected {k} responses, got {len(out)}")
     if len({b for _, b in out}) != k:
         raise Malformed("two responses are identical")
+    long = [i for i, (_, b) in enumerate(out, 1) if len(b) > limit]
+    if long:
+        cut = [(stance, cut_at_sentence(b, limit)) for stance, b in out]
+        raise TooLong(f"response {long[0]} is {len(out[long[0] - 1][1]):,} characters long; the limit is {limit:,}", cut)
     return out
 
 
-def parse_single(text: str) -> str:
+def parse_responses(text: str, k: int, limit: int = MAX_RESPONSE_CHARS) -> list[tuple[str, str]]:
+    return responses_from(load_json(text), k, limit)
+
+
+def parse_single(text: str, limit: int = MAX_RESPONSE_CHARS) -> str:
     body = text.strip()
     if not body:
         raise Malformed("the response is empty")
-    return body
+    return check_length(body, limit, "the response")
 
 
 def _draft(
@@ -137,9 +146,15 @@ async def sample_negatively_correlated(
     limit: asyncio.Semaphore | None = None,
     prefetched: Mapping[tuple[str, int], LLMCacheRow] | None = None,
 ) -> list[CandidateDraft]:
-    prompt = nc_prompt(policy_name, clauses, turns, k, temperature)
+    prompt = structured_nc_prompt(policy_name, clauses, turns, k, temperature)
+    bound = svc.options.max_response_chars
     answer: Answer[list[tuple[str, str]]] = await ask(
-        svc, prompt, lambda t: parse_responses(t, k), ctx, limit=limit, prefetched=prefetched
+        svc,
+        prompt,
+        responses_schema(k).parser(lambda data: responses_from(data, k, bound)),
+        ctx,
+        limit=limit,
+        prefetched=prefetched,
     )
     return [
         _draft(answer, body, NEGATIVELY_CORRELATED, prompt, NC_PROMPT_VERSION, k, index=i, stance=stance)
@@ -163,7 +178,8 @@ async def sample_independent(
     prompt = candidate_prompt(policy_name, clauses, turns, temperature)
 
     async def one(i: int) -> CandidateDraft:
-        answer = await ask(svc, prompt, parse_single, ctx, sample=i, limit=limit, prefetched=prefetched)
+        bound = svc.options.max_response_chars
+        answer = await ask(svc, prompt, lambda t: parse_single(t, bound), ctx, sample=i, limit=limit, prefetched=prefetched)
         return _draft(answer, answer.value, INDEPENDENT, prompt, CANDIDATE_PROMPT_VERSION, k, sample=i)
 
     results = await asyncio.gather(*(one(i) for i in range(k)), return_exceptions=True)
@@ -180,7 +196,14 @@ def cache_keys(
     if method == INDEPENDENT:
         digest = prompt_hash(candidate_prompt(policy_name, clauses, turns, temperature), model)
         return [(digest, i) for i in range(k)]
-    return [(prompt_hash(nc_prompt(policy_name, clauses, turns, k, temperature), model), 0)]
+    return [(prompt_hash(structured_nc_prompt(policy_name, clauses, turns, k, temperature), model), 0)]
+
+
+def structured_nc_prompt(
+    policy_name: str, clauses: Sequence[ClauseText], turns: Sequence[Turn], k: int, temperature: float
+) -> Prompt:
+    """The negatively-correlated request with its answer's schema (the prompt's format line stays)."""
+    return dataclasses.replace(nc_prompt(policy_name, clauses, turns, k, temperature), schema=responses_schema(k).output())
 
 
 SAMPLERS = {NEGATIVELY_CORRELATED: sample_negatively_correlated, INDEPENDENT: sample_independent}

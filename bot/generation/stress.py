@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 
 from bot.domain.model import MAX_TEXT
-from bot.domain.outputs import Field, Post
-from bot.generation.calls import Malformed
+from bot.domain.outputs import Field, Post, Subject
+from bot.generation.calls import Malformed, Structured, load_json
 from bot.generation.sampling import json_items
 from bot.inbound.actions import accept_stress_case_button
 from storage.tables import StressCaseRow
@@ -22,9 +22,28 @@ log = logging.getLogger("policybot.stress")
 MAX_PER_KIND = 3
 
 
+def cases_schema(n: int) -> Structured:
+    item = {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string"},
+            "clause": {"type": ["integer", "null"]},
+            "prompt": {"type": "string"},
+            "why": {"type": "string"},
+        },
+        "required": ["kind", "prompt"],
+    }
+    cases = {"type": "array", "items": item, "maxItems": n}
+    return Structured("stress_cases", {"type": "object", "properties": {"cases": cases}, "required": ["cases"]})
+
+
 def parse_cases(text: str, kinds: tuple[str, ...], n: int, n_clauses: int) -> list[tuple[str, int | None, str, str]]:
+    return cases_from(load_json(text), kinds, n, n_clauses)
+
+
+def cases_from(data: object, kinds: tuple[str, ...], n: int, n_clauses: int) -> list[tuple[str, int | None, str, str]]:
     """(kind, clause number or None, prompt, why) for each usable case; Malformed if none or too many."""
-    items = json_items(text, "cases")
+    items = json_items(data, "cases")
     if len(items) > n:
         raise Malformed(f"expected at most {n} cases, got {len(items)}")
     out: list[tuple[str, int | None, str, str]] = []
@@ -44,6 +63,7 @@ def parse_cases(text: str, kinds: tuple[str, ...], n: int, n_clauses: int) -> li
 
 
 def case_post(channel: str, case: StressCaseRow, clause_number: int | None, round_id: int) -> Post:
+    """The case as members see it; its message is remembered on the case (to edit it once accepted)."""
     fields = [Field("What it tests", case.why)] if case.why else []
     if clause_number is not None:
         fields.append(Field("Clause", str(clause_number), inline=True))
@@ -55,5 +75,6 @@ def case_post(channel: str, case: StressCaseRow, clause_number: int | None, roun
         text=case.prompt,
         fields=tuple(fields),
         buttons=() if accepted else (accept_stress_case_button(case.id or 0),),
+        subject=Subject("stress_case", case.id or 0),
         untrusted=True,
     )

@@ -11,6 +11,7 @@ from bot.domain.model import AmendmentKind, AmendmentOrigin, AmendmentStatus, Ph
 from bot.domain.outputs import Outcome, Post, Reply
 from bot.domain.tally import ANCHOR_START
 from bot.errors import CommandError
+from bot.rounds.outbox import enqueue
 from bot.rounds.posts import describe_amendment
 from bot.rounds.queries import clauses_of, get_round, require_phase
 from bot.services import Services
@@ -76,10 +77,12 @@ async def propose_amendment(cmd: ProposeAmendment, svc: Services) -> Outcome:
             created_at=svc.now(),
         )
         s.add(a)
+        await s.flush()
+        what = describe_amendment(a, {c.key: c.number for c in clauses})
+        post = Post(r.channel, f"Amendment #{a.id} proposed by {cmd.actor.name} (round #{r.id})", what, untrusted=True)
+        await enqueue(s, f"round:{r.id}:amendment:{a.id}", post, community=r.community, round_id=r.id)
         await uow.commit()
-    what = describe_amendment(a, {c.key: c.number for c in clauses})
-    post = Post(r.channel, f"Amendment #{a.id} proposed by {cmd.actor.name} (round #{r.id})", what, untrusted=True)
-    return Outcome(Reply(f"Proposed amendment #{a.id}: {what}. Withdraw it with /amend withdraw {a.id}."), (post,))
+    return Outcome(Reply(f"Proposed amendment #{a.id}: {what}. Withdraw it with /amend withdraw {a.id}."))
 
 
 async def withdraw_amendment(cmd: WithdrawAmendment, svc: Services) -> Outcome:

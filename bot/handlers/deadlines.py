@@ -5,6 +5,7 @@ round's channel. Members turn direct-message reminders off or on for themselves.
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
@@ -16,6 +17,7 @@ from bot.domain.model import Phase, aware
 from bot.domain.outputs import Outcome, Post, Reply, time_token
 from bot.errors import CommandError
 from bot.rounds.deadlines import MAX_PHASE, parse_moment, parse_span, span_text
+from bot.rounds.outbox import clear_delivery_note, deliver, enqueue, undelivered
 from bot.rounds.queries import get_round, require_moderator, require_phase
 from bot.services import Services
 from storage.tables import ReminderOptOutRow, RoundRow
@@ -30,8 +32,9 @@ async def _open_round(svc: Services, actor: Actor, round_id: int, doing: str) ->
     return r
 
 
-async def _set_deadline(svc: Services, r: RoundRow, *, ends: datetime | None, paused: int | None) -> None:
-    """Compare-and-set: only if the round is still in the same phase with the same deadline."""
+async def _set_deadline(svc: Services, r: RoundRow, *, ends: datetime | None, paused: int | None, post: Post) -> None:
+    """Compare-and-set: only if the round is still in the same phase with the same deadline; the
+    announcement `post` is written to the outbox in the same transaction."""
     async with svc.uow() as uow:
         stmt = update(RoundRow).where(col(RoundRow.id) == r.id, col(RoundRow.phase) == r.phase)
         if r.paused_remaining_seconds is None:
@@ -43,6 +46,8 @@ async def _set_deadline(svc: Services, r: RoundRow, *, ends: datetime | None, pa
             raise CommandError(
                 f"Round #{r.id} changed meanwhile (it moved on, or another moderator changed it); nothing was changed."
             )
+        key = f"round:{r.id}:schedule:{uuid.uuid4().hex}"
+        await enqueue(uow.session, key, post, community=r.community, round_id=r.id)
         await uow.commit()
     assert r.id is not None
     svc.schedule_changed(r.id)
@@ -75,9 +80,9 @@ async def _move(svc: Services, actor: Actor, round_id: int, delta: timedelta, ve
             )
         if remaining > MAX_PHASE.total_seconds():
             raise CommandError(f"That would leave {phase} more than 60d; the longest a phase can last is 60d.")
-        await _set_deadline(svc, r, ends=None, paused=remaining)
         was = span_text(r.paused_remaining_seconds)
         text = f"{phase} is paused; it will have {span_text(remaining)} left when resumed (was {was})."
+        ends_at, paused = None, remaining
     else:
         ends = _running_deadline(r, now, verb)
         new = ends + sign * delta
@@ -88,11 +93,12 @@ async def _move(svc: Services, actor: Actor, round_id: int, delta: timedelta, ve
             )
         if new - now > MAX_PHASE:
             raise CommandError(f"That would end {phase} more than 60d from now; the longest a phase can last is 60d.")
-        await _set_deadline(svc, r, ends=new, paused=None)
         text = f"{phase} now ends {time_token(new)} (was {time_token(ends)})."
+        ends_at, paused = new, None
     done = "extended" if verb == "extend" else "shortened"
     post = _announce(r, f"{phase} {done} by {span_text(delta.total_seconds())}", f"{text} Changed by {actor.name}.")
-    return Outcome(Reply(f"Round #{r.id}: {text}"), (post,))
+    await _set_deadline(svc, r, ends=ends_at, paused=paused, post=post)
+    return Outcome(Reply(f"Round #{r.id}: {text}"))
 
 
 async def extend_phase(cmd: ExtendPhase, svc: Services) -> Outcome:
@@ -122,10 +128,10 @@ async def set_phase_end(cmd: SetPhaseEnd, svc: Services) -> Outcome:
         raise CommandError(f"{cmd.ends[:60]} is in the past (now is {time_token(now)}); give a future time.")
     if new - now > MAX_PHASE:
         raise CommandError(f"{cmd.ends[:60]} is more than 60d from now; the longest a phase can last is 60d.")
-    await _set_deadline(svc, r, ends=new, paused=None)
     text = f"{phase} now ends {time_token(new)} (was {time_token(ends)})."
     post = _announce(r, f"{phase} ends {time_token(new)}", f"{text} Changed by {cmd.actor.name}.")
-    return Outcome(Reply(f"Round #{r.id}: {text}"), (post,))
+    await _set_deadline(svc, r, ends=new, paused=None, post=post)
+    return Outcome(Reply(f"Round #{r.id}: {text}"))
 
 
 async def pause_phase(cmd: PausePhase, svc: Services) -> Outcome:
@@ -137,13 +143,13 @@ async def pause_phase(cmd: PausePhase, svc: Services) -> Outcome:
     now = svc.now()
     ends = _running_deadline(r, now, "pause")
     remaining = math.ceil((ends - now).total_seconds())
-    await _set_deadline(svc, r, ends=None, paused=remaining)
     text = (
         f"{phase} is paused with {span_text(remaining)} left; members can still take part, and no deadline passes "
         f"until a moderator resumes it (/round resume {r.id})."
     )
     post = _announce(r, f"{phase} paused", f"{text} Paused by {cmd.actor.name}.")
-    return Outcome(Reply(f"Round #{r.id}: {text}"), (post,))
+    await _set_deadline(svc, r, ends=None, paused=remaining, post=post)
+    return Outcome(Reply(f"Round #{r.id}: {text}"))
 
 
 async def resume_phase(cmd: ResumePhase, svc: Services) -> Outcome:
@@ -152,12 +158,20 @@ async def resume_phase(cmd: ResumePhase, svc: Services) -> Outcome:
     phase = r.phase.upper()
     if r.paused_remaining_seconds is None:
         raise CommandError(f"{phase} of round #{r.id} is not paused.")
+    assert r.id is not None
+    posted = ""
+    if await undelivered(svc, r.id):  # the posts a refusal or a stop left behind go out first
+        delivery = await deliver(svc, round_ids=[r.id])
+        if not delivery.ok:
+            return Outcome(Reply(f"Round #{r.id} stays paused: {delivery.note()} Nothing else was changed.", ok=False))
+        await clear_delivery_note(svc, r.id)
+        posted = f" Posted the {delivery.delivered} message(s) that were missing."
     now = svc.now()
     new = now + timedelta(seconds=r.paused_remaining_seconds)
-    await _set_deadline(svc, r, ends=new, paused=None)
     text = f"{phase} is running again and ends {time_token(new)} ({span_text(r.paused_remaining_seconds)} from now)."
     post = _announce(r, f"{phase} resumed", f"{text} Resumed by {cmd.actor.name}.")
-    return Outcome(Reply(f"Round #{r.id}: {text}"), (post,))
+    await _set_deadline(svc, r, ends=new, paused=None, post=post)
+    return Outcome(Reply(f"Round #{r.id}: {text}{posted}"))
 
 
 async def set_reminder_messages(cmd: SetReminderMessages, svc: Services) -> Outcome:

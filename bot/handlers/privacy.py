@@ -20,6 +20,7 @@ from bot.domain.outputs import Attachment, Field, Outcome, Post, Reply
 from bot.errors import CommandError
 from bot.export.attributes import AGE_BANDS, ATTRIBUTES, check_attributes, parse_attributes_json
 from bot.export.pseudonym import annotator_id
+from bot.rounds.outbox import candidate_key, enqueue_edit
 from bot.rounds.posts import label
 from bot.services import Services
 from storage.tables import (
@@ -27,6 +28,7 @@ from storage.tables import (
     BallotEventRow,
     CandidateRow,
     CommunityExportSettingsRow,
+    HandledRequestRow,
     MemberPrivacyRow,
     ReactionEventRow,
     RoundRow,
@@ -303,21 +305,29 @@ async def privacy_erase(cmd: PrivacyErase, svc: Services) -> Outcome:
         await s.exec(
             delete(BallotEventRow).where(col(BallotEventRow.community) == community, col(BallotEventRow.member) == member)
         )
+        # delivery: the answers kept for replayed requests may quote them too
+        await s.exec(
+            delete(HandledRequestRow).where(
+                col(HandledRequestRow.community) == community, col(HandledRequestRow.member) == member
+            )
+        )
         edits: list[tuple[str, Post]] = []
         for c, r in written:
             c.text = ""
             c.author_member = None
             s.add(c)
+            erased = Post(
+                channel=r.channel, title=f"Candidate {label(c.position)} (#{c.id}) · erased", text="(erased by its author)"
+            )
             if c.message_key:
-                edits.append(
-                    (
-                        c.message_key,
-                        Post(
-                            channel=r.channel,
-                            title=f"Candidate {label(c.position)} (#{c.id}) · erased",
-                            text="(erased by its author)",
-                        ),
-                    )
+                edits.append((c.message_key, erased))
+            else:  # not posted yet: the pending post in the outbox is replaced, so the text never goes out
+                await enqueue_edit(
+                    s,
+                    f"{candidate_key(r.id or 0, c.id or 0)}:erased",
+                    erased,
+                    community=community,
+                    of=candidate_key(r.id or 0, c.id or 0),
                 )
         await s.exec(
             update(AmendmentRow)

@@ -15,7 +15,8 @@ log = logging.getLogger("policybot.reactions")
 async def record_reaction(cmd: RecordReaction, svc: Services) -> Outcome:
     try:
         done = await svc.recorder.record(cmd)
-    except CommandError:
+    except CommandError as e:  # refused (not a candidate, round over, …): worth seeing in the log
+        log.warning("reaction %s refused: %s", cmd.event_key, e.message)
         raise
     except Exception:  # the batch holding this event did not commit: it is not recorded
         log.exception("reaction %s not recorded", cmd.event_key)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
-from bot.domain.commands import AdvanceRound, CancelRound, ContributeResponse, OpenRound, RetryScenarios, RoundStatus
+from bot.domain.commands import Actor, AdvanceRound, CancelRound, ContributeResponse, OpenRound, RetryScenarios, RoundStatus
 from bot.domain.model import MAX_K, AuthorKind, Phase, check_text, parse_threshold
-from bot.domain.outputs import Outcome, Post, Reply
+from bot.domain.outputs import Outcome, Post, Reply, with_note
 from bot.errors import CommandError
 from bot.generation import diversity
 from bot.generation.calls import round_totals
@@ -20,8 +22,16 @@ from bot.generation.candidates import (
 )
 from bot.rounds.deadlines import plan_phases, schedule_row
 from bot.rounds.lifecycle import advance
+from bot.rounds.outbox import (
+    candidate_key,
+    clear_delivery_note,
+    deliver_round,
+    delivery_state,
+    enqueue,
+    scenario_key,
+    undelivered,
+)
 from bot.rounds.posts import candidate_post, phase_line
-from bot.rounds.publishing import publish
 from bot.rounds.queries import (
     get_policy,
     get_round,
@@ -46,6 +56,7 @@ from storage.tables import (
     ScenarioRow,
 )
 
+THRESHOLD_CHARS = 16  # RoundRow.threshold
 ACTIVE = (Phase.OPENING.value, Phase.REVIEW.value, Phase.AMEND.value, Phase.VOTE.value)
 
 
@@ -74,6 +85,16 @@ def check_rule_and_scenarios(cmd: OpenRound, max_scenarios: int) -> None:
         raise CommandError("A round needs a channel to post in.")
 
 
+def check_threshold(text: str) -> tuple[Fraction, bool]:
+    threshold, inclusive = parse_threshold(text)
+    if len(str(threshold)) > THRESHOLD_CHARS:  # kept exactly, as a fraction in a 16-character column
+        raise CommandError(
+            f"The threshold {text[:40]} is {threshold} as an exact fraction, too precise to keep: "
+            "give at most a few digits, e.g. >1/2, >=2/3 or >=60%."
+        )
+    return threshold, inclusive
+
+
 async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
     require_moderator(cmd.actor, "open a round")
     if not 2 <= cmd.k <= MAX_K:
@@ -85,8 +106,11 @@ async def open_round(cmd: OpenRound, svc: Services) -> Outcome:
         now=svc.now(),
         minimum_seconds=svc.options.min_phase_seconds,
     )
-    threshold, inclusive = parse_threshold(cmd.threshold)
+    threshold, inclusive = check_threshold(cmd.threshold)
     check_rule_and_scenarios(cmd, svc.options.max_scenarios_per_round)
+    refusal = await svc.chat.can_post(cmd.actor, cmd.channel)  # before any model call, before anything is stored
+    if refusal is not None:
+        raise CommandError(f"The round cannot open here: {refusal.describe()} Nothing was stored; open it again once fixed.")
     now = svc.now()
     async with svc.uow() as uow:
         s = uow.session
@@ -202,10 +226,10 @@ async def advance_round(cmd: AdvanceRound, svc: Services) -> Outcome:
     if cmd.expected_phase is not None and cmd.expected_phase != phase.value:
         return Outcome(Reply(f"Round #{r.id} is already in {phase.value.upper()}; nothing changed."))
     require_phase(r, (Phase.REVIEW, Phase.AMEND, Phase.VOTE), "advance it")
-    result = await advance(svc, cmd.round_id, phase, reason=f"advanced by {cmd.actor.name}")
+    result = await advance(svc, cmd.round_id, phase, reason=f"advanced by {cmd.actor.name}", answered=cmd.actor)
     if not result.changed:
         return Outcome(Reply(f"Round #{r.id} had already moved on from {phase.value.upper()}; nothing changed."))
-    return Outcome(Reply(result.message))
+    return Outcome(with_note(Reply(result.message), result.delivery.note()))
 
 
 async def cancel_round(cmd: CancelRound, svc: Services) -> Outcome:
@@ -228,9 +252,10 @@ async def cancel_round(cmd: CancelRound, svc: Services) -> Outcome:
         )
         if done.rowcount != 1:
             raise CommandError(f"Round #{r.id} changed phase meanwhile; try again.")
+        post = Post(r.channel, f"Round #{r.id} was cancelled", f"Cancelled by {cmd.actor.name}. The policy is unchanged.")
+        await enqueue(s, f"round:{r.id}:cancelled", post, community=r.community, round_id=r.id)
         await uow.commit()
-    post = Post(r.channel, f"Round #{r.id} was cancelled", f"Cancelled by {cmd.actor.name}. The policy is unchanged.")
-    return Outcome(Reply(f"Cancelled round #{r.id}."), (post,))
+    return Outcome(Reply(f"Cancelled round #{r.id}."))
 
 
 async def contribute_response(cmd: ContributeResponse, svc: Services) -> Outcome:
@@ -278,8 +303,12 @@ async def contribute_response(cmd: ContributeResponse, svc: Services) -> Outcome
             created_at=svc.now(),
         )
         s.add(c)
+        await s.flush()
+        assert c.id is not None and r.id is not None
+        parent = None if rs.thread_key else scenario_key(r.id, cmd.scenario_id)
+        post = candidate_post(r, c, rs.thread_key)
+        await enqueue(s, candidate_key(r.id, c.id), post, community=r.community, round_id=r.id, parent=parent)
         await uow.commit()
-    await publish(svc, candidate_post(r, c, rs.thread_key))
     return Outcome(Reply(f"Your response is candidate #{c.id} in round #{r.id}; members can react to it now."))
 
 
@@ -290,6 +319,8 @@ async def retry_scenarios(cmd: RetryScenarios, svc: Services) -> Outcome:
     async with svc.uow() as uow:
         r = await get_round(uow.session, cmd.actor.community, cmd.round_id)
         in_round = {sc.id for _, sc in await round_scenarios(uow.session, cmd.round_id)}
+    if not cmd.scenario_ids and await undelivered(svc, cmd.round_id):  # posts a stopped or refused delivery left behind
+        return Outcome(await deliver_missing(svc, r, cmd.actor))
     require_phase(r, (Phase.REVIEW,), "retry scenarios")
     missing = await scenarios_without_candidates(svc, cmd.round_id)
     if cmd.scenario_ids:
@@ -309,6 +340,16 @@ async def retry_scenarios(cmd: RetryScenarios, svc: Services) -> Outcome:
     return Outcome(Reply(f"Retrying {len(ids)} scenario(s) of round #{r.id}: {listed}. They will be posted when ready."))
 
 
+async def deliver_missing(svc: Services, r: RoundRow, actor: Actor) -> Reply:
+    """Post what a round's outbox still holds; the reply says what went out and what did not."""
+    assert r.id is not None
+    delivery = await deliver_round(svc, r.id, answered=actor)
+    if delivery.ok:
+        await clear_delivery_note(svc, r.id)
+        return Reply(f"Round #{r.id}: posted the {delivery.delivered} message(s) that were missing.")
+    return Reply(f"Round #{r.id}: posted {delivery.delivered} message(s); still missing: {delivery.note()}", ok=False)
+
+
 async def generation_status(svc: Services, round_id: int) -> list[str]:
     """Lines for moderators in /round status: model spending and candidate diversity."""
     totals = await round_totals(svc, round_id)
@@ -319,6 +360,10 @@ async def generation_status(svc: Services, round_id: int) -> list[str]:
         detail = ", ".join(f"#{sid} {row.value:.2f}" for sid, row in sorted(per.items()))
         lines.append(f"Candidate diversity ({method}, mean pairwise distance): round {mean:.2f}; by scenario {detail}.")
     missing = await scenarios_without_candidates(svc, round_id)
+    waiting, last_error = await delivery_state(svc, round_id)
+    if waiting:  # delivery: posts a refusal or a stop left behind
+        why = f" (last error: {last_error[:300]})" if last_error else ""
+        lines.append(f"{waiting} post(s) are not out yet{why}; /round resume {round_id} or /round retry {round_id} posts them.")
     async with svc.uow() as uow:
         r = await uow.session.get(RoundRow, round_id)
     if missing and r is not None and r.phase == Phase.REVIEW.value:

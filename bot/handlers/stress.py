@@ -7,13 +7,14 @@ from sqlmodel import col, func, select
 
 from bot.domain.commands import AcceptStressCase, Actor, ProposeStressCases
 from bot.domain.model import ClauseText, Phase, Turn
-from bot.domain.outputs import Outcome, Reply
+from bot.domain.outputs import Outcome, Reply, with_note
 from bot.domain.turns import turns_json
 from bot.errors import CommandError, GeneratorFailed, GeneratorUnavailable, PhaseChanged
-from bot.generation.calls import CallContext, ask
+from bot.generation.calls import CallContext, ask_structured
 from bot.generation.candidates import generate_more, unreachable_message
 from bot.generation.prompts import STRESS_KINDS, stress_prompt
-from bot.generation.stress import MAX_PER_KIND, case_post, parse_cases
+from bot.generation.stress import MAX_PER_KIND, case_post, cases_from, cases_schema
+from bot.rounds.outbox import deliver_round, enqueue, enqueue_edit
 from bot.rounds.queries import clauses_of, get_round, policy_of_version, require_moderator, require_phase, still_in
 from bot.services import Services
 from storage.tables import RoundScenarioRow, ScenarioRow, StressCaseRow
@@ -60,8 +61,12 @@ async def _propose(
     n = per_kind * len(kinds)
     prompt = stress_prompt(policy_name, clauses, target, kinds, per_kind)
     try:
-        answer = await ask(
-            svc, prompt, lambda t: parse_cases(t, kinds, n, len(clauses)), CallContext(moderator.community, round_id, "stress")
+        answer = await ask_structured(
+            svc,
+            prompt,
+            cases_schema(n),
+            lambda data: cases_from(data, kinds, n, len(clauses)),
+            CallContext(moderator.community, round_id, "stress"),
         )
     except GeneratorUnavailable as e:
         await svc.chat.reply_privately(moderator, Reply(unreachable_message(e.model, e.detail), ok=False))
@@ -87,23 +92,23 @@ async def _propose(
                 for kind, number, text, why in answer.value
             ]
             s.add_all(rows)
+            await s.flush()
+            numbers = {c.key: c.number for c in clauses}
+            for row in rows:  # the cases and their posts, in one transaction
+                post = case_post(r.channel, row, numbers.get(row.clause_key or ""), round_id)
+                await enqueue(s, f"round:{round_id}:stress:{row.id}", post, community=r.community, round_id=round_id)
             await uow.commit()
     except PhaseChanged:
         await svc.chat.reply_privately(
             moderator, Reply(f"Round #{round_id} left REVIEW; the stress cases were dropped.", ok=False)
         )
         return
-    numbers = {c.key: c.number for c in clauses}
-    for row in rows:
-        key = await svc.chat.post(case_post(r.channel, row, numbers.get(row.clause_key or ""), round_id))
-        async with svc.uow() as uow:
-            await uow.session.exec(update(StressCaseRow).where(col(StressCaseRow.id) == row.id).values(message_key=key))
-            await uow.commit()
+    delivery = await deliver_round(svc, round_id, answered=moderator)
     ids = ", ".join(f"#{row.id}" for row in rows)
-    await svc.chat.reply_privately(
-        moderator,
-        Reply(f"Posted {len(rows)} stress case(s) for round #{round_id}: {ids}. Members accept them with /stress accept <case>."),
+    done = Reply(
+        f"Posted {len(rows)} stress case(s) for round #{round_id}: {ids}. Members accept them with /stress accept <case>."
     )
+    await svc.chat.reply_privately(moderator, with_note(done, delivery.note()))
 
 
 async def accept_stress_case(cmd: AcceptStressCase, svc: Services) -> Outcome:
@@ -139,20 +144,17 @@ async def accept_stress_case(cmd: AcceptStressCase, svc: Services) -> Outcome:
         if changed.rowcount != 1:
             raise CommandError(f"Stress case #{case.id} was accepted by someone else meanwhile.")
         s.add(RoundScenarioRow(round_id=r.id or 0, scenario_id=scenario.id or 0, position=(last if last is not None else -1) + 1))
-        await uow.commit()
         numbers = {c.key: c.number for c in await clauses_of(s, r.policy_version_id)}
+        case.status, case.accepted_by, case.scenario_id = "accepted", cmd.actor.member, scenario.id
+        accepted = case_post(r.channel, case, numbers.get(case.clause_key or ""), r.id or 0)
+        key = f"round:{r.id}:stress:{case.id}"
+        await enqueue_edit(s, f"{key}:accepted", accepted, community=r.community, round_id=r.id, of=key, message=case.message_key)
+        await uow.commit()
     assert scenario.id is not None
-    case.status, case.accepted_by, case.scenario_id = "accepted", cmd.actor.member, scenario.id
     svc.spawn(generate_more(svc, r.id or 0, cmd.actor, [scenario.id], why=f"stress case #{case.id}"), name=f"stress-{case.id}")
-    edits = (
-        ((case.message_key, case_post(r.channel, case, numbers.get(case.clause_key or ""), r.id or 0)),)
-        if case.message_key
-        else ()
-    )
     return Outcome(
         Reply(
             f"Accepted stress case #{case.id} as scenario #{scenario.id} of round #{r.id}; "
             "its candidates will be posted when ready."
-        ),
-        edits=edits,
+        )
     )

@@ -9,6 +9,7 @@ answers in our own table (bot/generation/calls.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import GeneratorFailed, GeneratorUnavailable
-from bot.ports import Completion, Prompt
+from bot.ports import Completion, OutputSchema, Prompt
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -50,6 +51,7 @@ class LLMConfig:
     fallback_api_base: str | None = None
     concurrency: int = 8
     embedding_model: str | None = None
+    structured_output: str = "auto"  # "auto" (when litellm says the model supports it), "always", "never"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LLMConfig:
@@ -62,6 +64,7 @@ class LLMConfig:
             fallback_api_base=settings.fallback_api_base,
             concurrency=settings.llm_concurrency,
             embedding_model=settings.embedding_model,
+            structured_output=settings.structured_output,
         )
 
     def generator(self) -> LiteLLMGenerator:
@@ -73,6 +76,7 @@ class LLMConfig:
             fallback_model=self.fallback_model,
             fallback_api_base=self.fallback_api_base,
             concurrency=self.concurrency,
+            structured_output=self.structured_output,
         )
 
     def embedder(self) -> LiteLLMEmbedder | None:
@@ -100,6 +104,7 @@ class LiteLLMGenerator:
         fallback_api_base: str | None = None,
         concurrency: int = 8,
         retry_after: float = 0.0,
+        structured_output: str = "auto",
     ) -> None:
         self._model = model
         self._api_base = api_base
@@ -109,6 +114,9 @@ class LiteLLMGenerator:
         self._concurrency = concurrency
         self._limit: asyncio.Semaphore | None = None
         self._litellm = import_litellm()
+        self._schemas = structured_output == "always" or (
+            structured_output == "auto" and bool(self._litellm.supports_response_schema(model=model))
+        )
         model_list: list[dict[str, Any]] = [{"model_name": PRIMARY, "litellm_params": _params(model, api_base, timeout)}]
         fallbacks: list[dict[str, list[str]]] = []
         if fallback_model:
@@ -154,12 +162,16 @@ class LiteLLMGenerator:
             exc_mod.BadRequestError,
         )
         started = time.perf_counter()
+        structured: dict[str, Any] = {}
+        if prompt.schema is not None and self._schemas:  # else the prompt's own format line asks for the JSON
+            structured["response_format"] = response_format(prompt.schema)
         try:
             response = await self._router.acompletion(
                 model=PRIMARY,
                 messages=[{"role": m.role, "content": m.content} for m in prompt.messages],
                 temperature=prompt.temperature,
                 max_tokens=prompt.max_tokens,
+                **structured,
             )
         except Exception as e:  # the Router re-raises the last error once retries and fallback are spent
             if _cannot_connect(e):
@@ -223,6 +235,12 @@ class LiteLLMEmbedder:
             raise GeneratorFailed(self._model, f"embedding failed: {_short(e)}") from e
         rows = sorted(response.data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
         return [list(d["embedding"] if isinstance(d, dict) else d.embedding) for d in rows]
+
+
+def response_format(schema: OutputSchema) -> dict[str, Any]:
+    """litellm's structured-output parameter (OpenAI's json_schema form, which litellm translates for
+    the other providers that support one). Not strict: the answer is validated on our side."""
+    return {"type": "json_schema", "json_schema": {"name": schema.name, "schema": json.loads(schema.json), "strict": False}}
 
 
 def _cannot_connect(e: BaseException) -> bool:

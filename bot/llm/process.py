@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.llm.litellm import LLMConfig
-from bot.ports import Completion, Message, Prompt
+from bot.ports import Completion, Message, OutputSchema, Prompt
 
 log = logging.getLogger("policybot.llm_process")
 
@@ -133,7 +133,9 @@ class LLMWorker:
             try:
                 await asyncio.wait_for(proc.wait(), STOP_GRACE)
             except TimeoutError:
-                self._kill()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()  # killed: return only once it has ended, never while it is still dying
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
@@ -179,6 +181,7 @@ class ProcessGenerator:
             "temperature": prompt.temperature,
             "max_tokens": prompt.max_tokens,
             "purpose": prompt.purpose,
+            "schema": [prompt.schema.name, prompt.schema.json] if prompt.schema is not None else None,
         }
         try:
             answer = await self.worker.request("complete", payload)
@@ -218,6 +221,63 @@ class ProcessEmbedder:
 # ---------------------------------------------------------------- the child
 
 
+class _Child:
+    """The child's side: answers requests as they come, each in its own task, on one event loop."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.ready = asyncio.Event()
+        self.config: LLMConfig | None = None
+        self.generator: Any = None
+        self.embedder: Any = None
+
+    async def build(self, config: LLMConfig) -> None:
+        """Import litellm and build the generator on a thread: meanwhile the loop reads the input,
+        so a parent that closes it during start-up is noticed at once."""
+        self.config = config
+        self.generator, self.embedder = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: (config.generator(), config.embedder())
+        )
+        self.ready.set()
+
+    async def _result(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.config is not None
+        await self.ready.wait()
+        if request["op"] == "complete":
+            prompt = prompt_from_payload(request)
+            return {"ok": asdict(await self.generator.complete(prompt))}
+        if request["op"] == "embed" and self.embedder is not None:
+            return {"ok": {"vectors": await self.embedder.embed(request["texts"])}}
+        return {"error": {"kind": "failed", "model": self.config.model, "detail": f"unknown request {request['op']!r}"}}
+
+    async def answer(self, rid: int, request: dict[str, Any]) -> None:
+        model = self.config.model if self.config else ""
+        try:
+            result = await self._result(request)
+        except GeneratorUnavailable as e:
+            result = {"error": {"kind": "unavailable", "model": e.model, "detail": e.detail}}
+        except GeneratorFailed as e:
+            result = {"error": {"kind": "failed", "model": e.model, "detail": e.detail}}
+        except asyncio.CancelledError:
+            return
+        except Exception as e:  # never leave the parent waiting: any failure is an answer
+            log.exception("LLM worker request failed")
+            result = {"error": {"kind": "failed", "model": model, "detail": f"{type(e).__name__}: {e}"[:500]}}
+        finally:
+            self.tasks.pop(rid, None)
+        self.out.write(_line({"id": rid, **result}))
+
+    def take(self, request: dict[str, Any]) -> None:
+        rid = int(request["id"])
+        if request.get("op") == "cancel":
+            task = self.tasks.get(rid)
+            if task is not None:
+                task.cancel()
+            return
+        self.tasks[rid] = asyncio.get_running_loop().create_task(self.answer(rid, request))
+
+
 async def _serve() -> None:
     with contextlib.suppress(OSError):  # not permitted in some sandboxes: then the same priority
         os.nice(NICENESS)
@@ -232,48 +292,29 @@ async def _serve() -> None:
     first = await reader.readline()
     if not first:
         return
-    config = LLMConfig(**json.loads(first))
-    generator, embedder = config.generator(), config.embedder()
-    tasks: dict[int, asyncio.Task[None]] = {}
-
-    async def answer(rid: int, request: dict[str, Any]) -> None:
-        try:
-            if request["op"] == "complete":
-                prompt = Prompt(
-                    tuple(Message(role, content) for role, content in request["messages"]),
-                    temperature=request["temperature"],
-                    max_tokens=request["max_tokens"],
-                    purpose=request["purpose"],
-                )
-                result: dict[str, Any] = {"ok": asdict(await generator.complete(prompt))}
-            elif request["op"] == "embed" and embedder is not None:
-                result = {"ok": {"vectors": await embedder.embed(request["texts"])}}
-            else:
-                result = {"error": {"kind": "failed", "model": config.model, "detail": f"unknown request {request['op']!r}"}}
-        except GeneratorUnavailable as e:
-            result = {"error": {"kind": "unavailable", "model": e.model, "detail": e.detail}}
-        except GeneratorFailed as e:
-            result = {"error": {"kind": "failed", "model": e.model, "detail": e.detail}}
-        except asyncio.CancelledError:
-            return
-        except Exception as e:  # never leave the parent waiting: any failure is an answer
-            log.exception("LLM worker request failed")
-            result = {"error": {"kind": "failed", "model": config.model, "detail": f"{type(e).__name__}: {e}"[:500]}}
-        finally:
-            tasks.pop(rid, None)
-        out.write(_line({"id": rid, **result}))
-
+    child = _Child(out)
+    building = loop.create_task(child.build(LLMConfig(**json.loads(first))))
     while line := await reader.readline():
-        request = json.loads(line)
-        rid = int(request["id"])
-        if request.get("op") == "cancel":
-            task = tasks.get(rid)
-            if task is not None:
-                task.cancel()
-            continue
-        tasks[rid] = loop.create_task(answer(rid, request))
-    if tasks:  # input closed: finish what was asked, briefly
-        await asyncio.wait(list(tasks.values()), timeout=STOP_GRACE)
+        child.take(json.loads(line))
+    if not child.tasks and not building.done():
+        # input closed while litellm was still being imported, with nothing asked: end now, without
+        # waiting for the import thread (asyncio.run would join it)
+        out.flush()
+        os._exit(0)
+    if child.tasks:  # input closed: finish what was asked, briefly
+        await asyncio.wait(list(child.tasks.values()), timeout=STOP_GRACE)
+    await building
+
+
+def prompt_from_payload(request: dict[str, Any]) -> Prompt:
+    schema = request.get("schema")
+    return Prompt(
+        tuple(Message(role, content) for role, content in request["messages"]),
+        temperature=request["temperature"],
+        max_tokens=request["max_tokens"],
+        purpose=request["purpose"],
+        schema=OutputSchema(schema[0], schema[1]) if schema else None,
+    )
 
 
 def main() -> None:

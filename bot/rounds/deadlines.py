@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.bounds import EARLIEST, LATEST, check_moment
 from bot.domain.model import Phase, aware
 from bot.domain.outputs import time_token
 from bot.errors import CommandError
@@ -85,7 +86,11 @@ def parse_moment(value: str, what: str) -> datetime:
         moment = moment.replace(tzinfo=tz)
     elif moment.tzinfo is None:
         raise CommandError(f"The {what} '{value[:60]}' has no time zone, so its moment is unclear: {example}.")
-    return moment.astimezone(UTC)
+    try:
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59-05:00 is in the year 10000 in UTC
+        in_utc = EARLIEST - timedelta(days=1) if moment.year < EARLIEST.year else LATEST + timedelta(days=1)
+    return check_moment(in_utc, f"The {what} '{value[:60]}'")
 
 
 def parse_reminders(value: str, *, minimum_seconds: int = 60) -> tuple[int, ...]:

@@ -4,23 +4,25 @@ publishes the new policy version in the same transaction as the phase change."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.analysis.results import transition_posts
+from bot.analysis.loading import mark_review_end
+from bot.domain.commands import Actor
 from bot.domain.model import NEXT_PHASE, AmendmentKind, AmendmentStatus, BallotChoice, Phase
 from bot.domain.outputs import Field, Post, time_token
 from bot.domain.tally import AmendmentSpec, BallotEvent, ClauseValue, apply_amendments, tally
 from bot.generation.drafting import draft_amendments
 from bot.generation.preview import preview_round
 from bot.rounds.deadlines import planned_end
+from bot.rounds.outbox import Delivery, deliver_round, enqueue, enqueue_results
 from bot.rounds.posts import ballot_post, describe_amendment
-from bot.rounds.publishing import publish_all
 from bot.rounds.queries import clauses_of, participants, policy_of_version, proposed_amendments, rule_of
 from bot.services import Services
 from storage.tables import (
@@ -40,8 +42,8 @@ class TransitionResult:
     round_id: int
     from_phase: Phase
     to_phase: Phase
-    posts: tuple[Post, ...] = ()
     message: str = ""
+    delivery: Delivery = field(default_factory=Delivery)
 
 
 async def _cas(
@@ -67,8 +69,8 @@ async def _cas(
 async def transition(
     svc: Services, round_id: int, from_phase: Phase, *, reason: str = "", due_by: datetime | None = None
 ) -> TransitionResult:
-    """Move a round from `from_phase` to the next phase, if it is still there. Returns what changed
-    and the posts to publish (the caller publishes them after the commit)."""
+    """Move a round from `from_phase` to the next phase, if it is still there. What the transition
+    posts is written to the outbox in the same transaction (the caller delivers it after the commit)."""
     now = svc.now()
     async with svc.uow() as uow:
         s = uow.session
@@ -82,58 +84,76 @@ async def transition(
         if not await _cas(s, r, from_phase, to_phase, now, due_by):
             return TransitionResult(False, round_id, from_phase, to_phase)
         await s.refresh(r)
-        policy, version = await policy_of_version(s, r.policy_version_id)
         why = f" ({reason})" if reason else ""
-        posts: list[Post] = []
-        message = ""
-        if to_phase == Phase.AMEND:
-            message = f"Round #{r.id} moved to AMEND{why}."
-            posts.append(
-                Post(
-                    r.channel,
-                    f"Round #{r.id}: amendments are open until {time_token(r.phase_ends_at or now)}",
-                    "Propose a change to a clause of "
-                    f"{policy.name} v{version.version}: /amend add|replace|remove {r.id} … -- rationale. "
-                    "Reactions to candidates are still recorded.",
-                    subject=None,
-                )
-            )
-        elif to_phase == Phase.VOTE:
-            clause_number = {c.key: c.number for c in await clauses_of(s, r.policy_version_id)}
-            message = f"Round #{r.id} moved to VOTE{why}: {len(amendments)} amendment(s) on the ballot."
-            posts.append(
-                Post(
-                    r.channel,
-                    f"Round #{r.id}: the vote is open until {time_token(r.phase_ends_at or now)}",
-                    f"{len(amendments)} amendment(s) to {policy.name} v{version.version}. Ballots are secret "
-                    f"until the vote closes and can be changed until then. Rule: {rule_of(r).describe()}.",
-                )
-            )
-            posts += [ballot_post(r, a, clause_number) for a in amendments]
-        elif to_phase == Phase.CLOSED:
-            if from_phase == Phase.AMEND:
-                message = (
-                    f"Round #{r.id} closed{why}: no amendment was proposed, so there is nothing to vote on; "
-                    f"{policy.name} stays at v{version.version}."
-                )
-                posts.append(Post(r.channel, f"Round #{r.id} closed", message))
-            else:
-                message, post = await _close_vote(s, r, policy, version, amendments, now, svc)
-                posts.append(post)
+        posts = await _transition_posts(s, svc, r, from_phase, to_phase, amendments, now, why)
+        for key, post in posts[1]:
+            await enqueue(s, f"round:{round_id}:{key}", post, community=r.community, round_id=round_id)
+        if from_phase == Phase.REVIEW:
+            await mark_review_end(s, round_id, now)  # analysis: the reactions of REVIEW end here
+        if from_phase == Phase.REVIEW or to_phase == Phase.CLOSED:
+            await enqueue_results(s, round_id, r.community, from_phase, to_phase)  # analysis: results posts
         await uow.commit()
-    posts += await transition_posts(svc, round_id, from_phase, to_phase)  # analysis: results posts
-    return TransitionResult(True, round_id, from_phase, to_phase, tuple(posts), message)
+    return TransitionResult(True, round_id, from_phase, to_phase, posts[0])
+
+
+async def _transition_posts(
+    s: AsyncSession,
+    svc: Services,
+    r: RoundRow,
+    from_phase: Phase,
+    to_phase: Phase,
+    amendments: list[AmendmentRow],
+    now: datetime,
+    why: str,
+) -> tuple[str, list[tuple[str, Post]]]:
+    """The message for the moderator, and the (key, post) pairs the transition publishes."""
+    policy, version = await policy_of_version(s, r.policy_version_id)
+    if to_phase == Phase.AMEND:
+        post = Post(
+            r.channel,
+            f"Round #{r.id}: amendments are open until {time_token(r.phase_ends_at or now)}",
+            "Propose a change to a clause of "
+            f"{policy.name} v{version.version}: /amend add|replace|remove {r.id} … -- rationale. "
+            "Reactions to candidates are still recorded.",
+        )
+        return f"Round #{r.id} moved to AMEND{why}.", [("amend", post)]
+    if to_phase == Phase.VOTE:
+        clause_number = {c.key: c.number for c in await clauses_of(s, r.policy_version_id)}
+        opening = Post(
+            r.channel,
+            f"Round #{r.id}: the vote is open until {time_token(r.phase_ends_at or now)}",
+            f"{len(amendments)} amendment(s) to {policy.name} v{version.version}. Ballots are secret "
+            f"until the vote closes and can be changed until then. Rule: {rule_of(r).describe()}.",
+        )
+        ballots = [(f"ballot:{a.id}", ballot_post(r, a, clause_number)) for a in amendments]
+        return f"Round #{r.id} moved to VOTE{why}: {len(amendments)} amendment(s) on the ballot.", [("vote", opening), *ballots]
+    if from_phase == Phase.AMEND:
+        message = (
+            f"Round #{r.id} closed{why}: no amendment was proposed, so there is nothing to vote on; "
+            f"{policy.name} stays at v{version.version}."
+        )
+        return message, [("closed", Post(r.channel, f"Round #{r.id} closed", message))]
+    message, post = await _close_vote(s, r, policy, version, amendments, now, svc)
+    return message, [("results", post)]
 
 
 async def advance(
-    svc: Services, round_id: int, from_phase: Phase, *, reason: str = "", due_by: datetime | None = None
+    svc: Services,
+    round_id: int,
+    from_phase: Phase,
+    *,
+    reason: str = "",
+    due_by: datetime | None = None,
+    answered: Actor | None = None,
 ) -> TransitionResult:
     """due_by (the scheduler's wake-up): move on only if the phase's deadline is at or before it and
-    the phase is not paused, so a wake-up that went stale (deadline extended, paused) changes nothing."""
+    the phase is not paused, so a wake-up that went stale (deadline extended, paused) changes nothing.
+    `answered`: the moderator whose command this is (told of a failed post in the reply)."""
     result = await transition(svc, round_id, from_phase, reason=reason, due_by=due_by)
     if result.changed:
         svc.schedule_changed(round_id)  # scheduling: arm the new phase's deadline
-        await publish_all(svc, result.posts)
+        delivery = await deliver_round(svc, round_id, answered=answered)
+        result = dataclasses.replace(result, delivery=delivery)
         after_transition(svc, round_id, result.from_phase, result.to_phase)  # generation: drafts, previews
     return result
 

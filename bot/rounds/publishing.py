@@ -1,51 +1,25 @@
-"""Posting through the ChatPort and remembering which message shows which subject.
-
-Called after the transaction that produced the posts has committed, never inside one. A group of
-posts is remembered in one transaction once all of them are posted; a crash in between leaves
-those messages unmapped (reactions on them are then refused, not misfiled)."""
+"""Posting straight through the ChatPort, outside the outbox (bot/rounds/outbox.py): only for courtesy
+posts that belong to no committed change, such as the progress of a round's generation, which a
+restart simply shows again. Everything a change decides goes through the outbox."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from sqlalchemy import bindparam, update
 
 from bot.domain.outputs import Post
+from bot.rounds.outbox import remember_in
 from bot.services import Services
-from storage.tables import AmendmentRow, CandidateRow, RoundRow, RoundScenarioRow
-
-# subject kind → (table, column holding the message key)
-_KEY_COLUMN: dict[str, tuple[Any, str]] = {
-    "candidate": (CandidateRow.__table__, "message_key"),  # type: ignore[attr-defined]
-    "amendment": (AmendmentRow.__table__, "message_key"),  # type: ignore[attr-defined]
-    "round": (RoundRow.__table__, "announcement_key"),  # type: ignore[attr-defined]
-    "round_scenario": (RoundScenarioRow.__table__, "thread_key"),  # type: ignore[attr-defined]
-}
 
 
 async def publish(svc: Services, post: Post) -> str:
-    return (await publish_all(svc, [post]))[0]
-
-
-async def publish_all(svc: Services, posts: Sequence[Post]) -> list[str]:
-    """Post each in order, then remember all their message keys in one transaction."""
-    keys = [await svc.chat.post(p) for p in posts]
-    await remember(svc, list(zip(posts, keys, strict=True)))
-    return keys
+    key = await svc.chat.post(post)
+    await remember(svc, [(post, key)])
+    return key
 
 
 async def remember(svc: Services, posted: Sequence[tuple[Post, str]]) -> None:
-    by_kind: dict[str, list[dict[str, object]]] = {}
-    for post, key in posted:
-        if post.subject is not None and post.subject.kind in _KEY_COLUMN:
-            by_kind.setdefault(post.subject.kind, []).append({"subject_id": post.subject.id, "message_key": key})
-    if not by_kind:
+    if not any(p.subject is not None for p, _ in posted):
         return
     async with svc.uow() as uow:
-        conn = await uow.session.connection()
-        for kind, rows in by_kind.items():
-            table, column = _KEY_COLUMN[kind]
-            stmt = update(table).where(table.c.id == bindparam("subject_id")).values({column: bindparam("message_key")})
-            await conn.execute(stmt, rows)
+        await remember_in(uow.session, posted)
         await uow.commit()

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.commands import RecordReaction
 from bot.domain.model import Phase, check_text, utc
@@ -62,55 +64,21 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
         now = utc(self._clock.now())
         async with self._uow() as uow:
             s = uow.session
-            unknown_keys = {cmd.message_key for cmd in batch if cmd.message_key and cmd.message_key not in self._by_message}
-            if unknown_keys:
-                for cid, mkey in (
-                    await s.exec(
-                        select(CandidateRow.id, CandidateRow.message_key).where(col(CandidateRow.message_key).in_(unknown_keys))
-                    )
-                ).all():
-                    if mkey is not None and cid is not None:
-                        self._by_message[mkey] = cid
-            ids = {self._target(cmd) for cmd in batch} - {None}
-            info: dict[int, tuple[int, str, str]] = {}
-            if ids:
-                q = select(CandidateRow.id, RoundRow.id, RoundRow.community, RoundRow.phase).where(
-                    col(CandidateRow.id).in_(ids), CandidateRow.round_id == RoundRow.id
-                )
-                for cid, rid, community, phase in (await s.exec(q)).all():
-                    if cid is not None and rid is not None:
-                        info[cid] = (rid, community, phase)
+            await self._learn_message_keys(s, batch)
+            info = await self._rounds_of(s, batch)
             results: list[Recorded | Exception] = []
             rows: list[dict[str, Any]] = []
             seen: set[tuple[str, str]] = set()
             for cmd in batch:
-                cid = self._target(cmd)
-                found = info.get(cid) if cid is not None else None
-                if cid is None or found is None or found[1] != cmd.actor.community:
-                    results.append(CommandError("That message is not a candidate of a round in this community."))
-                    continue
-                rid, _, phase = found
-                if Phase(phase) not in REACTION_PHASES:
-                    results.append(CommandError(f"Round #{rid} is {phase}; reactions are no longer recorded."))
+                target = self._check(cmd, info)
+                if isinstance(target, CommandError):
+                    results.append(target)
                     continue
                 key = (cmd.actor.community, cmd.event_key)
-                results.append(Recorded(cid, duplicate=key in seen))
-                if key in seen:
-                    continue
-                seen.add(key)
-                rows.append(
-                    {
-                        "community": cmd.actor.community,
-                        "round_id": rid,
-                        "candidate_id": cid,
-                        "member": cmd.actor.member,
-                        "stance": cmd.stance.value,
-                        "action": "remove" if cmd.removed else "add",
-                        "reason": cmd.reason.strip(),
-                        "event_key": cmd.event_key,
-                        "at": now,
-                    }
-                )
+                results.append(Recorded(target[0], duplicate=key in seen))
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(_row(cmd, target[0], target[1], now))
             inserted: set[tuple[str, str]] = set()
             if rows:
                 # one statement, compiled once and cached; SQLAlchemy sends the rows as multi-row
@@ -125,7 +93,54 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
             final.append(res)
         return final
 
+    async def _learn_message_keys(self, s: AsyncSession, batch: Sequence[RecordReaction]) -> None:
+        unknown = {cmd.message_key for cmd in batch if cmd.message_key and cmd.message_key not in self._by_message}
+        if not unknown:
+            return
+        q = select(CandidateRow.id, CandidateRow.message_key).where(col(CandidateRow.message_key).in_(unknown))
+        for cid, mkey in (await s.exec(q)).all():
+            if mkey is not None and cid is not None:
+                self._by_message[mkey] = cid
+
+    async def _rounds_of(self, s: AsyncSession, batch: Sequence[RecordReaction]) -> dict[int, tuple[int, str, str]]:
+        """candidate id → (round id, community, phase) for the batch's targets."""
+        ids = {self._target(cmd) for cmd in batch} - {None}
+        info: dict[int, tuple[int, str, str]] = {}
+        if ids:
+            q = select(CandidateRow.id, RoundRow.id, RoundRow.community, RoundRow.phase).where(
+                col(CandidateRow.id).in_(ids), CandidateRow.round_id == RoundRow.id
+            )
+            for cid, rid, community, phase in (await s.exec(q)).all():
+                if cid is not None and rid is not None:
+                    info[cid] = (rid, community, phase)
+        return info
+
+    def _check(self, cmd: RecordReaction, info: dict[int, tuple[int, str, str]]) -> tuple[int, int] | CommandError:
+        """(candidate id, round id) of a reaction that can be recorded, or why not."""
+        cid = self._target(cmd)
+        found = info.get(cid) if cid is not None else None
+        if cid is None or found is None or found[1] != cmd.actor.community:
+            return CommandError("That message is not a candidate of a round in this community.")
+        rid, _, phase = found
+        if Phase(phase) not in REACTION_PHASES:
+            return CommandError(f"Round #{rid} is {phase}; reactions are no longer recorded.")
+        return cid, rid
+
     def _target(self, cmd: RecordReaction) -> int | None:
         if cmd.candidate_id is not None:
             return cmd.candidate_id
         return self._by_message.get(cmd.message_key or "")
+
+
+def _row(cmd: RecordReaction, candidate_id: int, round_id: int, now: datetime) -> dict[str, Any]:
+    return {
+        "community": cmd.actor.community,
+        "round_id": round_id,
+        "candidate_id": candidate_id,
+        "member": cmd.actor.member,
+        "stance": cmd.stance.value,
+        "action": "remove" if cmd.removed else "add",
+        "reason": cmd.reason.strip(),
+        "event_key": cmd.event_key,
+        "at": now,
+    }

@@ -57,6 +57,7 @@ async def start_bot(fake: FakeDiscord, database: Database) -> AsyncIterator[Star
                 max_drafts=0,
                 preview=False,
                 export_secret="test-export-secret-0123456789",
+                max_response_chars=100_000,  # long candidates kept whole: these tests check Discord's limits
             ),
             guild_id=guild_id,
             generator=generator or FakeGenerator(),

@@ -31,6 +31,9 @@ JSON = "application/json"  # exactly this: discord.py refuses "application/json;
 
 MANAGE_GUILD = 1 << 5
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 6) | (1 << 16) | (1 << 38) | (1 << 35)  # view, send, react, history, threads
+BOT_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 14) | (1 << 15)  # and embed links, attach files: what the invite asks for
+EMBED_LINKS = 1 << 14
+CREATE_PUBLIC_THREADS = 1 << 35
 
 
 def now_iso() -> str:
@@ -150,6 +153,9 @@ class FakeDiscord:
         self.followups: dict[str, list[dict[str, Any]]] = {}  # interaction token → follow-up messages
         self.synced: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id → command payloads
         self.files: dict[str, bytes] = {}  # served at /files/<name> (attachments members upload)
+        self.app_permissions = BOT_PERMISSIONS  # the bot's permissions sent with each interaction
+        self.forbidden: set[int] = set()  # channels where creating a message answers 403 Missing Permissions
+        self.forbidden_reactions = False  # adding a reaction answers 403 Missing Permissions
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -477,7 +483,17 @@ class FakeDiscord:
 
     async def _r_message(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
         channel_id = int(m.group(1))
+        if channel_id in self.forbidden:
+            return self._json({"message": "Missing Permissions", "code": 50013}, 403)
+        nonce = (body or {}).get("nonce")
+        if nonce and (body or {}).get("enforce_nonce"):  # Discord: the same author's same nonce returns the first message
+            for mid in self.order:
+                earlier = self.messages[mid]
+                if earlier.get("nonce") == nonce and earlier["channel_id"] == str(channel_id):
+                    return self._json({k: v for k, v in earlier.items() if k != "allowed_mentions"})
         message = self._message(channel_id, body or {}, files)
+        if nonce:
+            message["nonce"] = nonce
         self.messages[int(message["id"])] = message
         self.order.append(int(message["id"]))
         reply = {k: v for k, v in message.items() if k != "allowed_mentions"}
@@ -522,6 +538,8 @@ class FakeDiscord:
     async def _r_reaction(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
         from urllib.parse import unquote
 
+        if self.forbidden_reactions:
+            return self._json({"message": "Missing Permissions", "code": 50013}, 403)
         self.reactions.append((int(m.group(1)), int(m.group(2)), unquote(m.group(3))))
         return web.Response(status=204)
 
@@ -585,7 +603,7 @@ class FakeDiscord:
             "member": member.payload(),
             "token": f"tok-{uuid.uuid4().hex}",
             "version": 1,
-            "app_permissions": str(MEMBER_PERMISSIONS),
+            "app_permissions": str(self.app_permissions),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],

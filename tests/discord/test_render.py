@@ -123,3 +123,18 @@ def test_a_chart_shows_inside_its_post() -> None:
     assert out[0].embed is not None and out[0].embed.image.url == "attachment://results.png"
     data = messages_for_post(Post("1", "Export", "zip", attachment=Attachment("x.zip", b"PK", "application/zip")))
     assert data[0].embed is not None and data[0].embed.image.url is None
+
+
+def test_member_and_model_text_cannot_make_links_or_headings() -> None:
+    """An untrusted post shows `[Verify your account](https://…)` as written, not as a masked link,
+    and neither a heading nor a time token of ours."""
+    text = "[Verify your account](https://evil.example/login)\n# URGENT\n-# fine print\nsee ⟦time:1700000000⟧"
+    post = Post("1", "Candidate A", text, (Field("Why", "[here](https://evil.example)"),), untrusted=True)
+    embed = messages_for_post(post)[0].embed
+    assert embed is not None and embed.description is not None
+    assert "\\[Verify your account\\](https://evil.example/login)" in embed.description
+    assert "\n\\# URGENT" in embed.description and "\n\\-# fine print" in embed.description
+    assert "<t:" not in embed.description and "⟦" not in embed.description
+    assert embed.fields[0].value == "\\[here\\](https://evil.example)"
+    ours = messages_for_post(Post("1", "Round", "ends ⟦time:1700000000⟧ [ok](https://x)"))[0].embed
+    assert ours is not None and "<t:1700000000:f>" in (ours.description or "")  # the core's own text is untouched

@@ -117,8 +117,20 @@ async def test_close_ends_the_child(worker: LLMWorker) -> None:
     proc = worker._proc
     assert proc is not None
     await worker.aclose()
-    assert proc.returncode == 0
+    assert proc.returncode == 0  # it ends on its own when its input closes, even while still importing litellm
     await worker.aclose()  # twice is harmless
+
+
+async def test_close_returns_only_once_the_child_has_ended(worker: LLMWorker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that outlives the grace period is killed, and aclose waits for it to be gone."""
+    import bot.llm.process as process
+
+    monkeypatch.setattr(process, "STOP_GRACE", 0.0)  # no grace at all: the kill path, every time
+    await worker.start()
+    proc = worker._proc
+    assert proc is not None
+    await worker.aclose()
+    assert proc.returncode is not None
 
 
 async def test_a_round_as_bootstrap_builds_it(make_app: MakeApp, mod: Actor, database: Database) -> None:

@@ -49,6 +49,7 @@ def slack_settings(database: Database, fake: FakeSlack) -> Settings:
         sampling="independent",
         max_drafts=0,
         preview=False,
+        max_response_chars=100_000,  # long candidates kept whole: these tests check the splitting to Slack's limits
     )
 
 

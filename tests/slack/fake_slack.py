@@ -44,6 +44,11 @@ class FakeSlack:
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id → bytes received at its upload URL
     rate_limit: dict[str, int] = field(default_factory=dict)  # method → how many more times to answer 429
     gates: dict[str, asyncio.Event] = field(default_factory=dict)  # method → held until the event is set
+    hold_after: dict[str, int] = field(default_factory=dict)  # method → answer this many, then hold the rest
+    held: int = 0  # calls being held right now
+    drop: set[str] = field(default_factory=set)  # methods whose held calls, once released, are dropped unanswered
+    refuse: dict[str, str] = field(default_factory=dict)  # channel → the error chat.postMessage answers there
+    not_member: set[str] = field(default_factory=set)  # channels conversations.info says the bot is not in
     sockets: list[web.WebSocketResponse] = field(default_factory=list)  # Socket Mode connections
     socket_acks: list[dict[str, Any]] = field(default_factory=list)  # what clients sent back over them
     port: int = 0
@@ -71,6 +76,9 @@ class FakeSlack:
         app.router.add_post("/response/{token}", self._response)
         app.router.add_get("/socket", self._socket)
         app.router.add_get("/stats", self._stats)
+        app.router.add_post("/control", self._control)
+        app.router.add_get("/messages", self._messages)
+        app.router.add_get("/responses/{token}", self._response_texts)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -135,8 +143,16 @@ class FakeSlack:
         args = await self._args(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         gate = self.gates.get(method)
-        if gate is not None:
-            await gate.wait()
+        if gate is None and method in self.hold_after and len(self.calls_to(method)) >= self.hold_after[method]:
+            gate = self.gates.setdefault(method, asyncio.Event())
+        if gate is not None and not gate.is_set():
+            self.held += 1
+            try:
+                await gate.wait()
+            finally:
+                self.held -= 1
+            if method in self.drop:  # as if the request never reached Slack: nothing recorded
+                return self._json({"ok": False, "error": "request_timeout"}, 504)
         if self.rate_limit.get(method, 0) > 0:
             self.rate_limit[method] -= 1
             self.calls.append(Call(method, args, token, 429))
@@ -160,7 +176,48 @@ class FakeSlack:
         methods: dict[str, int] = {}
         for c in self.calls:
             methods[c.method] = methods.get(c.method, 0) + 1
-        return self._json({"methods": methods, "responses": sum(len(v) for v in self.responses.values())})
+        return self._json({"methods": methods, "responses": sum(len(v) for v in self.responses.values()), "held": self.held})
+
+    async def _control(self, request: web.Request) -> web.Response:
+        """For a fake run as its own process (crash tests): hold a method after N calls, release it,
+        refuse posts in a channel, or say the bot is not in one."""
+        body = await request.json()
+        if "hold" in body:
+            self.hold_after[body["hold"]] = int(body.get("after", 0))
+        if "release" in body:
+            if body.get("drop"):
+                self.drop.add(body["release"])
+            else:
+                self.drop.discard(body["release"])
+            self.hold_after.pop(body["release"], None)
+            self.gates.pop(body["release"], asyncio.Event()).set()
+        if "refuse" in body:
+            if body.get("error"):
+                self.refuse[body["refuse"]] = body["error"]
+            else:
+                self.refuse.pop(body["refuse"], None)
+        if "not_member" in body:
+            self.not_member.add(body["not_member"])
+        if "member" in body:
+            self.not_member.discard(body["member"])
+        return self._json({"ok": True})
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        out = [
+            {
+                "key": k,
+                "thread_ts": m.get("thread_ts"),
+                "texts": self.texts_of(m),
+                "reactions": m["reactions"],
+                "edited": bool(m.get("edited")),
+            }
+            for k, m in ((k, self.messages[k]) for k in self.order)
+        ]
+        return self._json({"messages": out})
+
+    async def _response_texts(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        return self._json({"text": self.response_texts(token), "count": len(self.responses.get(token, []))})
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
@@ -198,6 +255,8 @@ class FakeSlack:
 
     async def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args["channel"])
+        if channel in self.refuse:
+            return {"ok": False, "error": self.refuse[channel]}
         if channel.startswith("U"):  # a user id: the member's direct messages with the app
             channel = "D" + channel[1:]
         ts = self._new_ts()
@@ -243,6 +302,14 @@ class FakeSlack:
         view = dict(args["view"])
         view["id"] = f"V{next(self._ids):08d}"
         return {"ok": True, "view": view}
+
+    async def m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if channel.startswith("G") and channel in self.not_member:  # a private channel the bot was not invited to
+            return {"ok": False, "error": "channel_not_found"}
+        info = {"id": channel, "name": channel.lower(), "is_channel": True, "is_archived": False,
+                "is_member": channel not in self.not_member}  # fmt: skip
+        return {"ok": True, "channel": info}
 
     async def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "channel": {"id": "D" + str(args["users"])[1:]}}

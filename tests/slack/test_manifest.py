@@ -24,6 +24,7 @@ METHOD_SCOPES = {
     "views_open": None,  # needs only a trigger_id
     "conversations_open": "im:write",
     "files_upload_v2": "files:write",
+    "conversations_info": "channels:read",  # and groups:read for private channels (below)
 }
 
 
@@ -46,5 +47,9 @@ def test_scopes_are_exactly_those_of_the_methods_called() -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "adapters" / "slack").glob("*.py"))
     called = set(re.findall(r"client\.([a-z]+_[A-Za-z_0-9]+)\(", source))
     assert called == set(METHOD_SCOPES), called ^ set(METHOD_SCOPES)
-    needed = {s for s in METHOD_SCOPES.values() if s} | {"commands", "reactions:read"}  # slash commands; reaction events
+    needed = {s for s in METHOD_SCOPES.values() if s} | {
+        "commands",
+        "reactions:read",
+        "groups:read",
+    }  # slash commands; reaction events
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed

@@ -78,3 +78,11 @@ def test_reaction_names_map_to_stances() -> None:
     assert stance_for_reaction("woman-shrugging::skin-tone-2") is Stance.PASS
     assert stance_for_reaction("star") is Stance.BEST
     assert stance_for_reaction("star2") is None and stance_for_reaction("tada") is None
+
+
+def test_a_time_token_typed_by_a_member_does_not_render_as_a_date() -> None:
+    member = Post("C1", "Candidate A", "Meet me ⟦time:1700000000⟧ here", (Field("x", "⟦time:1⟧"),), untrusted=True)
+    shown = " ".join(texts_of_blocks(messages_for_post(member)[0].blocks))
+    assert "<!date^" not in shown and "⟦" not in shown and "Meet me" in shown
+    ours = Post("C1", "Round #1", f"Review ends {time_token(datetime(2026, 1, 1, tzinfo=UTC))}")
+    assert "<!date^" in " ".join(texts_of_blocks(messages_for_post(ours)[0].blocks))

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.commands import Actor
 from bot.domain.outputs import Attachment, Post, Reply
 from bot.errors import GeneratorFailed, GeneratorUnavailable
-from bot.ports import Completion, Prompt
+from bot.ports import ChatRefused, Completion, Prompt, Refusal
 
 
 class FakeChat:
-    """Records what the core posts; message keys are m1, m2, …"""
+    """Records what the core posts; message keys are m1, m2, … It can be told to refuse a channel,
+    before (`cannot_post`, asked by can_post) or while posting (`refuse_posts`), or to fail a post
+    with any exception (`fail`)."""
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
@@ -23,12 +26,26 @@ class FakeChat:
         self.edits: list[tuple[str, Post]] = []
         self.private: list[tuple[Actor, Reply]] = []
         self.uploads: list[tuple[str, Attachment, str]] = []
+        self.delivery_keys: list[str] = []  # the outbox key each post was delivered under
+        self.cannot_post: dict[str, Refusal] = {}  # channel → what can_post answers
+        self.refuse_posts: dict[str, Refusal] = {}  # channel → posts there raise ChatRefused
+        self.fail: Callable[[Post], BaseException | None] | None = None  # an exception to raise for a post
 
-    async def post(self, post: Post) -> str:
+    async def post(self, post: Post, *, delivery_key: str = "") -> str:
+        refusal = self.refuse_posts.get(post.channel)
+        if refusal is not None:
+            raise ChatRefused(refusal)
+        failure = self.fail(post) if self.fail is not None else None
+        if failure is not None:
+            raise failure
         key = f"m{next(self._ids)}"
         self.posts[key] = post
         self.order.append(key)
+        self.delivery_keys.append(delivery_key)
         return key
+
+    async def can_post(self, actor: Actor, channel: str) -> Refusal | None:
+        return self.cannot_post.get(channel)
 
     async def edit(self, message_key: str, post: Post) -> None:
         self.edits.append((message_key, post))

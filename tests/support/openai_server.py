@@ -35,6 +35,24 @@ def _distinct_item(n: int, i: int) -> dict[str, str]:
     return {"stance": f"stance {i + 1}", "text": f"{_VOICES[i % len(_VOICES)]} (answer {n}.{i + 1})"}
 
 
+def _from_schema(schema: dict[str, Any], n: int, index: int = 0) -> Any:
+    """A value that follows a JSON Schema (the subset our structured answers use), distinct per item."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next(k for k in kind if k != "null")
+    if kind == "object":
+        props: dict[str, Any] = schema.get("properties", {})
+        return {name: _from_schema(sub, n, index) for name, sub in props.items()}
+    if kind == "array":
+        count = schema.get("minItems", schema.get("maxItems", 2))
+        return [_from_schema(schema.get("items", {}), n, i) for i in range(count)]
+    if kind == "integer":
+        return 1
+    if "enum" in schema:
+        return schema["enum"][index % len(schema["enum"])]
+    return f"{_VOICES[index % len(_VOICES)]} (answer {n}.{index + 1})"
+
+
 @dataclass
 class Behaviour:
     latency: float = 0.0
@@ -45,6 +63,7 @@ class Behaviour:
     reply: Callable[[dict[str, Any]], str] | None = None  # content for a request
     script: list[str] = field(default_factory=list)  # contents of the first requests, in order (then as usual)
     slow_times: int = 0  # with latency: only the first N requests are slow (a timeout, then a quick answer)
+    ignore_schema: bool = False  # answer as if response_format had not been sent (a provider without it)
 
 
 @dataclass
@@ -98,6 +117,9 @@ class FakeOpenAIServer:
         if self.behaviour.reply is not None:
             return self.behaviour.reply(body)
         system = " ".join(str(m["content"]) for m in body["messages"] if m["role"] == "system")
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema" and not self.behaviour.ignore_schema:  # structured output: follow the schema
+            return json.dumps(_from_schema(fmt["json_schema"]["schema"], self._count))
         many = _MANY.search(system)
         if many:  # a request for K responses as JSON (bot/generation/prompts.py format_line): answer well-formed
             k, key = int(many.group(1)), many.group(2)
