@@ -46,6 +46,7 @@ class EngineOptions:
     preview_scenarios: int  # at most this many scenarios per amendment preview
     max_response_chars: int  # longest model response kept as it is (longer: asked again, then cut)
     export_secret: str = field(repr=False)  # key of the pseudonymous annotator ids
+    instance: str  # this process's name among those sharing the database (who holds an outbox row)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineOptions:
@@ -60,6 +61,7 @@ class EngineOptions:
             preview_scenarios=settings.preview_scenarios,
             max_response_chars=settings.max_response_chars,
             export_secret=settings.export_secret.get_secret_value() if settings.export_secret else "",
+            instance=settings.instance,
         )
 
 

@@ -3,6 +3,7 @@ import. Each platform's own settings, its tokens included, live in its adapter (
 
 from __future__ import annotations
 
+import socket
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -51,6 +52,13 @@ class Settings(BaseSettings):
         "auto",
         description="send JSON answers' schema as the provider's response_format: when litellm says the model "
         "supports it (auto), always (e.g. a local server that does), or never",
+    )
+
+    instance: str = Field(
+        default_factory=socket.gethostname,
+        max_length=128,
+        description="this process's name among the bot processes that share one database (default: the host name); "
+        "two processes on one host need two names",
     )
 
     export_secret: SecretStr | None = Field(None, description="key for pseudonymous annotator ids in exports")

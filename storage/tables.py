@@ -438,6 +438,9 @@ class OutboxRow(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_column=_ts_opt())
     attempts: int = Field(default=0)
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # several bot processes on one database: the process delivering a row holds it until then
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: datetime | None = Field(default=None, sa_column=_ts_opt())
 
 
 class HandledRequestRow(SQLModel, table=True):

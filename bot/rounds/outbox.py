@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -48,6 +48,7 @@ from storage.tables import AmendmentRow, CandidateRow, OutboxRow, RoundRow, Roun
 log = logging.getLogger("policybot.outbox")
 
 POST, EDIT, RESULTS = "post", "edit", "results"
+CLAIM_FOR = timedelta(minutes=2)  # how long a process holds a row it is posting (a post takes seconds at most)
 
 # subject kind → (table, column holding the message key)
 _KEY_COLUMN: dict[str, tuple[Any, str]] = {
@@ -260,8 +261,35 @@ async def deliver(
         return report
 
 
+async def _claim(svc: Services, row: OutboxRow) -> bool:
+    """Hold the row for this process while it is posted, so that of several bot processes on one
+    database (shards, HTTP workers) only one posts it. A row held by a process that stopped is
+    taken over once its hold runs out; the same process, restarted under its name, takes its own
+    back at once."""
+    now, me = svc.now(), svc.options.instance
+    async with svc.uow() as uow:
+        done = await uow.session.exec(
+            update(OutboxRow)
+            .where(
+                col(OutboxRow.id) == row.id,
+                col(OutboxRow.delivered_at).is_(None),
+                or_(
+                    col(OutboxRow.claimed_until).is_(None),
+                    col(OutboxRow.claimed_until) < now,
+                    col(OutboxRow.claimed_by) == me,
+                ),
+            )
+            .values(claimed_by=me, claimed_until=now + CLAIM_FOR)
+            .execution_options(synchronize_session=False)
+        )
+        await uow.commit()
+    return done.rowcount == 1
+
+
 async def _deliver_one(svc: Services, row: OutboxRow, known: dict[str, str | None]) -> Undelivered | None:
     """Deliver one row; None when done, an Undelivered (problem "" when it must wait) otherwise."""
+    if not await _claim(svc, row):  # another process is posting it
+        return Undelivered(row.round_id, row.key, "", "")
     post = post_from_json(row.content) if row.kind != RESULTS else None
     channel = post.channel if post is not None else ""
     try:
@@ -324,7 +352,8 @@ async def _failed(svc: Services, row: OutboxRow, error: str) -> None:
         await uow.session.exec(
             update(OutboxRow)
             .where(col(OutboxRow.id) == row.id)
-            .values(attempts=col(OutboxRow.attempts) + 1, last_error=error[:2000])
+            # let go of it: a resume or a restart, in any process, tries again at once
+            .values(attempts=col(OutboxRow.attempts) + 1, last_error=error[:2000], claimed_by=None, claimed_until=None)
         )
         await uow.commit()
 

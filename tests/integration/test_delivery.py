@@ -17,6 +17,7 @@ from bot.domain.commands import Actor
 from bot.domain.model import AmendmentKind, Turn
 from bot.domain.outputs import FAILED_AFTER_CHANGE, INTERNAL_ERROR, Post
 from bot.ports import Refusal
+from bot.rounds.outbox import deliver_everything
 from bot.settings import Settings
 from storage.database import Database
 from storage.tables import AmendmentRow, CandidateRow, OutboxRow, RoundRow
@@ -189,3 +190,43 @@ async def test_outcome_posts_and_the_outbox_json_round_trip() -> None:
         True,
     )
     assert post_from_json(post_to_json(post)) == post
+
+
+async def test_two_processes_on_one_database_deliver_each_post_once(database: Database, clock: FixedClock, mod: Actor) -> None:
+    """Two bot processes (shards, HTTP workers) catch up on the same pending posts at the same time:
+    each post goes out once, from one of them, and none is lost."""
+    broken = FakeChat()
+    broken.fail = lambda post: ConnectionError("the process stopped") if "Candidate" in post.title else None
+    settings = Settings(database_url=database.url, sampling="independent", max_drafts=0, preview=False)
+    first = bootstrap(settings, broken, generator=FakeGenerator(), clock=clock, database=database)
+    await setup_round(first, mod, k=2)
+    assert await pending(first) == 5
+
+    class SlowChat(FakeChat):
+        async def post(self, post: Post, *, delivery_key: str = "") -> str:
+            await asyncio.sleep(0.01)  # the platform call: the other process runs meanwhile
+            return await super().post(post, delivery_key=delivery_key)
+
+    chats = (SlowChat(), SlowChat())
+    chats[1]._ids = itertools.count(500)
+    apps = [
+        bootstrap(
+            settings.model_copy(update={"instance": name}),
+            chat,
+            generator=FakeGenerator(),
+            clock=clock,
+            database=Database(database.url),
+        )
+        for name, chat in zip(("shard-0", "shard-1"), chats, strict=True)
+    ]
+    try:
+        await asyncio.gather(*(a.scheduler.start() for a in apps))
+        for a in apps:
+            await a.scheduler.stop()
+        await asyncio.gather(*(deliver_everything(a.engine.services) for a in apps))  # a second pass finds nothing held
+        assert await pending(apps[0]) == 0
+        posted = [p.title for chat in chats for p in chat.posts.values()]
+        assert len(posted) == 5 and len(set(posted)) == 5, posted  # four candidates and the scenario, once each
+    finally:
+        for a in (first, *apps):
+            await a.close()
