@@ -409,3 +409,19 @@ class RoundAnalysisRow(SQLModel, table=True):
     review_event_id: int = Field(default=0)
     k: int = Field(default=0)
     computed_at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- export: what erasure deleted, as counts only
+
+
+class ErasureCountRow(SQLModel, table=True):
+    """How many events one erasure deleted in one round: counts only (no member, no time), so an
+    export's card can still reconcile what members sent with what it exports."""
+
+    __tablename__ = "erasure_count"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    round_id: int = Field(foreign_key="round.id")
+    reaction_events: int = Field(default=0)
+    ballot_events: int = Field(default=0)

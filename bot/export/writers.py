@@ -26,14 +26,18 @@ class Output:
     rows: int
     sha256: str | None = None  # known when the writer hashed the bytes as it wrote them
     bytes: int | None = None
+    config: str = ""  # the dataset card's config name, for files `datasets` loads
+    schema: pa.Schema | None = None  # the columns and types the card declares for that config
 
 
 class JsonlFile:
     """JSON Lines, written in ~1 MB blocks that are hashed on the way out (no second read for the manifest)."""
 
-    def __init__(self, root: Path, relative: str, format: str) -> None:
+    def __init__(self, root: Path, relative: str, format: str, *, config: str = "", schema: pa.Schema | None = None) -> None:
         self.relative = relative
         self.format = format
+        self.config = config
+        self.schema = schema
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         self._f: BinaryIO = path.open("wb")
@@ -65,7 +69,7 @@ class JsonlFile:
     def close(self) -> Output:
         self._flush()
         self._f.close()
-        return Output(self.relative, self.format, self.rows, self._hash.hexdigest(), self._size)
+        return Output(self.relative, self.format, self.rows, self._hash.hexdigest(), self._size, self.config, self.schema)
 
 
 class CsvFile:
@@ -98,12 +102,26 @@ class Column:
     lookup: pa.Array | None = None
 
 
+def schema_of(columns: Sequence[Column]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.lookup.type if c.lookup is not None else c.type) for c in columns])
+
+
 class ParquetFile:
-    def __init__(self, root: Path, relative: str, format: str, columns: Sequence[Column], batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        root: Path,
+        relative: str,
+        format: str,
+        columns: Sequence[Column],
+        batch_rows: int = BATCH_ROWS,
+        *,
+        config: str = "",
+    ) -> None:
         self.relative = relative
         self.format = format
+        self.config = config
         self.columns = list(columns)
-        self.schema = pa.schema([pa.field(c.name, c.lookup.type if c.lookup is not None else c.type) for c in self.columns])
+        self.schema = schema_of(self.columns)
         self._slots = 1 + max(c.slot for c in self.columns)
         self._buffer: list[list[Any]] = [[] for _ in range(self._slots)]
         self._batch_rows = batch_rows
@@ -137,7 +155,7 @@ class ParquetFile:
     def close(self) -> Output:
         self._flush()
         self._writer.close()
-        return Output(self.relative, self.format, self.rows)
+        return Output(self.relative, self.format, self.rows, config=self.config, schema=self.schema)
 
 
 def sha256_of(path: Path) -> str:
