@@ -75,6 +75,24 @@ def as_written(rows: list[dict[str, Any]], features: datasets.Features) -> list[
     return [{k: datetime.fromisoformat(v) if k in stamps and v else v for k, v in r.items()} for r in rows]
 
 
+def assert_configs_load(root: Path, cache: Path, manifest: dict[str, Any]) -> None:
+    """Every config of the bundle's card loads by name with its declared features and row count, as
+    written; every Parquet config loads from parquet/ with the same features and the same rows."""
+    rows = {f["path"]: f["rows"] for f in manifest["files"]}
+    header = card_header(root / "README.md")
+    infos = {i["config_name"]: i for i in header["dataset_info"]}
+    parquet = (root / "parquet" / "README.md").exists()
+    for config in header["configs"]:
+        name, path = config["config_name"], config["data_files"][0]["path"]
+        ds = load(root, cache, name)
+        assert ds.num_rows == rows[path] == infos[name]["splits"][0]["num_examples"], name
+        assert ds.features == datasets.Features._from_yaml_list(infos[name]["features"]), name
+        assert ds.to_list() == as_written(jsonl(root / path), ds.features), name  # the declared types hold every row
+        if parquet and name not in ("openai", "openai-provenance"):
+            pds = load(root / "parquet", cache, name)
+            assert pds.features == ds.features and pds.to_list() == ds.to_list(), name
+
+
 @pytest.fixture
 async def seeded(xapp: App) -> Seeded:
     return await seed_round(xapp)
@@ -83,7 +101,6 @@ async def seeded(xapp: App) -> Seeded:
 async def test_every_config_loads_in_datasets_jsonl_and_parquet(xapp: App, seeded: Seeded, tmp_path: Path) -> None:
     result = await export(xapp, tmp_path, Scope(seeded.community, seeded.round_id), parquet=True)
     root, cache = result.directory, tmp_path / "hf-cache"
-    rows = {f["path"]: f["rows"] for f in result.manifest["files"]}
     header = card_header(root / "README.md")
     configs = {c["config_name"]: c for c in header["configs"]}
     assert set(configs) == {
@@ -104,17 +121,7 @@ async def test_every_config_loads_in_datasets_jsonl_and_parquet(xapp: App, seede
     parquet_header = card_header(root / "parquet" / "README.md")
     assert {c["config_name"] for c in parquet_header["configs"]} == set(configs) - {"openai", "openai-provenance"}
     assert all(f["path"].endswith(".parquet") for c in parquet_header["configs"] for f in c["data_files"])
-    infos = {i["config_name"]: i for i in header["dataset_info"]}
-    for name, config in configs.items():
-        path = config["data_files"][0]["path"]
-        ds = load(root, cache, name)
-        assert ds.num_rows == rows[path] == infos[name]["splits"][0]["num_examples"], name
-        assert ds.features == datasets.Features._from_yaml_list(infos[name]["features"]), name
-        assert ds.to_list() == as_written(jsonl(root / path), ds.features), name  # the declared types hold every row
-        if name in ("openai", "openai-provenance"):
-            continue
-        pds = load(root / "parquet", cache, name)
-        assert pds.features == ds.features and pds.to_list() == ds.to_list(), name
+    assert_configs_load(root, cache, result.manifest)
 
 
 async def test_a_parquet_only_bundle_loads_and_lists_only_what_was_written(xapp: App, seeded: Seeded, tmp_path: Path) -> None:

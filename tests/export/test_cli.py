@@ -27,7 +27,17 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 async def test_cli_exports_a_community_and_refuses_without_secret(xapp: App, tmp_path: Path) -> None:
     s = await seed_round(xapp)
     url = xapp.database.url
-    args = ("--community", s.community, "--policy", "kind", "--formats", "trl,polis,events", "--parquet", "--zip", "--policy-prompt")
+    args = (
+        "--community",
+        s.community,
+        "--policy",
+        "kind",
+        "--formats",
+        "trl,polis,events",
+        "--parquet",
+        "--zip",
+        "--policy-prompt",
+    )
     refused = await asyncio.to_thread(cli, *args, "--out", str(tmp_path / "refused"), env={"POLICYBOT_DATABASE_URL": url})
     assert refused.returncode == 1 and "POLICYBOT_EXPORT_SECRET" in refused.stderr
     assert not (tmp_path / "refused").exists()
