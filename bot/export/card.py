@@ -264,14 +264,20 @@ def _exclusions(ctx: Context, f: CardFacts) -> list[str]:
 
 
 def _candidates_line(ctx: Context, round_id: int) -> str:
+    """What members were shown, counted from the exported candidates (not from the round's k)."""
     groups = [g for g in ctx.groups if g.round_id == round_id]
-    model = Counter(sum(ctx.candidates[c].author_kind == "model" for c in g.candidate_ids) for g in groups)
-    human = [sum(ctx.candidates[c].author_kind != "model" for c in g.candidate_ids) for g in groups]
-    sizes = ", ".join(f"{n} from the model in {k} scenario{'s' if k != 1 else ''}" for n, k in sorted(model.items()))
-    text = f"Candidates per scenario (previews under an amendment included): {sizes or 'none'}"
-    with_human = sum(1 for h in human if h)
-    if with_human:
-        text += f"; {with_human} also show{'s' if with_human == 1 else ''} {sum(human)} member-written response(s)"
+    parts: list[str] = []
+    for label, chosen in (
+        ("under the policy version", [g for g in groups if g.amendment_id == 0]),
+        ("in previews under an amendment", [g for g in groups if g.amendment_id != 0]),
+    ):
+        sizes = Counter(sum(ctx.candidates[c].author_kind == "model" for c in g.candidate_ids) for g in chosen)
+        parts += [f"{n} model candidates for {k} scenario{'s' if k != 1 else ''} {label}" for n, k in sorted(sizes.items())]
+    text = "Shown: " + ("; ".join(parts) or "no candidates")
+    written = [sum(ctx.candidates[c].author_kind != "model" for c in g.candidate_ids) for g in groups]
+    with_written = sum(1 for n in written if n)
+    if with_written:
+        text += f"; besides them, {sum(written)} member-written response(s) in {with_written} scenario(s)"
     return text + "."
 
 
@@ -369,10 +375,9 @@ def _polis(f: CardFacts) -> list[str]:
     if not u:
         return []
     return [
-        f"- Polis comments nobody voted on: {u['preview']:,} preview candidates (shown in the vote phase, under a proposed",
-        f"  amendment, where members vote on amendments rather than react) and {u['policy_version']:,} others; their",
-        "  columns in `participants-votes.csv` are empty. Member-written responses have author-ids above every",
-        "  participant's, one per response.",
+        f"- Polis comments nobody voted on: {u['preview']:,} preview candidates (posted under a proposed amendment when",
+        f"  the vote opens) and {u['policy_version']:,} others; their columns in `participants-votes.csv` are empty.",
+        "  Member-written responses have author-ids above every participant's, one per response.",
     ]
 
 

@@ -147,8 +147,8 @@ class Fragments:
     def a_prompt_text(self) -> pa.Array:
         return pa.array([self.standard(g) for g in self.ctx.groups], pa.string())
 
-    def _per_group(self, value: Callable[[GroupInfo], object], type_: pa.DataType) -> pa.Array:
-        return pa.array([value(g) for g in self.ctx.groups], type_)
+    def _per_group(self, value: Callable[[GroupInfo], object], type_: pa.DataType) -> Callable[[], pa.Array]:
+        return lambda: pa.array([value(g) for g in self.ctx.groups], type_)
 
     @cached_property
     def a_cand_msgs(self) -> pa.Array:
@@ -172,9 +172,9 @@ class Fragments:
     def candidate_columns(self, prefix: str, slot: int) -> list[Column]:
         cands = self._cands
         return [
-            Column(f"{prefix}candidate_id", pa.int64(), slot, pa.array([c.id for c in cands], pa.int64())),
-            Column(f"{prefix}model", pa.string(), slot, pa.array([c.model for c in cands], pa.string())),
-            Column(f"{prefix}sampling", pa.string(), slot, pa.array(self.sampling, pa.string())),
+            Column(f"{prefix}candidate_id", pa.int64(), slot, lambda: pa.array([c.id for c in cands], pa.int64())),
+            Column(f"{prefix}model", pa.string(), slot, lambda: pa.array([c.model for c in cands], pa.string())),
+            Column(f"{prefix}sampling", pa.string(), slot, lambda: pa.array(self.sampling, pa.string())),
         ]
 
 
@@ -210,11 +210,14 @@ class PreferenceEmitter(Emitter):
         self.ctx = ctx
         self.f = frags
         self.comparisons = {"best": 0, "stance": 0}
-        prompt, resp = (frags.a_prompt_msgs, frags.a_cand_msgs) if name == "trl" else (frags.a_prompt_text, frags.a_cand_text)
+        conversational = name == "trl"
+        kind = MESSAGES if conversational else pa.string()
+        prompt = (lambda: frags.a_prompt_msgs) if conversational else (lambda: frags.a_prompt_text)
+        resp = (lambda: frags.a_cand_msgs) if conversational else (lambda: frags.a_cand_text)
         columns = [
-            Column("prompt", prompt.type, 0, prompt),
-            Column("chosen", resp.type, 1, resp),
-            Column("rejected", resp.type, 2, resp),
+            Column("prompt", kind, 0, prompt),
+            Column("chosen", kind, 1, resp),
+            Column("rejected", kind, 2, resp),
             Column("annotator_id", pa.string(), 3),
             Column("basis", pa.string(), 4),
             *frags.group_columns(0),
@@ -257,8 +260,8 @@ class UnpairedEmitter(Emitter):
         self.f = frags
         self.labels = {True: 0, False: 0}
         columns = [
-            Column("prompt", MESSAGES, 0, frags.a_prompt_msgs),
-            Column("completion", MESSAGES, 1, frags.a_cand_msgs),
+            Column("prompt", MESSAGES, 0, lambda: frags.a_prompt_msgs),
+            Column("completion", MESSAGES, 1, lambda: frags.a_cand_msgs),
             Column("label", pa.bool_(), 2),
             Column("annotator_id", pa.string(), 3),
             Column("feedback", pa.string(), 4),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -94,16 +94,18 @@ class CsvFile:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A Parquet column: the value in row slot `slot`, or, with `lookup`, lookup[value in that slot]."""
+    """A Parquet column: the value in row slot `slot`, or, with `lookup`, lookup()[value in that slot].
+    The lookup is built only when a Parquet file is written (building Arrow arrays of structs imports
+    pandas, which a JSON Lines export need not pay for)."""
 
     name: str
     type: pa.DataType
     slot: int
-    lookup: pa.Array | None = None
+    lookup: Callable[[], pa.Array] | None = None
 
 
 def schema_of(columns: Sequence[Column]) -> pa.Schema:
-    return pa.schema([pa.field(c.name, c.lookup.type if c.lookup is not None else c.type) for c in columns])
+    return pa.schema([pa.field(c.name, c.type) for c in columns])
 
 
 class ParquetFile:
@@ -122,6 +124,7 @@ class ParquetFile:
         self.config = config
         self.columns = list(columns)
         self.schema = schema_of(self.columns)
+        self._lookups = {c.name: c.lookup() for c in self.columns if c.lookup is not None}
         self._slots = 1 + max(c.slot for c in self.columns)
         self._buffer: list[list[Any]] = [[] for _ in range(self._slots)]
         self._batch_rows = batch_rows
@@ -143,10 +146,10 @@ class ParquetFile:
         indices: dict[int, pa.Array] = {}
         arrays: list[pa.Array] = []
         for c in self.columns:
-            if c.lookup is not None:
+            if c.name in self._lookups:
                 if c.slot not in indices:
                     indices[c.slot] = pa.array(self._buffer[c.slot], pa.int32())
-                arrays.append(c.lookup.take(indices[c.slot]))
+                arrays.append(self._lookups[c.name].take(indices[c.slot]))
             else:
                 arrays.append(pa.array(self._buffer[c.slot], c.type))
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))

@@ -233,5 +233,5 @@ async def test_the_card_reconciles_reactions_with_the_files(xapp: App, tmp_path:
     assert counts["candidates"] == files["polis/comments.csv"]
     assert counts["unpaired_endorse"] + counts["unpaired_object"] == files["trl_unpaired.jsonl"]
     assert counts["reaction_events"] + counts["ballot_events"] == files["events.jsonl"]
-    assert "Candidates per scenario (previews under an amendment included): 3 from the model in 2 scenarios." in card
+    assert "Shown: 3 model candidates for 2 scenarios under the policy version." in card
     assert "Polis comments nobody voted on: 0 preview candidates" in card
