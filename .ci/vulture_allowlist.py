@@ -2,6 +2,8 @@
 fields kept for the record (read back by people, by SQL and by exports), not by our code.
 `vulture` (configured in pyproject.toml) reads this file beside the code."""
 
+from types import SimpleNamespace
+
 from bot.analysis.pipeline import RoundAnalysis, RoundInput
 from bot.export.derive import MemberPlan
 from storage import tables
@@ -26,3 +28,8 @@ tables.RoundAnalysisRow.computed_at
 RoundInput.scenario_titles
 RoundAnalysis.notes
 MemberPlan.members_seen
+
+# attributes the tokenizers and transformers libraries read: the tiny tokenizer of the TRL export tests
+_tokenizer = SimpleNamespace()
+_tokenizer.pre_tokenizer
+_tokenizer.chat_template

@@ -165,10 +165,18 @@ def export(
     round_id: Annotated[int | None, typer.Option("--round", help="export this round only")] = None,
     policy: Annotated[str | None, typer.Option(help="export every round of this policy")] = None,
     formats: Annotated[
-        str, typer.Option(help="comma-separated: trl, trl-standard, kto, openai, polis, community-alignment, events, all")
+        str,
+        typer.Option(help="comma-separated: trl, trl-standard, kto, openai, polis, community-alignment, events, amendments, all"),
     ] = "all",
-    parquet: Annotated[bool, typer.Option("--parquet/--no-parquet", help="also write Parquet of the tabular formats")] = False,
+    parquet: Annotated[bool, typer.Option("--parquet/--no-parquet", help="also write Parquet files (under parquet/)")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl/--no-jsonl", help="write the JSON Lines and CSV files")] = True,
+    policy_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--policy-prompt/--no-policy-prompt",
+            help="start the TRL, KTO and OpenAI prompts with the policy as the system message the candidates answered under",
+        ),
+    ] = False,
     make_zip: Annotated[bool, typer.Option("--zip/--no-zip", help="also write OUT.zip")] = False,
     k: Annotated[int, typer.Option(help="attributes: suppress values held by fewer than k members")] = 5,
 ) -> None:
@@ -183,7 +191,9 @@ def export(
         typer.echo("Give --round or --policy, not both.", err=True)
         raise typer.Exit(2)
     scope = Scope(community, round_id, policy)
-    request = ExportRequest(scope, tuple(formats.split(",")), jsonl=jsonl, parquet=parquet, k_anonymity=k)
+    request = ExportRequest(
+        scope, tuple(formats.split(",")), jsonl=jsonl, parquet=parquet, k_anonymity=k, system_prompt=policy_prompt
+    )
     try:
         result, zipped = asyncio.run(run_export(_settings(), request, out, make_zip=make_zip))
     except CommandError as e:

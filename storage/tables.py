@@ -457,3 +457,19 @@ class HandledRequestRow(SQLModel, table=True):
     member: str = Field(default="", max_length=128)
     reply: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))  # the answer, as JSON
     handled_at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- export: what erasure deleted, as counts only
+
+
+class ErasureCountRow(SQLModel, table=True):
+    """How many events one erasure deleted in one round: counts only (no member, no time), so an
+    export's card can still reconcile what members sent with what it exports."""
+
+    __tablename__ = "erasure_count"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    round_id: int = Field(foreign_key="round.id")
+    reaction_events: int = Field(default=0)
+    ballot_events: int = Field(default=0)

@@ -97,10 +97,6 @@ def pairwise_comparisons(
     return out
 
 
-def members_of(comparisons: Iterable[Comparison]) -> set[str]:
-    return {c.member for c in comparisons}
-
-
 # ---------------------------------------------------------------- vectorised paths for large rounds
 
 

@@ -16,6 +16,7 @@ from bot.errors import CommandError
 MAX_TEXT = 4000  # characters: longest clause, scenario turn, amendment text or rationale
 MAX_NAME = 64
 MAX_K = 8
+ERASED_AUTHOR = "[erased]"  # proposed_by of an amendment whose author erased their data
 
 
 class Phase(enum.StrEnum):

@@ -23,9 +23,10 @@ class ReactionEvent:
     reason: str = ""
 
 
-def current_stances(events: Iterable[ReactionEvent]) -> dict[tuple[str, int], Stance]:
-    """(member, candidate) → current endorse / object / pass."""
-    active: dict[tuple[str, int], dict[Stance, int]] = {}
+def stance_events(events: Iterable[ReactionEvent]) -> dict[tuple[str, int], ReactionEvent]:
+    """(member, candidate) → the event that set the current endorse / object / pass: its reason is
+    the reason of the current stance (a reason belongs to the reaction it came with)."""
+    active: dict[tuple[str, int], dict[Stance, ReactionEvent]] = {}
     for e in sorted(events, key=lambda x: x.seq):
         if e.stance == Stance.BEST:
             continue
@@ -33,13 +34,18 @@ def current_stances(events: Iterable[ReactionEvent]) -> dict[tuple[str, int], St
         if e.removed:
             per.pop(e.stance, None)
         else:
-            per[e.stance] = e.seq
-    return {k: max(v.items(), key=lambda kv: kv[1])[0] for k, v in active.items() if v}
+            per[e.stance] = e
+    return {k: max(v.values(), key=lambda x: x.seq) for k, v in active.items() if v}
 
 
-def best_picks(events: Iterable[ReactionEvent], scenario_of: Mapping[int, int]) -> dict[tuple[str, int], int]:
-    """(member, scenario) → candidate picked as best."""
-    active: dict[tuple[str, int], dict[int, int]] = {}
+def current_stances(events: Iterable[ReactionEvent]) -> dict[tuple[str, int], Stance]:
+    """(member, candidate) → current endorse / object / pass."""
+    return {k: e.stance for k, e in stance_events(events).items()}
+
+
+def best_events(events: Iterable[ReactionEvent], scenario_of: Mapping[int, int]) -> dict[tuple[str, int], ReactionEvent]:
+    """(member, scenario) → the event that picked the current best (its reason is the best pick's)."""
+    active: dict[tuple[str, int], dict[int, ReactionEvent]] = {}
     for e in sorted(events, key=lambda x: x.seq):
         if e.stance != Stance.BEST or e.candidate_id not in scenario_of:
             continue
@@ -47,8 +53,13 @@ def best_picks(events: Iterable[ReactionEvent], scenario_of: Mapping[int, int]) 
         if e.removed:
             per.pop(e.candidate_id, None)
         else:
-            per[e.candidate_id] = e.seq
-    return {k: max(v.items(), key=lambda kv: kv[1])[0] for k, v in active.items() if v}
+            per[e.candidate_id] = e
+    return {k: max(v.values(), key=lambda x: x.seq) for k, v in active.items() if v}
+
+
+def best_picks(events: Iterable[ReactionEvent], scenario_of: Mapping[int, int]) -> dict[tuple[str, int], int]:
+    """(member, scenario) → candidate picked as best."""
+    return {k: e.candidate_id for k, e in best_events(events, scenario_of).items()}
 
 
 def stance_counts(stances: Mapping[tuple[str, int], Stance]) -> dict[int, dict[Stance, int]]:

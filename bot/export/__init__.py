@@ -5,12 +5,11 @@ Entry points: `export_bundle` (library and CLI), the moderator chat commands in 
 
 from bot.export.bundle import ExportRequest, ExportResult, check_formats, export_bundle, verify_bundle, zip_bundle
 from bot.export.context import Scope
-from bot.export.formats import FORMATS, PARQUET_FORMATS
+from bot.export.formats import FORMATS
 from bot.export.pseudonym import annotator_id
 
 __all__ = [
     "FORMATS",
-    "PARQUET_FORMATS",
     "ExportRequest",
     "ExportResult",
     "Scope",

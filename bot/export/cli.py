@@ -42,6 +42,13 @@ def summary(result: ExportResult, zipped: Path | None) -> str:
         f"  {counts}",
         f"  left out: {excl['members']['opted_out']} opted-out members, {excl['members']['no_consent']} without consent",
     ]
+    r = m["reaction_events"]
+    lines.append(
+        f"  reaction events: {r['held']} held − {r['opted_out']} opted out − {r['no_consent']} without consent"
+        f" − {r['on_withheld']} on withheld responses = {r['exported']} exported ({r['erased']} erased, not held)"
+    )
+    if m["formats_not_written"]:
+        lines.append("  not written: " + "; ".join(f"{k} ({v})" for k, v in m["formats_not_written"].items()))
     lines += [
         f"  {f['path']}: {f['rows'] if f['rows'] is not None else '-'} rows, sha256 {f['sha256'][:16]}…" for f in m["files"]
     ]

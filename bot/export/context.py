@@ -13,11 +13,14 @@ from datetime import datetime
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain.model import Turn, aware
+from bot.domain.model import ERASED_AUTHOR, AmendmentOrigin, ClauseText, Turn, aware
 from bot.errors import CommandError
 from bot.export.attributes import parse_attributes_json
+from bot.generation.preview import amended_clauses
+from bot.generation.prompts import candidate_system_prompt
 from bot.rounds.queries import clauses_of, get_policy, get_round, policy_of_version, scenario_turns
 from storage.tables import (
+    AmendmentRow,
     CandidateRow,
     CommunityExportSettingsRow,
     MemberPrivacyRow,
@@ -41,6 +44,12 @@ class Scope:
     def kind(self) -> str:
         return "round" if self.round_id is not None else "policy" if self.policy is not None else "community"
 
+    def what(self) -> str:
+        """The scope's rounds, to be followed by the community's name."""
+        if self.round_id is not None:
+            return f"round #{self.round_id}"
+        return f"every round of policy '{self.policy}'" if self.policy is not None else "every round"
+
     def describe(self) -> str:
         if self.round_id is not None:
             return f"round #{self.round_id}"
@@ -57,7 +66,7 @@ class RoundInfo:
     policy: str
     version: int
     clause_ids: tuple[str, ...]
-    clauses: tuple[tuple[str, str], ...]  # (clause id, text)
+    clauses: tuple[ClauseText, ...]
     k: int
     opened_at: datetime | None
     closed_at: datetime | None
@@ -74,6 +83,7 @@ class GroupInfo:
     amendment_id: int  # 0: the policy version itself
     turns: tuple[Turn, ...]
     candidate_ids: tuple[int, ...]
+    system: str  # the policy as the system message a model answers under (amended, for a preview)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +119,24 @@ class CandidateInfo:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class AmendmentInfo:
+    """An amendment of a round in scope, with what privacy allows of its words: a member's text and
+    rationale are withheld when its author is left out of exports or erased their data; a bot draft's
+    rationale is withheld when its evidence holds a reason of a member who is left out."""
+
+    id: int
+    round_id: int
+    kind: str
+    clause_key: str | None
+    text: str
+    rationale: str
+    author_kind: str  # "member" or "bot"
+    status: str
+    withheld: str | None  # why the member's words are left out, or None
+    rationale_withheld: str | None
+
+
 @dataclass
 class Privacy:
     licence: str = DEFAULT_LICENCE
@@ -137,6 +165,7 @@ class Context:
     privacy: Privacy
     withheld_candidates: dict[str, int]  # reason → human candidates left out
     tallies: list[dict[str, object]]
+    amendments: dict[int, AmendmentInfo] = field(default_factory=dict)
 
     @property
     def round_ids(self) -> list[int]:
@@ -183,9 +212,7 @@ async def load_privacy(s: AsyncSession, community: str) -> Privacy:
     return p
 
 
-async def load_context(s: AsyncSession, scope: Scope) -> Context:
-    rounds = await scope_rounds(s, scope)
-    privacy = await load_privacy(s, scope.community)
+async def _round_infos(s: AsyncSession, rounds: list[RoundRow]) -> dict[int, RoundInfo]:
     infos: dict[int, RoundInfo] = {}
     for r in rounds:
         assert r.id is not None
@@ -198,11 +225,151 @@ async def load_context(s: AsyncSession, scope: Scope) -> Context:
             policy=policy.name,
             version=version.version,
             clause_ids=tuple(c.key for c in clauses),
-            clauses=tuple((c.key, c.text) for c in clauses),
+            clauses=tuple(clauses),
             k=r.k,
             opened_at=aware(r.opened_at),
             closed_at=aware(r.closed_at),
         )
+    return infos
+
+
+def _candidate_info(c: CandidateRow, index: int, group: int) -> CandidateInfo:
+    assert c.id is not None
+    return CandidateInfo(
+        id=c.id,
+        index=index,
+        group=group,
+        position=c.position,
+        text=c.text,
+        author_kind=c.author_kind,
+        author_member=c.author_member,
+        model=c.model,
+        method=c.method,
+        temperature=c.temperature,
+        prompt_version=c.prompt_version,
+        prompt_hash=c.prompt_hash,
+        settings_json=c.settings_json,
+        created_at=aware(c.created_at),
+    )
+
+
+def _withheld(c: CandidateRow, privacy: Privacy) -> str | None:
+    """Why a member-written candidate stays out of exports (its author left out, or erased it)."""
+    if c.author_kind != "human":
+        return None
+    if not c.text.strip() or c.author_member is None:
+        return "erased"
+    return privacy.excluded(c.author_member)
+
+
+class _Groups:
+    """Candidates grouped by (round, scenario, amendment), each group with its policy system message."""
+
+    def __init__(
+        self, infos: dict[int, RoundInfo], scenarios: dict[int | None, tuple[Turn, ...]], amendments: dict[int, AmendmentRow]
+    ):
+        self.infos = infos
+        self.scenarios = scenarios
+        self.amendments = amendments
+        self.groups: list[GroupInfo] = []
+        self.index: dict[tuple[int, int, int], int] = {}
+        self.members: dict[int, list[int]] = {}
+
+    def system(self, round_id: int, amendment_id: int) -> str:
+        r = self.infos[round_id]
+        clauses = list(r.clauses)
+        a = self.amendments.get(amendment_id)
+        return candidate_system_prompt(r.policy, amended_clauses(clauses, a) if a is not None else clauses)
+
+    def add(self, c: CandidateRow) -> int:
+        assert c.id is not None
+        key = (c.round_id, c.scenario_id, c.amendment_id or 0)
+        g = self.index.get(key)
+        if g is None:
+            g = self.index[key] = len(self.groups)
+            turns = self.scenarios[c.scenario_id]
+            self.groups.append(GroupInfo(g, c.round_id, c.scenario_id, key[2], turns, (), self.system(c.round_id, key[2])))
+        self.members.setdefault(g, []).append(c.id)
+        return g
+
+    def done(self) -> list[GroupInfo]:
+        return [
+            GroupInfo(g.index, g.round_id, g.scenario_id, g.amendment_id, g.turns, tuple(self.members[g.index]), g.system)
+            for g in self.groups
+        ]
+
+
+async def _excluded_reasons(s: AsyncSession, community: str, round_ids: list[int], privacy: Privacy) -> set[str]:
+    """Reasons written by members who are left out of exports, as a bot draft's evidence quotes them."""
+    R = ReactionEventRow
+    rows = (
+        await s.exec(
+            select(R.member, R.reason).where(col(R.community) == community, col(R.round_id).in_(round_ids), col(R.reason) != "")
+        )
+    ).all()
+    return {reason.strip()[:500] for member, reason in rows if privacy.excluded(member) is not None}
+
+
+def _evidence_reasons(evidence_json: str) -> set[str]:
+    try:
+        record = json.loads(evidence_json or "{}")
+    except json.JSONDecodeError:
+        return set()
+    out: set[str] = set()
+    for c in record.get("candidates", []) if isinstance(record, dict) else []:
+        for r in c.get("reasons", []) if isinstance(c, dict) else []:
+            if isinstance(r, dict) and isinstance(r.get("reason"), str):
+                out.add(r["reason"].strip())
+    return out
+
+
+def _amendment_info(a: AmendmentRow, privacy: Privacy, excluded_reasons: set[str]) -> AmendmentInfo:
+    assert a.id is not None
+    withheld: str | None = None
+    rationale_withheld: str | None = None
+    if a.origin == AmendmentOrigin.BOT.value:
+        if _evidence_reasons(a.evidence_json) & excluded_reasons:
+            rationale_withheld = "quotes_excluded_member"
+    else:
+        withheld = "erased" if a.proposed_by == ERASED_AUTHOR else privacy.excluded(a.proposed_by)
+        rationale_withheld = withheld
+    return AmendmentInfo(
+        id=a.id,
+        round_id=a.round_id,
+        kind=a.kind,
+        clause_key=a.clause_key,
+        text="" if withheld else a.text,
+        rationale="" if rationale_withheld else a.rationale,
+        author_kind=AmendmentOrigin.BOT.value if a.origin == AmendmentOrigin.BOT.value else AmendmentOrigin.MEMBER.value,
+        status=a.status,
+        withheld=withheld,
+        rationale_withheld=rationale_withheld,
+    )
+
+
+async def _tallies(s: AsyncSession, round_ids: list[int]) -> list[dict[str, object]]:
+    rows = (
+        await s.exec(select(TallyRow).where(col(TallyRow.round_id).in_(round_ids)).order_by(col(TallyRow.amendment_id)))
+    ).all()
+    return [
+        {
+            "round_id": t.round_id,
+            "amendment_id": t.amendment_id,
+            "yes": t.yes,
+            "no": t.no,
+            "abstain": t.abstain,
+            "passed": t.passed,
+            "adopted": t.adopted,
+            "reason": t.reason,
+        }
+        for t in rows
+    ]
+
+
+async def load_context(s: AsyncSession, scope: Scope) -> Context:
+    rounds = await scope_rounds(s, scope)
+    privacy = await load_privacy(s, scope.community)
+    infos = await _round_infos(s, rounds)
     platforms = {i.platform for i in infos.values()}
     if len(platforms) != 1:  # one community lives on one platform
         raise CommandError(f"The rounds of this scope come from several platforms ({', '.join(sorted(platforms))}).")
@@ -223,55 +390,31 @@ async def load_context(s: AsyncSession, scope: Scope) -> Context:
     scenarios = {
         sc.id: scenario_turns(sc) for sc in (await s.exec(select(ScenarioRow).where(col(ScenarioRow.id).in_(scenario_ids)))).all()
     }
-    groups: list[GroupInfo] = []
-    group_index: dict[tuple[int, int, int], int] = {}
-    members_of: dict[int, list[int]] = {}
+    amendment_rows = {
+        a.id or 0: a
+        for a in (
+            await s.exec(
+                select(AmendmentRow)
+                .where(col(AmendmentRow.community) == scope.community, col(AmendmentRow.round_id).in_(round_ids))
+                .order_by(col(AmendmentRow.id))
+            )
+        ).all()
+    }
+    grouping = _Groups(infos, scenarios, amendment_rows)
     candidates: dict[int, CandidateInfo] = {}
     withheld: dict[str, int] = {}
     for c in cand_rows:
-        assert c.id is not None
-        if c.author_kind == "human":
-            why = "erased" if not c.text.strip() or c.author_member is None else privacy.excluded(c.author_member)
-            if why is not None:
-                withheld[why] = withheld.get(why, 0) + 1
-                continue
-        key = (c.round_id, c.scenario_id, c.amendment_id or 0)
-        g = group_index.get(key)
-        if g is None:
-            g = group_index[key] = len(groups)
-            groups.append(GroupInfo(g, c.round_id, c.scenario_id, c.amendment_id or 0, scenarios[c.scenario_id], ()))
-        members_of.setdefault(g, []).append(c.id)
-        candidates[c.id] = CandidateInfo(
-            id=c.id,
-            index=len(candidates),
-            group=g,
-            position=c.position,
-            text=c.text,
-            author_kind=c.author_kind,
-            author_member=c.author_member,
-            model=c.model,
-            method=c.method,
-            temperature=c.temperature,
-            prompt_version=c.prompt_version,
-            prompt_hash=c.prompt_hash,
-            settings_json=c.settings_json,
-            created_at=aware(c.created_at),
-        )
-    groups = [GroupInfo(g.index, g.round_id, g.scenario_id, g.amendment_id, g.turns, tuple(members_of[g.index])) for g in groups]
-    tallies: list[dict[str, object]] = [
-        {
-            "round_id": t.round_id,
-            "amendment_id": t.amendment_id,
-            "yes": t.yes,
-            "no": t.no,
-            "abstain": t.abstain,
-            "adopted": t.adopted,
-        }
-        for t in (
-            await s.exec(select(TallyRow).where(col(TallyRow.round_id).in_(round_ids)).order_by(col(TallyRow.amendment_id)))
-        ).all()
-    ]
-    return Context(scope, platforms.pop(), infos, groups, candidates, privacy, withheld, tallies)
+        why = _withheld(c, privacy)
+        if why is not None:
+            withheld[why] = withheld.get(why, 0) + 1
+            continue
+        g = grouping.add(c)
+        info = _candidate_info(c, len(candidates), g)
+        candidates[info.id] = info
+    excluded_reasons = await _excluded_reasons(s, scope.community, round_ids, privacy) if amendment_rows else set()
+    amendments = {aid: _amendment_info(a, privacy, excluded_reasons) for aid, a in amendment_rows.items()}
+    tallies = await _tallies(s, round_ids)
+    return Context(scope, platforms.pop(), infos, grouping.done(), candidates, privacy, withheld, tallies, amendments)
 
 
 async def scope_members(s: AsyncSession, ctx: Context) -> dict[str, int]:

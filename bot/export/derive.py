@@ -15,7 +15,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.model import Stance, aware
-from bot.domain.preferences import ReactionEvent, best_picks, current_stances
+from bot.domain.preferences import ReactionEvent, best_events, stance_events
 from bot.export.context import Context, scope_members
 from bot.export.pseudonym import Pseudonyms
 from storage.tables import ReactionEventRow
@@ -32,9 +32,11 @@ class MemberData:
     participant: int  # 1-based id for the Polis bundle (0 is the model), by pseudonym order
     stances: dict[int, Stance]  # candidate → current endorse / object / pass
     best: dict[int, int]  # group → candidate picked as best
-    reasons: dict[int, str]  # candidate → the member's latest free-text reason on it
+    stance_reason: dict[int, str]  # candidate → the reason given with the current stance (if any)
+    best_reason: dict[int, str]  # group → the reason given with the best pick (if any)
     stance_at: dict[int, datetime]  # candidate → when the current stance was set
     events: int
+    withheld_events: int = 0  # events on candidates left out of exports (their author's choice or erasure)
 
     def pairs(self, ctx: Context) -> list[tuple[int, int, int, str]]:
         """(group, chosen, rejected, basis): the best pick over every other candidate of its group,
@@ -69,7 +71,7 @@ class MemberData:
 @dataclass
 class MemberPlan:
     order: list[str]  # included members, by pseudonym
-    participant: dict[str, int]  # included members and included human authors → Polis participant id
+    participant: dict[str, int]  # included members → Polis participant id (1…, in pseudonym order)
     members_seen: int
     excluded_members: dict[str, int] = field(default_factory=dict)  # reason → members
     excluded_events: dict[str, int] = field(default_factory=dict)  # reason → reaction events
@@ -86,39 +88,34 @@ async def plan_members(s: AsyncSession, ctx: Context, pseudonyms: Pseudonyms) ->
         else:
             plan.excluded_members[why] = plan.excluded_members.get(why, 0) + 1
             plan.excluded_events[why] = plan.excluded_events.get(why, 0) + n
-    authors = {c.author_member for c in ctx.candidates.values() if c.author_member is not None}
-    everyone = sorted(set(included) | authors, key=pseudonyms)
-    plan.participant = {m: i + 1 for i, m in enumerate(everyone)}
+    # Authors of member-written responses are not given participant ids for what they wrote: no
+    # export links a written response to its author's annotator id (see the Polis bundle).
     plan.order = sorted(included, key=pseudonyms)
+    plan.participant = {m: i + 1 for i, m in enumerate(plan.order)}
     return plan
 
 
 def derive(
     member: str, annotator: str, participant: int, events: list[tuple[ReactionEvent, datetime | None]], ctx: Context
 ) -> MemberData:
+    """A member's current stances and best picks, each with the reason of the event that set it: a
+    reason given with an endorse never follows a later object, and a removed reaction's reason is gone."""
     group_of = {c: ctx.candidates[c].group for e, _ in events if (c := e.candidate_id) in ctx.candidates}
     kept = [e for e, _ in events if e.candidate_id in group_of]
-    stances = current_stances(kept)
-    best = best_picks(kept, group_of)
-    active = set(stances) | {(member, c) for c in best.values()}
-    reasons: dict[int, str] = {}
-    stance_at: dict[int, datetime] = {}
-    for e, at in events:
-        if e.candidate_id not in group_of or e.removed:
-            continue
-        if e.reason and (member, e.candidate_id) in active:
-            reasons[e.candidate_id] = e.reason
-        if at is not None and stances.get((member, e.candidate_id)) == e.stance:
-            stance_at[e.candidate_id] = at
+    at = {e.seq: moment for e, moment in events if moment is not None}
+    stances = {c: e for (_m, c), e in stance_events(kept).items()}
+    best = {g: e for (_m, g), e in best_events(kept, group_of).items()}
     return MemberData(
         member=member,
         annotator=annotator,
         participant=participant,
-        stances={c: s for (_m, c), s in stances.items()},
-        best={g: c for (_m, g), c in best.items()},
-        reasons=reasons,
-        stance_at=stance_at,
+        stances={c: e.stance for c, e in stances.items()},
+        best={g: e.candidate_id for g, e in best.items()},
+        stance_reason={c: e.reason.strip() for c, e in stances.items() if e.reason.strip()},
+        best_reason={g: e.reason.strip() for g, e in best.items() if e.reason.strip()},
+        stance_at={c: at[e.seq] for c, e in stances.items() if e.seq in at},
         events=len(events),
+        withheld_events=len(events) - len(kept),
     )
 
 

@@ -4,6 +4,7 @@ the ballot events of rounds whose vote is over (ballots stay secret while a vote
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,15 +14,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.model import Phase, aware
 from bot.export.context import Context
+from bot.export.formats import Files
 from bot.export.pseudonym import Pseudonyms
-from bot.export.writers import Column, JsonlFile, Output, ParquetFile
+from bot.export.writers import Column, Output
 from storage.tables import AmendmentRow, BallotEventRow, ReactionEventRow
 
+NAME = "events"
 YIELD_ROWS = 5000
 EVENT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("type", pa.string()),
     ("seq", pa.int64()),
-    ("at", pa.string()),
+    ("at", pa.timestamp("us", tz="UTC")),  # ISO 8601 with its offset in JSON Lines
     ("annotator_id", pa.string()),
     ("round_id", pa.int64()),
     ("scenario_id", pa.int64()),
@@ -34,24 +37,28 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
 )
 
 
-async def write_events(
-    s: AsyncSession, root: Path, ctx: Context, pseudonyms: Pseudonyms, *, jsonl: bool, parquet: bool
-) -> tuple[list[Output], dict[str, int]]:
-    files = JsonlFile(root, "events.jsonl", "events") if jsonl else None
-    table = (
-        ParquetFile(root, "events.parquet", "events-parquet", [Column(n, t, i) for i, (n, t) in enumerate(EVENT_FIELDS)])
-        if parquet
-        else None
-    )
-    counts = {"reaction": 0, "ballot": 0}
+class _EventFiles:
+    def __init__(self, root: Path, *, jsonl: bool, parquet: bool) -> None:
+        self.files = Files(NAME, root, [Column(n, t, i) for i, (n, t) in enumerate(EVENT_FIELDS)], jsonl=jsonl, parquet=parquet)
+        self.counts = {"reaction": 0, "ballot": 0}
 
-    def emit(values: tuple[object, ...]) -> None:
-        counts[str(values[0])] += 1
-        if files is not None:
-            files.write(json.dumps(dict(zip((n for n, _ in EVENT_FIELDS), values, strict=True)), ensure_ascii=False))
-        if table is not None:
-            table.add(*values)
+    def emit(self, values: tuple[object, ...]) -> None:
+        self.counts[str(values[0])] += 1
+        if self.files.jsonl is not None:
+            row = dict(zip((n for n, _ in EVENT_FIELDS), values, strict=True))
+            at = row["at"]
+            row["at"] = at.isoformat() if isinstance(at, datetime) else None
+            self.files.jsonl.write(json.dumps(row, ensure_ascii=False))
+        if self.files.parquet is not None:
+            self.files.parquet.add(*values)
 
+
+def _when(at: datetime | None) -> datetime | None:
+    moment = aware(at)
+    return moment.astimezone(UTC) if moment else None
+
+
+async def _reactions(s: AsyncSession, ctx: Context, pseudonyms: Pseudonyms, out: _EventFiles) -> None:
     excluded = ctx.privacy.excluded
     R = ReactionEventRow
     stmt = (
@@ -68,42 +75,32 @@ async def write_events(
             if c is None or excluded(member) is not None:
                 continue
             g = ctx.groups[c.group]
-            moment = aware(at)
-            when = moment.isoformat() if moment else ""
-            emit(
-                (
-                    "reaction",
-                    seq,
-                    when,
-                    pseudonyms(member),
-                    round_id,
-                    g.scenario_id,
-                    cand,
-                    g.amendment_id,
-                    stance,
-                    action,
-                    "",
-                    reason,
-                )
-            )
+            values = ("reaction", seq, _when(at), pseudonyms(member), round_id, g.scenario_id, cand, g.amendment_id)
+            out.emit((*values, stance, action, "", reason))
+
+
+async def _ballots(s: AsyncSession, ctx: Context, pseudonyms: Pseudonyms, out: _EventFiles) -> None:
     over = [r.id for r in ctx.rounds.values() if r.phase in (Phase.CLOSED.value, Phase.CANCELLED.value)]
-    if over:
-        B = BallotEventRow
-        ballots = (
-            select(col(B.id), col(B.at), col(B.member), col(B.round_id), col(B.amendment_id), col(B.choice))
-            .where(col(B.community) == ctx.scope.community, col(B.round_id).in_(over))
-            .where(
-                col(B.amendment_id).in_(select(col(AmendmentRow.id)).where(col(AmendmentRow.community) == ctx.scope.community))
-            )
-            .order_by(col(B.id))
-            .execution_options(yield_per=YIELD_ROWS)
-        )
-        async for brows in (await (await s.connection()).stream(ballots)).partitions():
-            for seq, at, member, round_id, amendment, choice in brows:
-                if excluded(member) is not None:
-                    continue
-                moment = aware(at)
-                when = moment.isoformat() if moment else ""
-                emit(("ballot", seq, when, pseudonyms(member), round_id, 0, 0, amendment, "", "", choice, ""))
-    outputs = [w.close() for w in (files, table) if w is not None]
-    return outputs, counts
+    if not over:
+        return
+    B = BallotEventRow
+    ballots = (
+        select(col(B.id), col(B.at), col(B.member), col(B.round_id), col(B.amendment_id), col(B.choice))
+        .where(col(B.community) == ctx.scope.community, col(B.round_id).in_(over))
+        .where(col(B.amendment_id).in_(select(col(AmendmentRow.id)).where(col(AmendmentRow.community) == ctx.scope.community)))
+        .order_by(col(B.id))
+        .execution_options(yield_per=YIELD_ROWS)
+    )
+    async for brows in (await (await s.connection()).stream(ballots)).partitions():
+        for seq, at, member, round_id, amendment, choice in brows:
+            if ctx.privacy.excluded(member) is None:
+                out.emit(("ballot", seq, _when(at), pseudonyms(member), round_id, 0, 0, amendment, "", "", choice, ""))
+
+
+async def write_events(
+    s: AsyncSession, root: Path, ctx: Context, pseudonyms: Pseudonyms, *, jsonl: bool, parquet: bool
+) -> tuple[list[Output], dict[str, int]]:
+    out = _EventFiles(root, jsonl=jsonl, parquet=parquet)
+    await _reactions(s, ctx, pseudonyms, out)
+    await _ballots(s, ctx, pseudonyms, out)
+    return out.files.close(), out.counts

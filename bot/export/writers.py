@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -26,14 +26,18 @@ class Output:
     rows: int
     sha256: str | None = None  # known when the writer hashed the bytes as it wrote them
     bytes: int | None = None
+    config: str = ""  # the dataset card's config name, for files `datasets` loads
+    schema: pa.Schema | None = None  # the columns and types the card declares for that config
 
 
 class JsonlFile:
     """JSON Lines, written in ~1 MB blocks that are hashed on the way out (no second read for the manifest)."""
 
-    def __init__(self, root: Path, relative: str, format: str) -> None:
+    def __init__(self, root: Path, relative: str, format: str, *, config: str = "", schema: pa.Schema | None = None) -> None:
         self.relative = relative
         self.format = format
+        self.config = config
+        self.schema = schema
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         self._f: BinaryIO = path.open("wb")
@@ -65,7 +69,7 @@ class JsonlFile:
     def close(self) -> Output:
         self._flush()
         self._f.close()
-        return Output(self.relative, self.format, self.rows, self._hash.hexdigest(), self._size)
+        return Output(self.relative, self.format, self.rows, self._hash.hexdigest(), self._size, self.config, self.schema)
 
 
 class CsvFile:
@@ -90,20 +94,37 @@ class CsvFile:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A Parquet column: the value in row slot `slot`, or, with `lookup`, lookup[value in that slot]."""
+    """A Parquet column: the value in row slot `slot`, or, with `lookup`, lookup()[value in that slot].
+    The lookup is built only when a Parquet file is written (building Arrow arrays of structs imports
+    pandas, which a JSON Lines export need not pay for)."""
 
     name: str
     type: pa.DataType
     slot: int
-    lookup: pa.Array | None = None
+    lookup: Callable[[], pa.Array] | None = None
+
+
+def schema_of(columns: Sequence[Column]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.type) for c in columns])
 
 
 class ParquetFile:
-    def __init__(self, root: Path, relative: str, format: str, columns: Sequence[Column], batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        root: Path,
+        relative: str,
+        format: str,
+        columns: Sequence[Column],
+        batch_rows: int = BATCH_ROWS,
+        *,
+        config: str = "",
+    ) -> None:
         self.relative = relative
         self.format = format
+        self.config = config
         self.columns = list(columns)
-        self.schema = pa.schema([pa.field(c.name, c.lookup.type if c.lookup is not None else c.type) for c in self.columns])
+        self.schema = schema_of(self.columns)
+        self._lookups = {c.name: c.lookup() for c in self.columns if c.lookup is not None}
         self._slots = 1 + max(c.slot for c in self.columns)
         self._buffer: list[list[Any]] = [[] for _ in range(self._slots)]
         self._batch_rows = batch_rows
@@ -125,10 +146,10 @@ class ParquetFile:
         indices: dict[int, pa.Array] = {}
         arrays: list[pa.Array] = []
         for c in self.columns:
-            if c.lookup is not None:
+            if c.name in self._lookups:
                 if c.slot not in indices:
                     indices[c.slot] = pa.array(self._buffer[c.slot], pa.int32())
-                arrays.append(c.lookup.take(indices[c.slot]))
+                arrays.append(self._lookups[c.name].take(indices[c.slot]))
             else:
                 arrays.append(pa.array(self._buffer[c.slot], c.type))
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
@@ -137,7 +158,7 @@ class ParquetFile:
     def close(self) -> Output:
         self._flush()
         self._writer.close()
-        return Output(self.relative, self.format, self.rows)
+        return Output(self.relative, self.format, self.rows, config=self.config, schema=self.schema)
 
 
 def sha256_of(path: Path) -> str:

@@ -15,7 +15,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.commands import Actor, PrivacyAttributes, PrivacyErase, PrivacyExportChoice, PrivacyShow
-from bot.domain.model import aware
+from bot.domain.model import ERASED_AUTHOR, aware
 from bot.domain.outputs import Attachment, Field, Outcome, Post, Reply
 from bot.errors import CommandError
 from bot.export.attributes import AGE_BANDS, ATTRIBUTES, check_attributes, parse_attributes_json
@@ -28,14 +28,30 @@ from storage.tables import (
     BallotEventRow,
     CandidateRow,
     CommunityExportSettingsRow,
+    ErasureCountRow,
     HandledRequestRow,
     MemberPrivacyRow,
     ReactionEventRow,
     RoundRow,
 )
 
-ERASED_AUTHOR = "[erased]"
 K_DEFAULT = 5
+
+
+async def record_erased_counts(s: AsyncSession, community: str, member: str) -> None:
+    """Per round, how many reaction and ballot events the erasure deletes (counts only), so exports
+    can still say how many were sent."""
+    R, B = ReactionEventRow, BallotEventRow
+    counts: dict[int, list[int]] = {}
+    reactions = select(R.round_id, func.count()).where(col(R.community) == community, col(R.member) == member)
+    for round_id, n in (await s.exec(reactions.group_by(col(R.round_id)))).all():
+        counts.setdefault(round_id, [0, 0])[0] = int(n)
+    ballots = select(B.round_id, func.count()).where(col(B.community) == community, col(B.member) == member)
+    for round_id, n in (await s.exec(ballots.group_by(col(B.round_id)))).all():
+        counts.setdefault(round_id, [0, 0])[1] = int(n)
+    s.add_all(
+        [ErasureCountRow(community=community, round_id=r, reaction_events=a, ballot_events=b) for r, (a, b) in counts.items()]
+    )
 
 
 async def privacy_row(s: AsyncSession, actor: Actor, now: datetime) -> MemberPrivacyRow:
@@ -299,6 +315,7 @@ async def privacy_erase(cmd: PrivacyErase, svc: Services) -> Outcome:
                     "To go ahead: /privacy erase confirm"
                 )
             )
+        await record_erased_counts(s, community, member)
         await s.exec(
             delete(ReactionEventRow).where(col(ReactionEventRow.community) == community, col(ReactionEventRow.member) == member)
         )

@@ -1,10 +1,9 @@
-"""Strict checkers of the documented dataset formats, used beside the real loaders.
-
-TRL (trl 1.16) could not be installed here without torch (it requires accelerate, which requires
-torch), so its documented dataset formats are checked strictly instead: "Dataset formats and types"
-in the TRL documentation — preference (prompt / chosen / rejected), standard (strings) or
-conversational (lists of {role, content} messages), and unpaired preference (prompt / completion /
-label). The OpenAI preference fine-tuning format is checked against its documented fields."""
+"""Strict checkers of the documented dataset formats, used beside the real loaders (datasets, TRL
+where it is installed, red-dwarf): "Dataset formats and types" in the TRL documentation — preference
+(prompt / chosen / rejected), standard (strings: the prompt ends with the cue for the answer, every
+completion starts with a space) or conversational (lists of {role, content} messages), and unpaired
+preference (prompt / completion / label); the OpenAI preference fine-tuning format against its
+documented fields; Community Alignment rows against the published dataset's columns and types."""
 
 from __future__ import annotations
 
@@ -35,6 +34,9 @@ def check_trl_preference(row: dict[str, Any], *, conversational: bool) -> None:
     else:
         for key in ("prompt", "chosen", "rejected"):
             assert isinstance(row[key], str) and row[key], (key, row)
+        assert row["prompt"].endswith("\n\nAssistant:") and row["prompt"].startswith(("User: ", "System: ")), row["prompt"]
+        for key in ("chosen", "rejected"):
+            assert row[key].startswith(" ") and not row[key].startswith("  "), row[key]
     assert row["chosen"] != row["rejected"]
 
 
@@ -50,10 +52,45 @@ def check_openai_preference(row: dict[str, Any]) -> None:
     assert set(row) == {"input", "preferred_output", "non_preferred_output"}, set(row)
     assert set(row["input"]) == {"messages", "tools", "parallel_tool_calls"}
     check_messages(row["input"]["messages"], last="user")
+    roles = [m["role"] for m in row["input"]["messages"]]
+    assert "system" not in roles[1:], roles  # a system message only ever comes first
     assert row["input"]["tools"] == [] and row["input"]["parallel_tool_calls"] is True
     for key in ("preferred_output", "non_preferred_output"):
         check_messages(row[key])
         assert [m["role"] for m in row[key]] == ["assistant"]
+
+
+# The published Community Alignment dataset's columns, in order, and their value types.
+CA_TURNS = ("first", "second", "third", "fourth")
+CA_PUBLISHED: list[tuple[str, type]] = [
+    ("conversation_id", int),
+    ("annotator_id", str),
+    ("assigned_lang", str),
+    ("is_pregenerated_first_prompt", bool),
+]
+for _turn in CA_TURNS:
+    CA_PUBLISHED += [(f"{_turn}_turn_prompt", str)]
+    CA_PUBLISHED += [(f"{_turn}_turn_response_{x}", str) for x in "abcd"]
+    CA_PUBLISHED += [(f"{_turn}_turn_preferred_response", str), (f"{_turn}_turn_feedback", str)]
+CA_PUBLISHED += [(f"annotator_{a}", str) for a in ("age", "gender", "education_level", "political", "ethnicity", "country")]
+
+
+def check_community_alignment(row: dict[str, Any]) -> None:
+    """The published columns first, in order, each null or of its type; the project's after them."""
+    names = list(row)
+    assert names[: len(CA_PUBLISHED)] == [n for n, _ in CA_PUBLISHED], names
+    assert not any(
+        n.startswith(CA_TURNS) or n.startswith("annotator_") for n in names[len(CA_PUBLISHED) :] if n != "annotator_language"
+    )
+    for name, kind in CA_PUBLISHED:
+        value = row[name]
+        assert value is None or type(value) is kind, (name, value)
+    for turn in CA_TURNS:
+        preferred = row[f"{turn}_turn_preferred_response"]
+        assert preferred in (None, "response_a", "response_b", "response_c", "response_d"), preferred
+        if preferred is not None:
+            assert row[f"{turn}_turn_{preferred}"], (turn, preferred)
+    assert row["conversation_id"] is not None and row["annotator_id"] and row["first_turn_prompt"] is not None
 
 
 PROVENANCE = ("annotator_id", "round_id", "policy", "policy_version", "clause_ids", "scenario_id", "amendment_id")

@@ -26,3 +26,12 @@ async def xapp(database: Database, chat: FakeChat, generator: FakeGenerator, clo
     application = bootstrap(settings, chat, generator=generator, clock=clock, database=database)
     yield application
     await application.engine.close()
+
+
+@pytest.fixture
+async def papp(database: Database, chat: FakeChat, generator: FakeGenerator, clock: FixedClock) -> AsyncIterator[App]:
+    """The app with an export secret and amendment previews on (the vote regenerates scenarios)."""
+    settings = Settings(database_url=database.url, sampling="independent", max_drafts=0, preview=True, export_secret=SECRET)
+    application = bootstrap(settings, chat, generator=generator, clock=clock, database=database)
+    yield application
+    await application.engine.close()

@@ -11,12 +11,14 @@ import json
 import threading
 import warnings
 import zipfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from bot.bootstrap import App
 from bot.errors import CommandError
@@ -24,6 +26,7 @@ from bot.export import ExportRequest, Scope, annotator_id, export_bundle, verify
 from bot.export import derive as derive_module
 from bot.export.bundle import ExportResult
 from tests.export.checkers import (
+    check_community_alignment,
     check_openai_preference,
     check_provenance,
     check_trl_preference,
@@ -51,10 +54,43 @@ def aid(community: str, member: str, secret: str = SECRET) -> str:
     return annotator_id(secret.encode(), "test", community, member)
 
 
-def hf(path: Path, kind: str, cache: Path) -> datasets.Dataset:
-    ds = datasets.load_dataset(kind, data_files=str(path), split="train", cache_dir=str(cache))
+def card_header(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    header = yaml.safe_load(text.split("---\n", 2)[1])
+    assert isinstance(header, dict)
+    return header
+
+
+def load(root: Path, cache: Path, name: str | None = None) -> datasets.Dataset:
+    """A config of the bundle's dataset card, loaded by `datasets` as a researcher would: no data_files."""
+    ds = datasets.load_dataset(str(root), name, split="train", cache_dir=str(cache))
     assert isinstance(ds, datasets.Dataset)
     return ds
+
+
+def as_written(rows: list[dict[str, Any]], features: datasets.Features) -> list[dict[str, Any]]:
+    """JSON rows with their ISO 8601 timestamps read as the declared timestamp type reads them."""
+    stamps = [n for n, f in features.items() if isinstance(f, datasets.Value) and f.dtype.startswith("timestamp")]
+    return [{k: datetime.fromisoformat(v) if k in stamps and v else v for k, v in r.items()} for r in rows]
+
+
+def assert_configs_load(root: Path, cache: Path, manifest: dict[str, Any]) -> None:
+    """Every config of the bundle's card loads by name with its declared features and row count, as
+    written; every Parquet config loads from parquet/ with the same features and the same rows."""
+    rows = {f["path"]: f["rows"] for f in manifest["files"]}
+    header = card_header(root / "README.md")
+    infos = {i["config_name"]: i for i in header["dataset_info"]}
+    parquet = (root / "parquet" / "README.md").exists()
+    for config in header["configs"]:
+        name, path = config["config_name"], config["data_files"][0]["path"]
+        ds = load(root, cache, name)
+        assert ds.num_rows == rows[path] == infos[name]["splits"][0]["num_examples"], name
+        assert ds.features == datasets.Features._from_yaml_list(infos[name]["features"]), name
+        assert ds.to_list() == as_written(jsonl(root / path), ds.features), name  # the declared types hold every row
+        if parquet and name not in ("openai", "openai-provenance"):
+            pds = load(root / "parquet", cache, name)
+            assert pds.features == ds.features and pds.to_list() == ds.to_list(), name
 
 
 @pytest.fixture
@@ -62,52 +98,89 @@ async def seeded(xapp: App) -> Seeded:
     return await seed_round(xapp)
 
 
-async def test_every_format_loads_in_its_consumer(xapp: App, seeded: Seeded, tmp_path: Path) -> None:
+async def test_every_config_loads_in_datasets_jsonl_and_parquet(xapp: App, seeded: Seeded, tmp_path: Path) -> None:
+    result = await export(xapp, tmp_path, Scope(seeded.community, seeded.round_id), parquet=True)
+    root, cache = result.directory, tmp_path / "hf-cache"
+    header = card_header(root / "README.md")
+    configs = {c["config_name"]: c for c in header["configs"]}
+    assert set(configs) == {
+        "trl",
+        "trl-standard",
+        "kto",
+        "openai",
+        "openai-provenance",
+        "community-alignment",
+        "events",
+        "amendments",
+    }
+    assert [n for n, c in configs.items() if c.get("default")] == ["trl"]
+    assert all(f["path"].endswith(".jsonl") for c in configs.values() for f in c["data_files"])  # one reader for the card
+    default = datasets.load_dataset(str(root), cache_dir=str(cache))
+    assert isinstance(default, datasets.DatasetDict) and default["train"].num_rows == 9
+    assert {"prompt", "chosen", "rejected", "annotator_id"} <= set(default["train"].column_names)
+    parquet_header = card_header(root / "parquet" / "README.md")
+    assert {c["config_name"] for c in parquet_header["configs"]} == set(configs) - {"openai", "openai-provenance"}
+    assert all(f["path"].endswith(".parquet") for c in parquet_header["configs"] for f in c["data_files"])
+    assert_configs_load(root, cache, result.manifest)
+
+
+async def test_a_parquet_only_bundle_loads_and_lists_only_what_was_written(xapp: App, seeded: Seeded, tmp_path: Path) -> None:
+    result = await export(xapp, tmp_path, Scope(seeded.community, seeded.round_id), jsonl=False, parquet=True)
+    root, cache = result.directory, tmp_path / "hf-cache"
+    m = result.manifest
+    assert "openai" not in m["formats"] and "polis" not in m["formats"]
+    assert set(m["formats_not_written"]) == {"openai", "polis"} and m["encodings"] == ["parquet"]
+    assert verify_bundle(root) == []
+    assert {f["path"] for f in m["files"]} == {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {
+        "manifest.json"
+    }
+    assert not list(root.glob("*.jsonl")) and not (root / "polis").exists() and not (root / "parquet" / "README.md").exists()
+    header = card_header(root / "README.md")
+    assert [c["config_name"] for c in header["configs"] if c.get("default")] == ["trl"]
+    assert load(root, cache).num_rows == 9
+    for c in header["configs"]:
+        assert load(root, cache, c["config_name"]).num_rows == next(
+            f["rows"] for f in m["files"] if f.get("config") == c["config_name"]
+        )
+    card = (root / "README.md").read_text(encoding="utf-8")
+    assert "`openai` was asked for but not written" in card and "`polis` was asked for but not written" in card
+    assert "- `openai`:" not in card
+
+
+async def test_every_format_as_its_consumer_reads_it(xapp: App, seeded: Seeded, tmp_path: Path) -> None:
     result = await export(xapp, tmp_path, Scope(seeded.community, seeded.round_id), parquet=True)
     root = result.directory
-    rows = {f["path"]: f["rows"] for f in result.manifest["files"]}
-    cache = tmp_path / "hf-cache"
     for name, conversational in (("trl_preference", True), ("trl_preference_standard", False)):
         data = jsonl(root / f"{name}.jsonl")
-        assert len(data) == rows[f"{name}.jsonl"] == 9
+        assert len(data) == 9
         for row in data:
             check_trl_preference(row, conversational=conversational)
             check_provenance(row)
             assert row["policy"] == "kind" and row["policy_version"] == 1 and row["clause_ids"] == ["c1", "c2", "c3"]
             assert row["round_id"] == seeded.round_id and row["amendment_id"] == 0
-        ds = hf(root / f"{name}.jsonl", "json", cache)
-        assert ds.num_rows == 9 and {"prompt", "chosen", "rejected", "annotator_id", "chosen_sampling"} <= set(ds.column_names)
-        pds = hf(root / f"{name}.parquet", "parquet", cache)
-        assert pds.num_rows == 9
-        assert sorted(map(json.dumps, pds.to_list()), key=str) == sorted(map(json.dumps, ds.to_list()), key=str)
+    standard = jsonl(root / "trl_preference_standard.jsonl")
+    single = next(r for r in standard if r["prompt"].startswith("User: How do I treat a burn?"))
+    assert single["prompt"] == "User: How do I treat a burn?\n\nAssistant:"
+    multi = next(r for r in standard if "coffee" in r["prompt"])
+    assert multi["prompt"] == "User: Is coffee healthy?\n\nAssistant: In moderation.\n\nUser: How much?\n\nAssistant:"
     kto = jsonl(root / "trl_unpaired.jsonl")
     assert len(kto) == 8 and sum(r["label"] for r in kto) == 4
     for row in kto:
         check_trl_unpaired(row)
         check_provenance(row, prefixes=("",))
-    assert hf(root / "trl_unpaired.jsonl", "json", cache).num_rows == 8
-    assert hf(root / "trl_unpaired.parquet", "parquet", cache).features["label"].dtype == "bool"
     openai = jsonl(root / "openai_preference.jsonl")
     side = jsonl(root / "openai_preference.provenance.jsonl")
-    assert len(openai) == len(side) == 9
-    trl = jsonl(root / "trl_preference.jsonl")
-    for row, prov, t in zip(openai, side, trl, strict=True):
+    assert len(openai) == len(side) == result.manifest["counts"]["openai_lines"]
+    for row in openai:
         check_openai_preference(row)
-        assert row["preferred_output"] == t["chosen"] and prov["chosen_candidate_id"] == t["chosen_candidate_id"]
-    assert hf(root / "openai_preference.jsonl", "json", cache).num_rows == 9
     ca = jsonl(root / "community_alignment.jsonl")
     assert {r["annotator_id"] for r in ca} == {aid(seeded.community, m) for m in ("alice", "bob", "carol", "dave")}
     for row in ca:
-        assert {"prompt", "response_a", "response_b", "response_c", "response_d", "preferred_response", "feedback"} <= set(row)
-        assert set(row["annotator_attributes"]) == {"country", "age", "gender", "language"}
-        assert len(row["candidate_ids"]) == len(row["models"]) == len(row["sampling"]) == len(row["stances"])
-    assert hf(root / "community_alignment.jsonl", "json", cache).num_rows == len(ca)
-    assert hf(root / "community_alignment.parquet", "parquet", cache).num_rows == len(ca)
+        check_community_alignment(row)
     events = jsonl(root / "events.jsonl")
     assert sum(e["type"] == "reaction" for e in events) == 13 and sum(e["type"] == "ballot" for e in events) == 3
     assert [e["seq"] for e in events if e["type"] == "reaction"] == sorted(e["seq"] for e in events if e["type"] == "reaction")
-    assert hf(root / "events.jsonl", "json", cache).num_rows == 16
-    assert pq.read_table(root / "events.parquet").num_rows == 16
+    assert pq.read_table(root / "parquet" / "events.parquet").num_rows == 16
 
 
 async def test_pairs_come_from_best_picks_and_stances(xapp: App, seeded: Seeded, tmp_path: Path) -> None:
@@ -142,7 +215,10 @@ async def test_polis_bundle_read_back_by_red_dwarf(
     assert (s1[2], 0) in votes  # carol's pass
     by_id = {int(r["comment-id"]): r for r in polis["comments.csv"]}
     assert by_id[s1[0]]["agrees"] == "1" and by_id[s1[0]]["disagrees"] == "1"  # bob agrees, carol disagrees
-    assert by_id[seeded.human]["author-id"] != "0" and by_id[s1[0]]["author-id"] == "0"
+    assert by_id[s1[0]]["author-id"] == "0"  # the model
+    participants = {r["participant"] for r in polis["participants-votes.csv"]}
+    assert int(by_id[seeded.human]["author-id"]) > max(map(int, participants))  # a member's response joins no participant
+    assert {r["n-comments"] for r in polis["participants-votes.csv"]} == {"0"}
     with (root / "participant-annotators.csv").open(encoding="utf-8") as f:
         mapping = {r["annotator-id"]: int(r["participant"]) for r in csv.DictReader(f)}
     assert set(mapping) == {aid(seeded.community, m) for m in ("alice", "bob", "carol", "dave")}

@@ -27,7 +27,17 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 async def test_cli_exports_a_community_and_refuses_without_secret(xapp: App, tmp_path: Path) -> None:
     s = await seed_round(xapp)
     url = xapp.database.url
-    args = ("--community", s.community, "--policy", "kind", "--formats", "trl,polis,events", "--parquet", "--zip")
+    args = (
+        "--community",
+        s.community,
+        "--policy",
+        "kind",
+        "--formats",
+        "trl,polis,events",
+        "--parquet",
+        "--zip",
+        "--policy-prompt",
+    )
     refused = await asyncio.to_thread(cli, *args, "--out", str(tmp_path / "refused"), env={"POLICYBOT_DATABASE_URL": url})
     assert refused.returncode == 1 and "POLICYBOT_EXPORT_SECRET" in refused.stderr
     assert not (tmp_path / "refused").exists()
@@ -41,11 +51,15 @@ async def test_cli_exports_a_community_and_refuses_without_secret(xapp: App, tmp
     assert manifest["scope"] == {"kind": "policy", "round_id": None, "policy": "kind", "rounds": [s.round_id]}
     assert {f["path"] for f in manifest["files"]} >= {
         "trl_preference.jsonl",
-        "trl_preference.parquet",
+        "parquet/trl_preference.parquet",
+        "parquet/README.md",
         "polis/votes.csv",
         "events.jsonl",
     }
     assert aid(s.community, "alice") in (root / "events.jsonl").read_text()
+    assert manifest["system_prompt_in_prompts"] is True
+    first = json.loads((root / "trl_preference.jsonl").read_text().splitlines()[0])
+    assert first["prompt"][0]["role"] == "system" and "Never give medical advice." in first["prompt"][0]["content"]
     with zipfile.ZipFile(tmp_path / "out.zip") as z:
         assert "out/manifest.json" in z.namelist()
     again = await asyncio.to_thread(cli, *args, "--out", str(root), env=env)

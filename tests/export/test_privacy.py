@@ -42,8 +42,13 @@ def everything(root: Path) -> str:
     return "".join(p.read_text(encoding="utf-8") for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".parquet")
 
 
+def attributes_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A Community Alignment row's self-described attributes, under this bot's attribute names."""
+    return {a: row[f"annotator_{a}"] for a in ("country", "age", "gender", "language")}
+
+
 def parquet_text(root: Path) -> str:
-    return "".join(json.dumps(pq.read_table(p).to_pylist(), default=str) for p in sorted(root.glob("*.parquet")))
+    return "".join(json.dumps(pq.read_table(p).to_pylist(), default=str) for p in sorted(root.glob("parquet/*.parquet")))
 
 
 async def ok(app: App, cmd: c.Command) -> str:
@@ -68,7 +73,7 @@ async def test_opt_out_is_honoured_in_every_format(xapp: App, tmp_path: Path) ->
     assert result.manifest["exclusions"]["members"]["opted_out"] == 1
     assert result.manifest["exclusions"]["reaction_events"]["opted_out"] == 3
     card = (root / "README.md").read_text(encoding="utf-8")
-    assert "Members opted out of exports: 1 (their 3 reaction events" in card
+    assert "Members opted out of exports: 1\n" in card and "- − of members who opted out of exports: 3\n" in card
     assert "opted back in" in await ok(xapp, c.PrivacyExportChoice(bob, opt_out=False))
     again = await export(xapp, tmp_path, c_scope(s), "again")
     assert bob_id in everything(again.directory)
@@ -167,16 +172,17 @@ async def test_attributes_only_with_consent_and_k_anonymous(xapp: App, tmp_path:
         await ok(xapp, c.PrivacyAttributes(s.members[name], (("country", country), ("age", "25-34")), agree=True))
     result = await export(xapp, tmp_path, c_scope(s), formats=("community-alignment",), k_anonymity=2)
     rows = jsonl(result.directory / "community_alignment.jsonl")
-    by = {r["annotator_id"]: r["annotator_attributes"] for r in rows}
-    assert by[aid(s.community, "alice")] == {"country": "FR", "age": "25-34", "gender": "", "language": ""}
+    by = {r["annotator_id"]: attributes_of(r) for r in rows}
+    assert by[aid(s.community, "alice")] == {"country": "FR", "age": "25-34", "gender": None, "language": None}
     assert by[aid(s.community, "carol")]["country"] == SUPPRESSED  # the only BR
-    assert by[aid(s.community, "dave")] == {"country": "", "age": "", "gender": "", "language": ""}
+    assert by[aid(s.community, "dave")] == {"country": None, "age": None, "gender": None, "language": None}
+    assert {r["annotator_education_level"] for r in rows} == {None}  # not collected
     card = (result.directory / "README.md").read_text(encoding="utf-8")
     assert "- country: FR: 2, suppressed: 1" in card and "BR" not in card
     assert "removed" in await ok(xapp, c.PrivacyAttributes(s.members["alice"], clear=True))
     again = await export(xapp, tmp_path, c_scope(s), "again", formats=("community-alignment",), k_anonymity=2)
-    after = {r["annotator_id"]: r["annotator_attributes"] for r in jsonl(again.directory / "community_alignment.jsonl")}
-    assert after[aid(s.community, "alice")]["country"] == ""
+    after = {r["annotator_id"]: attributes_of(r) for r in jsonl(again.directory / "community_alignment.jsonl")}
+    assert after[aid(s.community, "alice")]["country"] is None
 
 
 def test_k_anonymity_suppresses_rare_values_and_rare_combinations() -> None:
@@ -210,7 +216,7 @@ async def test_moderator_export_in_chat_stays_in_its_community(xapp: App, tmp_pa
     assert "guild-2" in folder
     root = tmp_path / folder
     assert verify_bundle(root) == []
-    assert {p.name for p in root.glob("*.parquet")} == {"trl_preference.parquet"}
+    assert {p.name for p in root.glob("parquet/*.parquet")} == {"trl_preference.parquet"}
     text = everything(root)
     assert aid("guild-2", "alice") in text and aid("guild-1", "alice") not in text
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from adapters.slack.adapter import COMMANDS, EVENTS
 from adapters.slack.run import EVENTS_PATH
