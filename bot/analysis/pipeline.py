@@ -37,11 +37,10 @@ class RoundInput:
 
     def votes(self) -> Iterator[tuple[str, int, int]]:
         """Stances as Polis votes (participant, statement, tick), in the order they were given."""
-        ticks = self.ticks or tuple(e.seq for e in self.events)
         cands = {c.id for c in self.candidates}
-        for e, tick in zip(self.events, ticks, strict=True):
+        for i, e in enumerate(self.events):
             if not e.removed and e.stance in STANCE_VOTE and e.candidate_id in cands:
-                yield e.member, e.candidate_id, tick
+                yield e.member, e.candidate_id, self.ticks[i] if self.ticks else e.seq
 
 
 @dataclass(frozen=True, slots=True)

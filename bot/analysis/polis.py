@@ -134,7 +134,14 @@ def project(m: RatingsMatrix, moderated_out: Collection[int] = ()) -> FloatArray
     if n_comp > 0 and filled.shape[0] > 1 and float(np.ptp(filled, axis=0).max(initial=0.0)) > 0:
         # the covariance route is exact and much faster when participants far outnumber statements
         solver = "covariance_eigh" if filled.shape[0] >= 10 * filled.shape[1] else "full"
-        proj[:, :n_comp] = PCA(n_components=n_comp, svd_solver=solver).fit_transform(filled)
+        pca = PCA(n_components=n_comp, svd_solver=solver).fit(filled)
+        # participants who voted alike must land on the very same point (Polis counts distinct
+        # points), which a blocked matrix product does not promise row by row: project each
+        # distinct row once
+        code: dict[bytes, int] = {}
+        rows = np.fromiter((code.setdefault(r.tobytes(), len(code)) for r in filled), dtype=np.int64, count=len(filled))
+        first = np.unique(rows, return_index=True)[1]
+        proj[:, :n_comp] = pca.transform(filled[first])[rows]
     scale = np.sqrt(votes.shape[1] / np.maximum(voted.sum(axis=1), 1))
     return np.asarray(proj * scale[:, None], dtype=np.float64)
 
@@ -420,12 +427,10 @@ def group_votes(m: RatingsMatrix, groups: Groups) -> GroupVotes:
     row = {mem: i for i, mem in enumerate(m.members)}
     idx = np.array([row[x] for x in groups.members], dtype=np.int64)
     votes = m.votes[idx] if len(idx) else np.zeros((0, len(m.candidates)))
-    onehot = np.zeros((groups.k, len(idx)))
-    onehot[groups.labels, np.arange(len(idx))] = 1.0
-    agree = onehot @ (votes == 1)
-    disagree = onehot @ (votes == -1)
-    seen = onehot @ ~np.isnan(votes)
-    return GroupVotes(agree.astype(np.int64), disagree.astype(np.int64), seen.astype(np.int64))
+    rows = [votes[groups.labels == g] for g in range(groups.k)]
+    count = [np.stack([(r == v).sum(axis=0) for r in rows]) if rows else np.zeros((0, len(m.candidates))) for v in (1, -1)]
+    seen = np.stack([(~np.isnan(r)).sum(axis=0) for r in rows]) if rows else np.zeros((0, len(m.candidates)))
+    return GroupVotes(count[0].astype(np.int64), count[1].astype(np.int64), seen.astype(np.int64))
 
 
 def overall_votes(m: RatingsMatrix) -> GroupVotes:
