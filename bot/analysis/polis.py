@@ -482,11 +482,8 @@ class Repness:
     p_test: float
     repness: float
     repness_test: float  # a 32-bit float, as Polis keeps it
+    significant: bool  # the share and its difference from the rest pass z > 1.2816, in either direction
     best_agree: bool = False  # led the group's list as its best endorsed candidate
-
-    @property
-    def significant(self) -> bool:
-        return self.p_test > Z90 and self.repness_test > Z90
 
     @property
     def metric(self) -> float:
@@ -518,7 +515,7 @@ class RepnessStats:
         else:
             n, p, pt, r, rt, d = self.nd, self.pd, self.pdt, self.rd, self.rdt, "disagree"
         rt32 = float(np.float32(rt[g, j]))
-        figures = (float(p[g, j]), float(pt[g, j]), float(r[g, j]), rt32)
+        figures = (float(p[g, j]), float(pt[g, j]), float(r[g, j]), rt32, _passes(self, g, j))
         return Repness(g, self.candidates[j], d, int(n[g, j]), int(self.ns[g, j]), *figures, best_agree)
 
 

@@ -176,15 +176,16 @@ def test_the_lead_is_the_winner_of_the_ordered_scan_even_when_labelled_disagree(
 
 
 def test_significance_in_either_direction_counts() -> None:
-    # candidate 5: group 0 endorses 7 of 9 against 11 of 25 for the rest (who mostly pass): the
-    # endorsement is significant, yet the disagree figures are larger, so it is labelled disagree
-    gv = stats((7, 2, 9, 11, 0, 25), (0, 9, 9, 20, 0, 25))
-    st = polis.repness_stats(gv, (5, 6))
-    row = st.row(0, 0)
-    assert row.direction == "disagree" and not row.significant
-    assert st.pat[0, 0] > polis.Z90 and st.rat[0, 0] > polis.Z90
-    [group0, _] = polis.representative(gv, (5, 6))
-    assert 5 in [r.candidate for r in group0]
+    # candidate 4 leads (group 0 endorses it 10 of 10, the rest object 25 of 25); candidate 5: group 0
+    # endorses 7 of 9 against 11 of 25 for the rest (who mostly pass): the endorsement is significant,
+    # yet the disagree figures are larger, so it is labelled disagree, and Polis still lists it
+    gv = stats((10, 0, 10, 0, 25, 25), (7, 2, 9, 11, 0, 25))
+    st = polis.repness_stats(gv, (4, 5))
+    row = st.row(0, 1)
+    assert row.direction == "disagree" and row.significant
+    assert st.pat[0, 1] > polis.Z90 and st.rat[0, 1] > polis.Z90 and st.pdt[0, 1] < polis.Z90
+    [group0, _] = polis.representative(gv, (4, 5))
+    assert [(r.candidate, r.direction, r.best_agree) for r in group0] == [(4, "agree", True), (5, "disagree", False)]
 
 
 def test_nothing_significant_leaves_the_best_agree_alone() -> None:
