@@ -26,6 +26,7 @@ from pathlib import Path
 
 import choix
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -73,18 +74,22 @@ def community_alignment(choices: int = 200_000, scenarios: int = 50_000, k: int 
 
 
 def polis_part(inp: RoundInput, m: RatingsMatrix) -> polis.Groups:
-    """What red-dwarf computes: opinion groups, group-aware consensus, consensus, representative statements."""
-    groups = opinion_groups(inp, m, None)
-    gv = polis.group_votes(m, groups)
-    polis.group_aware_consensus(gv)
-    polis.representative(gv, m.candidates)
-    polis.consensus(polis.overall_votes(m), m.candidates)
+    """What red-dwarf computes: opinion groups, group-aware consensus, consensus, representative
+    statements (on one BLAS thread, as analyse runs them)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        groups = opinion_groups(inp, m, None)
+        gv = polis.group_votes(m, groups)
+        polis.group_aware_consensus(gv)
+        polis.representative(gv, m.candidates)
+        polis.consensus(polis.overall_votes(m), m.candidates)
     return groups
 
 
 def red_dwarf(m: RatingsMatrix) -> tuple[float, int]:
     """red-dwarf's Polis pipeline on the same votes: (seconds, groups found)."""
-    from reddwarf.implementations.polis import run_pipeline
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its pydantic models warn about their own field metadata on import
+        from reddwarf.implementations.polis import run_pipeline
 
     rows, cols = np.nonzero(~np.isnan(m.votes))
     votes = [
@@ -92,7 +97,7 @@ def red_dwarf(m: RatingsMatrix) -> tuple[float, int]:
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True)
     ]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its pydantic models warn about their own field metadata
+        warnings.simplefilter("ignore")
         start = time.perf_counter()
         result = run_pipeline(votes=votes, random_state=0)
         elapsed = time.perf_counter() - start

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bot.analysis import polis
 from bot.analysis.matrix import RatingsMatrix
@@ -206,6 +207,11 @@ class PolisReport:
 
 
 def analyse_export(export: PolisExport) -> PolisReport:
+    with threadpool_limits(limits=1, user_api="blas"):  # as the bot's analysis (bot.analysis.pipeline)
+        return _analyse_export(export)
+
+
+def _analyse_export(export: PolisExport) -> PolisReport:
     m = export.matrix
     n_statements = int(polis.statement_columns(m).sum())
     in_conv = polis.in_conversation_history(export.history, n_statements=n_statements)
