@@ -202,6 +202,43 @@ def export(
     typer.echo(summary(result, zipped))
 
 
+analyse_app = typer.Typer(help="Analyse conversations from elsewhere.", no_args_is_help=True)
+app.add_typer(analyse_app, name="analyse")
+
+
+@analyse_app.command("polis")
+def analyse_polis(
+    directory: Annotated[Path, typer.Argument(help="a Polis CSV export: comments.csv and votes.csv (or participants-votes.csv)")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="write k, groups, consensus and repness as JSON here")] = None,
+    chart: Annotated[Path | None, typer.Option(help="write the opinion map (PNG) here")] = None,
+) -> None:
+    """Polis's opinion groups, group-aware consensus, consensus and representative statements of a
+    Polis conversation, computed as Polis's math does."""
+    import json
+
+    from bot.analysis.charts import opinion_map_png
+    from bot.analysis.polis_export import NotAPolisExport, analyse_export, read_export, summary_text
+
+    try:
+        report = analyse_export(read_export(directory))
+    except NotAPolisExport as e:
+        typer.echo(f"Not a Polis export: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(summary_text(report, str(directory)))
+    outputs: list[tuple[Path, bytes]] = []
+    if json_out is not None:
+        outputs.append((json_out, (json.dumps(report.as_json(), indent=2) + "\n").encode("utf-8")))
+    if chart is not None:
+        outputs.append((chart, opinion_map_png(report.groups, f"Opinion groups of {directory.name}")))
+    for path, data in outputs:
+        try:
+            path.write_bytes(data)
+        except OSError as e:
+            typer.echo(f"Could not write {path}: {e.strerror}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"Wrote {path}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

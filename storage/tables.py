@@ -473,3 +473,19 @@ class ErasureCountRow(SQLModel, table=True):
     round_id: int = Field(foreign_key="round.id")
     reaction_events: int = Field(default=0)
     ballot_events: int = Field(default=0)
+
+
+class RoundPolisStateRow(SQLModel, table=True):
+    """What Polis keeps between recomputations of a round's opinion groups (bot.analysis.state,
+    as JSON): stage "live" after the latest recomputation, "review" the groups announced when
+    REVIEW closed; event_id is the last reaction event that recomputation saw."""
+
+    __tablename__ = "round_polis_state"
+    __table_args__ = (UniqueConstraint("round_id", "stage", name="uq_round_polis_state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id")
+    stage: str = Field(max_length=16)
+    event_id: int = Field(default=0)
+    state: str = Field(sa_column=Column(Text, nullable=False))
+    computed_at: datetime = Field(sa_column=_ts())

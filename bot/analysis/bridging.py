@@ -46,16 +46,36 @@ class BridgingFit:
         return [self.candidates[j] for j in np.flatnonzero(keep)]
 
 
-def _pair_solve(
-    idx: IntArray, size: int, y: FloatArray, x: FloatArray, lam_i: float, lam_f: float
-) -> tuple[FloatArray, FloatArray]:
-    """For each entity e, argmin Σ_{obs of e} (y − a_e − b_e·x)² + lam_i a_e² + lam_f b_e²."""
-    cnt = np.bincount(idx, minlength=size).astype(np.float64)
-    sx = np.bincount(idx, weights=x, minlength=size)
-    sxx = np.bincount(idx, weights=x * x, minlength=size)
-    sy = np.bincount(idx, weights=y, minlength=size)
-    sxy = np.bincount(idx, weights=x * y, minlength=size)
-    a11, a12, a22 = cnt + lam_i, sx, sxx + lam_f
+@dataclass(frozen=True)
+class _Segments:
+    """The ratings grouped by one side (members or candidates): sums per entity by np.add.reduceat
+    over contiguous runs, about twice as fast as a weighted bincount over scattered indices."""
+
+    order: IntArray  # ratings sorted by entity
+    starts: IntArray  # where each present entity's run begins
+    present: IntArray  # the entities with at least one rating
+    count: FloatArray  # ratings per entity (all entities)
+
+    @classmethod
+    def of(cls, idx: IntArray, size: int) -> _Segments:
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]]) if len(idx) else np.zeros(0, dtype=np.int64)
+        count = np.bincount(idx, minlength=size).astype(np.float64)
+        return cls(order, starts, sorted_idx[starts], count)
+
+    def sums(self, values: FloatArray) -> FloatArray:
+        out = np.zeros(len(self.count))
+        if len(self.starts):
+            out[self.present] = np.add.reduceat(values, self.starts)
+        return out
+
+
+def _pair_solve(seg: _Segments, y: FloatArray, x: FloatArray, lam_i: float, lam_f: float) -> tuple[FloatArray, FloatArray]:
+    """For each entity e, argmin Σ_{obs of e} (y − a_e − b_e·x)² + lam_i a_e² + lam_f b_e²
+    (y and x in the segments' order)."""
+    sx, sxx, sy, sxy = seg.sums(x), seg.sums(x * x), seg.sums(y), seg.sums(x * y)
+    a11, a12, a22 = seg.count + lam_i, sx, sxx + lam_f
     det = a11 * a22 - a12 * a12
     a = (a22 * sy - a12 * sxy) / det
     b = (a11 * sxy - a12 * sy) / det
@@ -100,11 +120,15 @@ def fit(m: RatingsMatrix, *, min_raters: int = MIN_RATERS, max_iter: int = 300, 
     i_u, i_i = np.zeros(n_u), np.zeros(n_i)
     mu = float(r.mean())
     it = 0
+    by_user, by_item = _Segments.of(users, n_u), _Segments.of(items, n_i)
+    items_u, r_u = items[by_user.order], r[by_user.order]  # the ratings in member order
+    users_i, items_i, r_i = users[by_item.order], items[by_item.order], r[by_item.order]  # and in candidate order
     for it in range(1, max_iter + 1):  # noqa: B007  (the count is reported)
         old = np.concatenate([i_u, i_i, f_u, f_i, [mu]])
-        i_u, f_u = _pair_solve(users, n_u, r - mu - i_i[items], f_i[items], LAMBDA_I, LAMBDA_F)
-        i_i, f_i = _pair_solve(items, n_i, r - mu - i_u[users], f_u[users], LAMBDA_I, LAMBDA_F)
-        resid = r - i_u[users] - i_i[items] - f_u[users] * f_i[items]
+        i_u, f_u = _pair_solve(by_user, r_u - mu - i_i[items_u], f_i[items_u], LAMBDA_I, LAMBDA_F)
+        fu_i = f_u[users_i]
+        i_i, f_i = _pair_solve(by_item, r_i - mu - i_u[users_i], fu_i, LAMBDA_I, LAMBDA_F)
+        resid = r_i - i_u[users_i] - i_i[items_i] - fu_i * f_i[items_i]
         mu = float(resid.sum() / (len(r) + LAMBDA_I))
         mu, i_u, i_i, f_u, f_i = _gauge(mu, i_u, i_i, f_u, f_i)
         if np.abs(np.concatenate([i_u, i_i, f_u, f_i, [mu]]) - old).max() < tol:

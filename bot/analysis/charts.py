@@ -10,6 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bot.analysis.pipeline import RoundAnalysis, endorsement_shares
+from bot.analysis.polis import Groups
 from bot.domain.outputs import Attachment
 
 COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
@@ -23,7 +24,7 @@ def results_chart(a: RoundAnalysis) -> Attachment:
     FigureCanvasAgg(fig)
     if with_map:
         ax_map, ax_bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
-        _opinion_map(ax_map, a)
+        _opinion_map(ax_map, a.groups, first=1)
     else:
         ax_bars = fig.subplots(1, 1)
     _bars(ax_bars, a)
@@ -34,16 +35,32 @@ def results_chart(a: RoundAnalysis) -> Attachment:
     return Attachment(f"round-{a.input.round_id}-results.png", buf.getvalue(), "image/png")
 
 
-def _opinion_map(ax, a: RoundAnalysis) -> None:  # type: ignore[no-untyped-def]
-    g = a.groups
+def opinion_map_png(groups: Groups, title: str) -> bytes:
+    """The opinion map alone, groups numbered from 0 (as Polis and `policybot analyse polis --json` number them)."""
+    fig = Figure(figsize=(7, 6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots(1, 1)
+    if groups.ok:
+        _opinion_map(ax, groups, first=0, who="participants", by="votes")
+    else:
+        ax.text(0.5, 0.5, f"No opinion groups: {groups.reason}", ha="center", va="center", wrap=True)
+        ax.set_axis_off()
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _opinion_map(ax, g: Groups, *, first: int, who: str = "members", by: str = "reactions") -> None:  # type: ignore[no-untyped-def]
     for k in range(g.k):
         pts = g.projection[g.labels == k]
         colour = COLOURS[k % len(COLOURS)]
-        ax.scatter(pts[:, 0], pts[:, 1], s=18, alpha=0.7, color=colour, label=f"group {k + 1} ({len(pts)})")
+        ax.scatter(pts[:, 0], pts[:, 1], s=18, alpha=0.7, color=colour, label=f"group {k + first} ({len(pts)})")
         centre = pts.mean(axis=0)
-        ax.annotate(str(k + 1), centre, fontsize=14, fontweight="bold", color=colour, ha="center", va="center")
+        ax.annotate(str(k + first), centre, fontsize=14, fontweight="bold", color=colour, ha="center", va="center")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title("Opinion map: members placed by their reactions")
+    ax.set_title(f"Opinion map: {who} placed by their {by}")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(loc="best", fontsize=8)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import count
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -116,25 +118,42 @@ class Reactions:
         return int((~np.isnan(self.matrix.votes)).sum()) + len(self.best_member)
 
 
+def _codes(values: list[str]) -> tuple[IntArray, list[str]]:
+    """Each value's code, 0, 1, … in order of first appearance, and the distinct values in that order."""
+    first: dict[str, int] = {}
+    at_first = np.fromiter(map(first.setdefault, values, count()), dtype=np.int64, count=len(values))
+    return np.asarray(np.searchsorted(np.fromiter(first.values(), dtype=np.int64), at_first), dtype=np.int64), list(first)
+
+
+def _lookup(keys: IntArray, table: Mapping[int, int]) -> IntArray:
+    """table[key] for each key, −1 where absent."""
+    if not table:
+        return np.full(len(keys), -1, dtype=np.int64)
+    known = np.fromiter(table.keys(), dtype=np.int64)
+    values = np.fromiter(table.values(), dtype=np.int64)
+    order = np.argsort(known)
+    pos = np.clip(np.searchsorted(known[order], keys), 0, len(known) - 1)
+    found = known[order][pos] == keys
+    return np.where(found, values[order][pos], -1).astype(np.int64)
+
+
 def reactions_from_events(
     events: Sequence[ReactionEvent], candidates: Sequence[int], scenario_of: Mapping[int, int]
 ) -> Reactions:
     cands = tuple(candidates)
     evs = [e for e in events if e.candidate_id in scenario_of]
     n = len(evs)
-    codes: dict[str, int] = {}
-    member = np.fromiter((codes.setdefault(e.member, len(codes)) for e in evs), dtype=np.int64, count=n)
-    names = list(codes)
-    seq = np.fromiter((e.seq for e in evs), dtype=np.int64, count=n)
-    cand = np.fromiter((e.candidate_id for e in evs), dtype=np.int64, count=n)
+    member, names = _codes(list(map(attrgetter("member"), evs)))
+    seq = np.fromiter(map(attrgetter("seq"), evs), dtype=np.int64, count=n)
+    cand = np.fromiter(map(attrgetter("candidate_id"), evs), dtype=np.int64, count=n)
     code_of = {Stance.OBJECT: 0, Stance.PASS: 1, Stance.ENDORSE: 2, Stance.BEST: 3}
-    stance = np.fromiter((code_of[e.stance] for e in evs), dtype=np.int64, count=n)
-    removed = np.fromiter((e.removed for e in evs), dtype=bool, count=n)
-    col_of = {c: j for j, c in enumerate(cands)}
-    col = np.fromiter((col_of.get(c, -1) for c in cand), dtype=np.int64, count=n) if n else np.zeros(0, dtype=np.int64)
+    stance = np.fromiter(map(code_of.__getitem__, map(attrgetter("stance"), evs)), dtype=np.int64, count=n)
+    removed = np.fromiter(map(attrgetter("removed"), evs), dtype=bool, count=n)
     scen_ids = sorted(set(scenario_of.values()))
     scen_pos = {s: i for i, s in enumerate(scen_ids)}
-    scen = np.fromiter((scen_pos[scenario_of[c]] for c in cand), dtype=np.int64, count=n) if n else np.zeros(0, dtype=np.int64)
+    col_of = {c: j for j, c in enumerate(cands)}
+    col = _lookup(cand, col_of)
+    scen = _lookup(cand, {c: scen_pos[s] for c, s in scenario_of.items()})
 
     def latest(mask: npt.NDArray[np.bool_], key: IntArray) -> tuple[IntArray, IntArray]:
         """(events to use: the last add per key without any removal; keys that saw a removal)."""
@@ -152,10 +171,11 @@ def reactions_from_events(
     s_key = member * max(1, len(cands)) + col
     use, messy = latest(is_stance, s_key)
     rows_m, rows_c, rows_v = member[use], col[use], stance[use] - 1.0
+    member_code = {name: i for i, name in enumerate(names)} if len(removed) and removed.any() else {}
     if len(messy):
         subset = [evs[i] for i in np.flatnonzero(is_stance & np.isin(s_key, messy))]
         for (mname, cid), st in current_stances(subset).items():
-            rows_m = np.append(rows_m, codes[mname])
+            rows_m = np.append(rows_m, member_code[mname])
             rows_c = np.append(rows_c, col_of[cid])
             rows_v = np.append(rows_v, STANCE_VOTE[st])
     # best picks: key = member × scenario
@@ -166,7 +186,7 @@ def reactions_from_events(
     if len(messy):
         subset = [evs[i] for i in np.flatnonzero(is_best & np.isin(b_key, messy))]
         for (mname, sid), cid in best_picks(subset, scenario_of).items():
-            b_m = np.append(b_m, codes[mname])
+            b_m = np.append(b_m, member_code[mname])
             b_s = np.append(b_s, scen_pos[sid])
             b_c = np.append(b_c, cid)
     # members in order of arrival (first event), those with something current only

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bot.analysis import bridging, polis
 from bot.analysis.choice import scores_by
 from bot.analysis.matrix import ComparisonArrays, RatingsMatrix, comparison_arrays, reactions_from_events
+from bot.analysis.state import PolisState
+from bot.domain.model import STANCE_VOTE
 from bot.domain.preferences import ReactionEvent
 
 
@@ -25,7 +29,19 @@ class RoundInput:
     round_id: int
     candidates: tuple[CandidateInfo, ...]  # the round's own candidates (not amendment previews), in order
     scenario_titles: dict[int, str]
-    events: tuple[ReactionEvent, ...]
+    events: tuple[ReactionEvent, ...]  # in the order they were recorded
+    ticks: tuple[int, ...] = ()  # each event's second (when it was recorded); empty: one tick per event
+
+    @property
+    def last_event(self) -> int:
+        return max((e.seq for e in self.events), default=0)
+
+    def votes(self) -> Iterator[tuple[str, int, int]]:
+        """Stances as Polis votes (participant, statement, tick), in the order they were given."""
+        cands = {c.id for c in self.candidates}
+        for i, e in enumerate(self.events):
+            if not e.removed and e.stance in STANCE_VOTE and e.candidate_id in cands:
+                yield e.member, e.candidate_id, self.ticks[i] if self.ticks else e.seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,7 @@ class RoundAnalysis:
     members: int = 0
     reactions: int = 0
     notes: list[str] = field(default_factory=list)
+    reused: bool = False  # the groups were read back from a state that saw these same reactions
 
     def info(self, candidate: int) -> CandidateInfo:
         return next(c for c in self.input.candidates if c.id == candidate)
@@ -73,12 +90,34 @@ class RoundAnalysis:
         return self.matrix.candidates.index(candidate)
 
 
-def analyse(inp: RoundInput, *, previous_k: int | None = None, min_raters: int = bridging.MIN_RATERS) -> RoundAnalysis:
+def opinion_groups(inp: RoundInput, m: RatingsMatrix, state: PolisState | None, *, reuse: bool = False) -> polis.Groups:
+    """Polis's groups for the round, starting from the previous recomputation's state; reuse: that
+    state saw exactly these reactions, so its groups are read back (Polis recomputes on new votes only)."""
+    if reuse and state is not None and state.k is not None:
+        return polis.groups_from_state(m, state)
+    n_statements = int(polis.statement_columns(m).sum())
+    history = polis.in_conversation_history(inp.votes(), n_statements=n_statements)
+    start = state or PolisState()
+    start = replace(start, in_conv=tuple(dict.fromkeys((*start.in_conv, *sorted(history)))))
+    return polis.opinion_groups(m, state=start)
+
+
+def analyse(
+    inp: RoundInput, *, state: PolisState | None = None, reuse: bool = False, min_raters: int = bridging.MIN_RATERS
+) -> RoundAnalysis:
+    # One BLAS thread: the analysis runs on a worker thread beside the bot, and on a busy 2-core
+    # machine a second BLAS thread spins more than it helps (the PCA of 10,000 × 200: 0.10 s on one
+    # thread, 0.26–0.46 s on two, measured under load)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _analyse(inp, state, reuse, min_raters)
+
+
+def _analyse(inp: RoundInput, state: PolisState | None, reuse: bool, min_raters: int) -> RoundAnalysis:
     cands = tuple(c.id for c in inp.candidates)
     scenario_of = {c.id: c.scenario_id for c in inp.candidates}
     reactions = reactions_from_events(inp.events, cands, scenario_of)
     m = reactions.matrix
-    groups = polis.opinion_groups(m, previous_k=previous_k)
+    groups = opinion_groups(inp, m, state, reuse=reuse)
     plain = polis.overall_votes(m)
     by_group = polis.group_votes(m, groups) if groups.ok else None
     gac: dict[int, float] = {}
@@ -86,7 +125,7 @@ def analyse(inp: RoundInput, *, previous_k: int | None = None, min_raters: int =
     divisive: list[tuple[int, float]] = []
     if by_group is not None:
         gac = {c: float(v) for c, v in zip(cands, polis.group_aware_consensus(by_group), strict=True)}
-        representative = polis.representative(polis.repness_table(by_group, cands))
+        representative = polis.representative(by_group, cands)
         divisive = polis.divisive(by_group, cands)
     shown: dict[int, list[int]] = {}
     for c in inp.candidates:
@@ -109,6 +148,7 @@ def analyse(inp: RoundInput, *, previous_k: int | None = None, min_raters: int =
         len(comps),
         members=len(reactions.members),
         reactions=reactions.reactions,
+        reused=reuse and groups.ok,
     )
 
 

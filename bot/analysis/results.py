@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from bot.analysis.charts import results_chart
-from bot.analysis.loading import compute, load_for_analysis, mark_review_end
+from bot.analysis.loading import compute, keep, load_for_analysis, mark_review_end
 from bot.analysis.pipeline import RoundAnalysis
 from bot.domain.model import Phase
 from bot.domain.outputs import Attachment, Field, Post
@@ -150,9 +150,10 @@ async def transition_posts(svc: Services, round_id: int, from_phase: Phase, to_p
             channel = r.channel
             if stage == "review":
                 await mark_review_end(s, round_id, svc.now())
-            inp, previous_k = await load_for_analysis(s, round_id, review_only=stage == "review")
+            prepared = await load_for_analysis(s, round_id, review_only=stage == "review")
             await uow.commit()
-        a = await compute(inp, previous_k)  # no transaction open: reactions keep being recorded
+        a = await compute(prepared)  # no transaction open: reactions keep being recorded
+        await keep(svc.uow, a, svc.now(), review=stage == "review")
         if stage == "review":
             async with svc.uow() as uow:
                 await uow.session.exec(

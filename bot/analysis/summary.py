@@ -32,7 +32,7 @@ class CandidateStance:
     share: float  # Laplace-smoothed share of their votes in that direction, (1 + n) / (2 + votes)
     others_share: float  # the same among everyone else (equal to share for consensus)
     votes: int  # their votes on it, passes included
-    significant: bool  # one-sided 90% tests passed (and, for a group, different from the rest)
+    significant: bool  # one-sided 90% tests passed (for a group: its share and its difference from the rest, either way)
 
 
 @dataclass(frozen=True, slots=True)

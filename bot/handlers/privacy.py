@@ -14,6 +14,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.analysis.state import forget_member
 from bot.domain.commands import Actor, PrivacyAttributes, PrivacyErase, PrivacyExportChoice, PrivacyShow
 from bot.domain.model import ERASED_AUTHOR, aware
 from bot.domain.outputs import Attachment, Field, Outcome, Post, Reply
@@ -351,6 +352,7 @@ async def privacy_erase(cmd: PrivacyErase, svc: Services) -> Outcome:
             .where(col(AmendmentRow.community) == community, col(AmendmentRow.proposed_by) == member)
             .values(proposed_by=ERASED_AUTHOR, rationale="")
         )
+        await forget_member(s, community, member)  # the opinion groups' stored states
         row = await privacy_row(s, actor, now)
         row.attributes_json = "{}"
         row.attributes_consent = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.analysis.loading import compute, load_for_analysis
+from bot.analysis.loading import compute, keep, load_for_analysis
 from bot.analysis.results import STAGE_TITLE, _chart, results_fields
 from bot.domain.commands import RoundResults
 from bot.domain.model import Phase
@@ -20,8 +20,9 @@ async def round_results(cmd: RoundResults, svc: Services) -> Outcome:
         if r.phase == Phase.OPENING.value:
             raise CommandError(f"Round #{r.id} is still generating its candidates; results follow once members react.")
         assert r.id is not None
-        inp, previous_k = await load_for_analysis(s, r.id, review_only=False)
-    a = await compute(inp, previous_k)
+        prepared = await load_for_analysis(s, r.id, review_only=False)
+    a = await compute(prepared)
+    await keep(svc.uow, a, svc.now())  # what the next recomputation starts from
     headline, fields = results_fields(a)
     stage = "final" if r.phase in (Phase.CLOSED.value, Phase.CANCELLED.value) else "now"
     return Outcome(Reply(f"Round #{r.id}: {STAGE_TITLE[stage]}\n{headline}", fields=fields, attachment=await _chart(a)))

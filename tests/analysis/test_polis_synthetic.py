@@ -1,5 +1,5 @@
-"""Planted groups are recovered; an "endorse everything" member does not distort them; no one-member
-groups; small communities get plain counts with the reason stated."""
+"""Planted groups are recovered; an "endorse everything" member does not distort them; the bot's
+floors: no group of fewer than three, and small communities get plain counts with the reason stated."""
 
 from __future__ import annotations
 
@@ -19,16 +19,27 @@ def ari(groups: polis.Groups, truth: dict[str, int], only: set[str] | None = Non
 
 
 @pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("sizes", [(20, 20), (30, 10), (15, 15, 15), (30, 15, 10), (8, 8, 8), (150, 90, 60)])
-def test_planted_groups_are_recovered(sizes: tuple[int, ...], seed: int) -> None:
-    """Two or three planted groups, 10% noise, 80% density: recovered exactly. (Four groups are not
-    always separable in Polis's two dimensions; they are not claimed.)"""
+@pytest.mark.parametrize("sizes", [(20, 20), (30, 10)])
+def test_two_planted_groups_are_recovered(sizes: tuple[int, ...], seed: int) -> None:
+    """Two planted groups, 10% noise, 80% density: recovered exactly."""
     m, truth = planted(sizes, 30, seed=seed)
     groups = polis.opinion_groups(m)
     assert groups.ok, groups.reason
     assert groups.k == len(sizes)
     assert ari(groups, truth) == pytest.approx(1.0)
     assert sorted(groups.sizes(), reverse=True) == sorted(sizes, reverse=True)
+
+
+@pytest.mark.parametrize("sizes", [(15, 15, 15), (30, 15, 10), (8, 8, 8), (150, 90, 60)])
+def test_three_planted_groups_are_mostly_recovered(sizes: tuple[int, ...]) -> None:
+    """Polis seeds k-means with the first members to arrive and scores one clustering per k, so a
+    fresh computation can settle with two seeds in one planted group: over ten communities the
+    groups still agree with the planted ones (mean adjusted Rand ≥ 0.9, measured 0.91–0.99), and k
+    is right in most."""
+    found = [polis.opinion_groups(planted(sizes, 30, seed=seed)[0]) for seed in range(10)]
+    truths = [planted(sizes, 30, seed=seed)[1] for seed in range(10)]
+    assert np.mean([ari(g, t) for g, t in zip(found, truths, strict=True)]) >= 0.9
+    assert sum(g.k == len(sizes) for g in found) >= 5
 
 
 def test_endorse_everything_member_does_not_distort_groups() -> None:
@@ -69,12 +80,13 @@ def test_small_community_cannot_separate_groups() -> None:
     assert not groups.ok
     assert groups.as_dict() == {} and groups.k == 0
     assert "plain counts" in groups.reason and str(polis.MIN_MEMBERS) in groups.reason
+    assert polis.opinion_groups(m, rules=polis.POLIS_RULES).ok  # Polis itself has no such floor
 
 
-def test_too_few_votes_each_cannot_separate_groups() -> None:
-    m, _ = planted((10, 10), 20, density=0.15, seed=9)  # about 3 votes each, 7 needed
+def test_too_few_votes_each_still_places_the_15_most_active() -> None:
+    m, _ = planted((10, 10), 20, density=0.15, seed=9)  # about 3 votes each, 7 needed: nobody qualifies
     groups = polis.opinion_groups(m)
-    assert not groups.ok and "at least 7" in groups.reason
+    assert len(groups.members) == polis.IN_CONV_GREEDY
 
 
 def test_identical_members_do_not_split() -> None:
@@ -82,15 +94,6 @@ def test_identical_members_do_not_split() -> None:
     m = RatingsMatrix(tuple(f"u{i}" for i in range(8)), tuple(range(8)), votes)
     groups = polis.opinion_groups(m)
     assert not groups.ok
-
-
-def test_previous_k_is_kept_unless_a_new_k_wins_clearly() -> None:
-    m, _ = planted((20, 20, 20), 30, seed=10)
-    fresh = polis.opinion_groups(m)
-    assert fresh.k == 3
-    margin = fresh.silhouettes[3] - fresh.silhouettes.get(2, -1.0)
-    kept = polis.opinion_groups(m, previous_k=2)
-    assert kept.k == (2 if margin < polis.K_MARGIN else 3)
 
 
 def test_plain_counts_and_gac_by_hand() -> None:

@@ -3,10 +3,13 @@ the bridging tally rule with per-group counts, and small communities falling bac
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from bot.analysis.results import MIN_REACTORS
+from bot.analysis.state import KSmoother, PolisState
 from bot.analysis.summary import round_summary
 from bot.bootstrap import App
 from bot.domain import commands as c
@@ -14,7 +17,7 @@ from bot.domain.commands import Actor
 from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from bot.errors import CommandError
 from bot.inbound.parser import parse
-from storage.tables import CandidateRow, RoundAnalysisRow
+from storage.tables import CandidateRow, ReactionEventRow, RoundAnalysisRow, RoundPolisStateRow
 from tests.conftest import actor
 from tests.support.fakes import FakeChat
 
@@ -186,3 +189,61 @@ async def test_a_failing_analysis_never_stops_the_round(
     assert moved.ok and "AMEND" in moved.text
     assert chat.titled(f"Round #{round_id}: what members think") == []
     assert chat.titled(f"Round #{round_id}: amendments are open")
+
+
+async def stored(app: App, round_id: int) -> dict[str, RoundPolisStateRow]:
+    async with app.engine.services.uow() as uow:
+        rows = (await uow.session.exec(select(RoundPolisStateRow).where(RoundPolisStateRow.round_id == round_id))).all()
+    return {r.stage: r for r in rows}
+
+
+async def last_reaction(app: App) -> int:
+    async with app.engine.services.uow() as uow:
+        return int((await uow.session.exec(select(func.max(ReactionEventRow.id)))).one() or 0)
+
+
+async def test_each_recomputation_starts_from_what_the_last_one_kept(app: App, mod: Actor) -> None:
+    """As Polis: the state (who is in, base clusters, each k's groups, the k smoother) is kept with the
+    round after each recomputation; asked again with no new reaction, nothing is recomputed; the
+    groups announced when REVIEW closes are kept as announced."""
+    round_id, cands = await open_round(app, mod)
+    await react_in_camps(app, cands, CAMP_A, CAMP_B)
+    first = await app.engine.dispatch(c.RoundResults(actor("x"), round_id))
+    live = (await stored(app, round_id))["live"]
+    state = PolisState.from_json(json.loads(live.state))
+    assert live.event_id == await last_reaction(app)
+    assert set(state.in_conv) == set(CAMP_A + CAMP_B) and state.base_clusters and state.k == 2
+    assert state.smoother == KSmoother(2, 1, 2)
+    again = await app.engine.dispatch(c.RoundResults(actor("x"), round_id))
+    assert again.text == first.text
+    assert (await stored(app, round_id))["live"].state == live.state  # no new reaction: not recomputed
+    r = await app.engine.dispatch(c.RecordReaction(actor("ann0"), Stance.PASS, f"ann0-pass-{cands[0]}", candidate_id=cands[0]))
+    assert r.ok
+    await app.engine.services.recorder.flush()
+    assert (await app.engine.dispatch(c.RoundResults(actor("x"), round_id))).ok
+    live = (await stored(app, round_id))["live"]
+    assert live.event_id == await last_reaction(app)
+    assert PolisState.from_json(json.loads(live.state)).smoother == KSmoother(2, 2, 2)  # a second recomputation
+    assert (await app.engine.dispatch(c.AdvanceRound(mod, round_id))).ok  # REVIEW → AMEND
+    rows = await stored(app, round_id)
+    assert rows["review"].state == rows["live"].state  # the same reactions: read back, not recomputed
+    async with app.engine.services.uow() as uow:
+        assert app.engine.services.opinion_groups is not None
+        groups = await app.engine.services.opinion_groups(uow.session, round_id)
+    assert len({groups[m] for m in CAMP_A}) == 1 and len({groups[m] for m in CAMP_B}) == 1
+    assert groups[CAMP_A[0]] != groups[CAMP_B[0]]
+
+
+async def test_erasure_forgets_the_member_in_every_stored_state(app: App, mod: Actor) -> None:
+    round_id, cands = await open_round(app, mod)
+    await react_in_camps(app, cands, CAMP_A, CAMP_B)
+    assert (await app.engine.dispatch(c.AdvanceRound(mod, round_id))).ok
+    rows = await stored(app, round_id)
+    assert set(rows) == {"live", "review"} and all("ann0" in r.state for r in rows.values())
+    assert (await app.engine.dispatch(c.PrivacyErase(actor("ann0"), confirm=True))).ok
+    rows = await stored(app, round_id)
+    assert not any("ann0" in r.state for r in rows.values())
+    async with app.engine.services.uow() as uow:
+        assert app.engine.services.opinion_groups is not None
+        groups = await app.engine.services.opinion_groups(uow.session, round_id)
+    assert "ann0" not in groups and "ann1" in groups
