@@ -117,6 +117,8 @@ class LiteLLMGenerator:
         self._schemas = structured_output == "always" or (
             structured_output == "auto" and bool(self._litellm.supports_response_schema(model=model))
         )
+        self._priced = self._has_price(model)
+        self._priced_fallback = bool(fallback_model) and self._has_price(str(fallback_model))
         model_list: list[dict[str, Any]] = [{"model_name": PRIMARY, "litellm_params": _params(model, api_base, timeout)}]
         fallbacks: list[dict[str, list[str]]] = []
         if fallback_model:
@@ -133,6 +135,14 @@ class LiteLLMGenerator:
             disable_cooldowns=True,  # one deployment each: never "no deployments available"
             set_verbose=False,
         )
+
+    def _has_price(self, model: str) -> bool:
+        """Whether litellm knows what this model's tokens cost (once per generator, not per call)."""
+        try:
+            info = self._litellm.get_model_info(model=model)
+        except Exception:  # litellm raises for a model it has no entry for
+            return False
+        return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))
 
     @property
     def model(self) -> str:
@@ -191,16 +201,19 @@ class LiteLLMGenerator:
         if not isinstance(text, str) or not text.strip():
             raise GeneratorFailed(self._model, "the model returned no text")
         usage = getattr(response, "usage", None)
-        try:
-            cost: float | None = float(self._litellm.completion_cost(completion_response=response))
-        except Exception:  # litellm does not know this model's price
-            cost = None
         answered_by = getattr(response, "model", None) or self._model
         hidden = getattr(response, "_hidden_params", None) or {}
         deployment = str(hidden.get("litellm_model_name") or hidden.get("model_id") or "")
         extra = {"deployment": deployment} if deployment else {}
-        if self._fallback and self._fallback.split("/")[-1] in (answered_by, deployment.split("/")[-1]):
+        by_fallback = bool(self._fallback) and str(self._fallback).split("/")[-1] in (answered_by, deployment.split("/")[-1])
+        if by_fallback:
             extra["fallback"] = "true"
+        # litellm prices every answer as it arrives; asking it again (completion_cost) costs a few ms of
+        # CPU per call, and much more for a model it has no price for (it raises): read its figure,
+        # which it gives as 0.0 for a model it cannot price, so only a priced model's figure counts
+        priced = self._priced_fallback if by_fallback else self._priced
+        raw_cost = hidden.get("response_cost")
+        cost = float(raw_cost) if priced and isinstance(raw_cost, int | float) else None
         return Completion(
             text=text,
             model=answered_by,

@@ -22,10 +22,21 @@ async def test_answer_with_usage(openai_server: FakeOpenAIServer) -> None:
     done = await gen.complete(PROMPT)
     assert done.text == "Answer 1 to: Hello?" and done.model == "test-model"
     assert (done.prompt_tokens, done.completion_tokens) == (20, 10) and done.latency_ms > 0
-    assert done.cost_usd is None or done.cost_usd >= 0  # litellm knows no price for a local model name
+    assert done.cost_usd is None  # litellm knows no price for a local model name: unknown, not free
     (body,) = openai_server.requests
     assert body["temperature"] == 0.3 and body["max_tokens"] == 50 and "n" not in body
     assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello?"}]
+
+
+async def test_a_priced_model_reports_what_its_tokens_cost(openai_server: FakeOpenAIServer) -> None:
+    """litellm's own price of the answer (20 prompt and 10 completion tokens at gpt-4o-mini's rates)."""
+    import litellm
+
+    gen = LiteLLMGenerator("openai/gpt-4o-mini", api_base=openai_server.api_base, retries=0)
+    done = await gen.complete(PROMPT)
+    info = litellm.get_model_info(model="openai/gpt-4o-mini")
+    expected = 20 * info["input_cost_per_token"] + 10 * info["output_cost_per_token"]
+    assert done.cost_usd is not None and done.cost_usd == pytest.approx(expected)
 
 
 async def test_server_errors_are_retried(openai_server: FakeOpenAIServer) -> None:
