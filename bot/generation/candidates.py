@@ -34,10 +34,12 @@ from bot.generation.sampling import CandidateDraft, cache_keys, sample
 from bot.rounds.deadlines import planned_end
 from bot.rounds.outbox import (
     Delivery,
+    Outgoing,
     announcement_key,
     candidate_key,
     deliver_round,
     enqueue,
+    enqueue_all,
     enqueue_edit,
     scenario_key,
 )
@@ -326,16 +328,17 @@ async def enqueue_scenarios(
     by_scenario: dict[int, list[CandidateRow]] = {}
     for c in candidates:
         by_scenario.setdefault(c.scenario_id, []).append(c)
+    posts: list[Outgoing] = []
     for rs, sc in scenarios:
         sid = sc.id or 0
         parent = None
         if rs.thread_key is None:
             post = scenario_post(r, rs.position, sid, rs.id or 0, scenario_turns(sc), scenario_title(sc))
-            await enqueue(s, scenario_key(r.id, sid), post, community=r.community, round_id=r.id)
+            posts.append(Outgoing(scenario_key(r.id, sid), post))
             parent = scenario_key(r.id, sid)
         for c in by_scenario.get(sid, []):
-            key = candidate_key(r.id, c.id or 0)
-            await enqueue(s, key, candidate_post(r, c, rs.thread_key), community=r.community, round_id=r.id, parent=parent)
+            posts.append(Outgoing(candidate_key(r.id, c.id or 0), candidate_post(r, c, rs.thread_key), parent))
+    await enqueue_all(s, posts, community=r.community, round_id=r.id)
 
 
 def _texts_by_scenario(candidates: Sequence[CandidateRow]) -> dict[int, list[str]]:

@@ -21,7 +21,7 @@ from bot.domain.tally import AmendmentSpec, BallotEvent, ClauseValue, apply_amen
 from bot.generation.drafting import draft_amendments
 from bot.generation.preview import preview_round
 from bot.rounds.deadlines import planned_end
-from bot.rounds.outbox import Delivery, deliver_round, enqueue, enqueue_results
+from bot.rounds.outbox import Delivery, Outgoing, deliver_round, enqueue_all, enqueue_results
 from bot.rounds.posts import ballot_post, describe_amendment
 from bot.rounds.queries import clauses_of, participants, policy_of_version, proposed_amendments, rule_of
 from bot.services import Services
@@ -86,8 +86,9 @@ async def transition(
         await s.refresh(r)
         why = f" ({reason})" if reason else ""
         posts = await _transition_posts(s, svc, r, from_phase, to_phase, amendments, now, why)
-        for key, post in posts[1]:
-            await enqueue(s, f"round:{round_id}:{key}", post, community=r.community, round_id=round_id)
+        await enqueue_all(
+            s, [Outgoing(f"round:{round_id}:{key}", post) for key, post in posts[1]], community=r.community, round_id=round_id
+        )
         if from_phase == Phase.REVIEW:
             await mark_review_end(s, round_id, now)  # analysis: the reactions of REVIEW end here
         if from_phase == Phase.REVIEW or to_phase == Phase.CLOSED:

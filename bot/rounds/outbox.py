@@ -48,7 +48,8 @@ from storage.tables import AmendmentRow, CandidateRow, OutboxRow, RoundRow, Roun
 log = logging.getLogger("policybot.outbox")
 
 POST, EDIT, RESULTS = "post", "edit", "results"
-CLAIM_FOR = timedelta(minutes=2)  # how long a process holds a row it is posting (a post takes seconds at most)
+CLAIM_FOR = timedelta(minutes=2)  # how long a process holds the rows it is posting (a post takes seconds at most)
+CLAIM_AT_ONCE = 20  # rows held in one statement: well within the hold even at Slack's one message a second
 
 # subject kind → (table, column holding the message key)
 _KEY_COLUMN: dict[str, tuple[Any, str]] = {
@@ -78,15 +79,68 @@ def candidate_key(round_id: int, candidate_id: int) -> str:
 # ---------------------------------------------------------------- writing (inside the change's transaction)
 
 
-async def _insert(s: AsyncSession, values: dict[str, Any]) -> None:
-    """Insert one outbox row unless its key is already there (the same decision, written again)."""
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One post a change decides, for `enqueue_all`: its outbox key, the post, the outbox key of the
+    post whose thread it goes in."""
+
+    key: str
+    post: Post
+    parent: str | None = None
+
+
+_INSERTS: dict[str, Any] = {}  # dialect → the outbox INSERT, built once so SQLAlchemy caches its compiled form
+
+
+def _insert_statement(dialect: str) -> Any:
+    found = _INSERTS.get(dialect)
+    if found is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table: Any = OutboxRow.__table__  # type: ignore[attr-defined]
+        found = _INSERTS[dialect] = insert(table).on_conflict_do_nothing(index_elements=["key"])
+    return found
+
+
+def _row(
+    key: str, post: Post, *, community: str, round_id: int | None, parent: str | None, kind: str, target: str | None
+) -> dict[str, Any]:
+    return {
+        "key": key[:200],
+        "community": community,
+        "round_id": round_id,
+        "kind": kind,
+        "parent_key": parent,
+        "target": target,
+        "content": post_to_json(post),
+        "message_key": None,
+        "created_at": datetime.now(UTC),
+        "delivered_at": None,
+        "attempts": 0,
+        "last_error": "",
+    }
+
+
+async def _insert(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert outbox rows in one statement, skipping a key that is already there (the same decision,
+    written again). One statement for all of a change's posts keeps its transaction, which holds
+    SQLite's single write lock, short."""
+    if not rows:
+        return
     conn = await s.connection()
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    table: Any = OutboxRow.__table__  # type: ignore[attr-defined]
-    await conn.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    await conn.execute(_insert_statement(conn.dialect.name), list(rows))
     scope = command_scope.active()
     if scope is not None:
-        scope.enqueued.add(values["key"])
+        scope.enqueued.update(r["key"] for r in rows)
+
+
+async def enqueue_all(
+    s: AsyncSession, posts: Iterable[Outgoing], *, community: str, round_id: int | None = None, kind: str = POST
+) -> None:
+    """Write several posts to the outbox in the session's transaction, in this order."""
+    await _insert(
+        s,
+        [_row(o.key, o.post, community=community, round_id=round_id, parent=o.parent, kind=kind, target=None) for o in posts],
+    )
 
 
 async def enqueue(
@@ -101,23 +155,7 @@ async def enqueue(
 ) -> None:
     """Write `post` to the outbox in the session's transaction; `parent`: the outbox key of the post
     whose thread it goes in (its message key is looked up at delivery)."""
-    await _insert(
-        s,
-        {
-            "key": key[:200],
-            "community": community,
-            "round_id": round_id,
-            "kind": kind,
-            "parent_key": parent,
-            "target": None,
-            "content": post_to_json(post),
-            "message_key": None,
-            "created_at": datetime.now(UTC),
-            "delivered_at": None,
-            "attempts": 0,
-            "last_error": "",
-        },
-    )
+    await enqueue_all(s, [Outgoing(key, post, parent)], community=community, round_id=round_id, kind=kind)
 
 
 async def enqueue_edit(
@@ -138,23 +176,7 @@ async def enqueue_edit(
             pending.content = post_to_json(dataclasses.replace(post, subject=post_from_json(pending.content).subject))
             s.add(pending)
             return
-    await _insert(
-        s,
-        {
-            "key": key[:200],
-            "community": community,
-            "round_id": round_id,
-            "kind": EDIT,
-            "parent_key": of,
-            "target": message,
-            "content": post_to_json(post),
-            "message_key": None,
-            "created_at": datetime.now(UTC),
-            "delivered_at": None,
-            "attempts": 0,
-            "last_error": "",
-        },
-    )
+    await _insert(s, [_row(key, post, community=community, round_id=round_id, parent=of, kind=EDIT, target=message)])
 
 
 async def enqueue_results(s: AsyncSession, round_id: int, community: str, from_phase: Phase, to_phase: Phase) -> None:
@@ -245,11 +267,14 @@ async def deliver(
         known = await _message_keys(svc, {r.parent_key for r in rows if r.parent_key})
         report = Delivery()
         blocked: set[int | None] = set()
-        for row in rows:
+        held: set[int] = set()
+        for i, row in enumerate(rows):
             if row.round_id is not None and row.round_id in blocked:
                 report.waiting += 1
                 continue
-            failure = await _deliver_one(svc, row, known)
+            if row.id not in held:  # hold the next rows for this process, a few at a time
+                held |= await _claim(svc, [r for r in rows[i : i + CLAIM_AT_ONCE] if r.round_id not in blocked])
+            failure = await _deliver_one(svc, row, known) if row.id in held else Undelivered(row.round_id, row.key, "", "")
             if failure is None:
                 report.delivered += 1
             elif failure.problem:
@@ -258,20 +283,25 @@ async def deliver(
             else:  # its parent is not out yet: it waits with it
                 report.waiting += 1
                 blocked.add(row.round_id)
+        if report.waiting or report.failed:
+            await _let_go(svc, held)
         return report
 
 
-async def _claim(svc: Services, row: OutboxRow) -> bool:
-    """Hold the row for this process while it is posted, so that of several bot processes on one
-    database (shards, HTTP workers) only one posts it. A row held by a process that stopped is
-    taken over once its hold runs out; the same process, restarted under its name, takes its own
-    back at once."""
+async def _claim(svc: Services, rows: Sequence[OutboxRow]) -> set[int]:
+    """Hold these rows for this process while it posts them, so that of several bot processes on one
+    database (shards, HTTP workers) only one posts each; returns the ids now held. A row held by a
+    process that stopped is taken over once its hold runs out; the same process, restarted under its
+    name, takes its own back at once."""
+    ids = [r.id for r in rows if r.id is not None]
+    if not ids:
+        return set()
     now, me = svc.now(), svc.options.instance
     async with svc.uow() as uow:
-        done = await uow.session.exec(
+        await uow.session.exec(
             update(OutboxRow)
             .where(
-                col(OutboxRow.id) == row.id,
+                col(OutboxRow.id).in_(ids),
                 col(OutboxRow.delivered_at).is_(None),
                 or_(
                     col(OutboxRow.claimed_until).is_(None),
@@ -282,14 +312,38 @@ async def _claim(svc: Services, row: OutboxRow) -> bool:
             .values(claimed_by=me, claimed_until=now + CLAIM_FOR)
             .execution_options(synchronize_session=False)
         )
+        mine = (
+            await uow.session.exec(
+                select(OutboxRow.id).where(
+                    col(OutboxRow.id).in_(ids), col(OutboxRow.claimed_by) == me, col(OutboxRow.delivered_at).is_(None)
+                )
+            )
+        ).all()
         await uow.commit()
-    return done.rowcount == 1
+    return {i for i in mine if i is not None}
+
+
+async def _let_go(svc: Services, ids: set[int]) -> None:
+    """Release the rows this process held but did not post (their round stopped at a refusal, or
+    waits on a parent), so another process, or a resume, can take them at once."""
+    if not ids:
+        return
+    async with svc.uow() as uow:
+        await uow.session.exec(
+            update(OutboxRow)
+            .where(
+                col(OutboxRow.id).in_(ids),
+                col(OutboxRow.delivered_at).is_(None),
+                col(OutboxRow.claimed_by) == svc.options.instance,
+            )
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        await uow.commit()
 
 
 async def _deliver_one(svc: Services, row: OutboxRow, known: dict[str, str | None]) -> Undelivered | None:
     """Deliver one row; None when done, an Undelivered (problem "" when it must wait) otherwise."""
-    if not await _claim(svc, row):  # another process is posting it
-        return Undelivered(row.round_id, row.key, "", "")
     post = post_from_json(row.content) if row.kind != RESULTS else None
     channel = post.channel if post is not None else ""
     try:
