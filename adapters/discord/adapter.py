@@ -8,6 +8,7 @@ re-delivers unchanged (see event_key_for)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,15 @@ def stance_for_emoji(emoji: discord.PartialEmoji) -> Stance | None:
 def interaction_key(interaction: discord.Interaction[Any]) -> str:
     """The platform event key of a command or a press: Discord's interaction id, so a redelivery acts once."""
     return f"discord:interaction:{interaction.id}"
+
+
+def with_request_key(cmd: Command, interaction: discord.Interaction[Any]) -> Command:
+    """The command carrying the interaction's id as its request key, so a redelivered interaction
+    acts once and gets its first answer again. Reactions (/react, /unreact, the ⭐ button) carry the
+    same id as their event key instead, which the reaction log deduplicates."""
+    if isinstance(cmd, RecordReaction):
+        return cmd
+    return dataclasses.replace(cmd, request_key=interaction_key(interaction))
 
 
 def event_key_for(session_id: str | None, sequence: int | None, payload: discord.RawReactionActionEvent) -> str:
@@ -94,7 +104,7 @@ class DiscordAdapter:
             self.chat.remember(actor, interaction)
             made = build(actor)
             cmd = await made if isinstance(made, Awaitable) else made
-            reply = await self.app.engine.dispatch(cmd)
+            reply = await self.app.engine.dispatch(with_request_key(cmd, interaction))
         except CommandError as e:
             reply = Reply(e.message, ok=False)
         except Exception:
