@@ -31,7 +31,8 @@ JSON = "application/json"  # exactly this: discord.py refuses "application/json;
 
 MANAGE_GUILD = 1 << 5
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 6) | (1 << 16) | (1 << 38) | (1 << 35)  # view, send, react, history, threads
-BOT_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 14) | (1 << 15)  # and embed links, attach files: what the invite asks for
+MANAGE_MESSAGES = 1 << 13
+BOT_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 14) | (1 << 15) | MANAGE_MESSAGES  # and embed links, attach files: the invite's
 EMBED_LINKS = 1 << 14
 CREATE_PUBLIC_THREADS = 1 << 35
 
@@ -156,7 +157,11 @@ class FakeDiscord:
         self.app_permissions = BOT_PERMISSIONS  # the bot's permissions sent with each interaction
         self.forbidden: set[int] = set()  # channels where creating a message answers 403 Missing Permissions
         self.forbidden_reactions = False  # adding a reaction answers 403 Missing Permissions
+        self.manage_messages = True  # the bot may take off a member's reaction (else 403)
+        self.dm_channels: dict[int, int] = {}  # direct-message channel → the member it reaches
+        self.removed_reactions: list[tuple[int, int, str, int]] = []  # (channel, message, emoji, member) taken off
         self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0
         # gateway
@@ -299,6 +304,11 @@ class FakeDiscord:
                 out += [f["name"], f["value"]]
         return [t for t in out if t]
 
+    def direct_messages(self, member: Member) -> list[str]:
+        """The texts of every direct message the bot sent this member."""
+        channels = {str(c) for c, m in self.dm_channels.items() if m == member.id}
+        return [t for m in self.posted_messages() if m["channel_id"] in channels for t in self.texts_of(m)]
+
     def message_with_custom_id(self, custom_id: str) -> dict[str, Any]:
         for mid in reversed(self.order):
             m = self.messages[mid]
@@ -375,6 +385,7 @@ class FakeDiscord:
         ("PATCH", re.compile(r"^/channels/(\d+)/messages/(\d+)$"), "edit", ""),
         ("POST", re.compile(r"^/channels/(\d+)/messages/(\d+)/threads$"), "thread", ""),
         ("PUT", re.compile(r"^/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/@me$"), "reaction", ""),
+        ("DELETE", re.compile(r"^/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/(\d+)$"), "remove_reaction", ""),
         ("POST", re.compile(r"^/users/@me/channels$"), "dm", ""),
     ]
 
@@ -543,10 +554,30 @@ class FakeDiscord:
         self.reactions.append((int(m.group(1)), int(m.group(2)), unquote(m.group(3))))
         return web.Response(status=204)
 
+    async def _r_remove_reaction(
+        self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request
+    ) -> web.Response:
+        from urllib.parse import unquote
+
+        if not self.manage_messages:
+            return self._json({"message": "Missing Permissions", "code": 50013}, 403)
+        channel, message, emoji, user = int(m.group(1)), int(m.group(2)), unquote(m.group(3)), int(m.group(4))
+        self.removed_reactions.append((channel, message, emoji, user))
+        # Discord tells the gateway, as for any removal: the member's reaction is gone
+        data: dict[str, Any] = {"user_id": str(user), "channel_id": str(channel), "message_id": str(message)}
+        data["guild_id"] = str(self.guild_id)
+        data |= {"emoji": {"id": None, "name": emoji}, "burst": False, "type": 0}
+        task = asyncio.get_running_loop().create_task(self.gateway.dispatch("MESSAGE_REACTION_REMOVE", data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.Response(status=204)
+
     async def _r_dm(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        channel = snowflake()
+        self.dm_channels[channel] = int(body["recipient_id"])
         return self._json(
             {
-                "id": str(snowflake()),
+                "id": str(channel),
                 "type": 1,
                 "last_message_id": None,
                 "recipients": [user_payload(int(body["recipient_id"]), "member")],

@@ -5,6 +5,8 @@ their round runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import func, select
 
 from storage.tables import AmendmentRow, RoundRow
@@ -45,3 +47,55 @@ async def test_a_redelivered_interaction_acts_once_and_answers_the_same(fake: Fa
     async with bot.app.engine.services.uow() as uow:
         phase = (await uow.session.exec(select(RoundRow.phase))).one()
     assert phase == "amend"
+
+
+# ---------------------------------------------------------------- a refused reaction: explained once, taken off
+
+
+async def test_a_refused_reaction_is_taken_off_and_explained_once(fake: FakeDiscord, start_bot: StartBot) -> None:
+    bot = await start_bot()
+    d = driver(fake, bot)
+    await open_round(d, scenarios=1)
+    for _ in range(2):  # REVIEW → AMEND → CLOSED (no amendment was proposed)
+        await d.command("mod", "/round advance 1", moderator=True)
+    await d.settle()
+    alice = fake.member("alice")
+
+    async def react(message: dict[str, Any], emoji: str, **changes: Any) -> None:
+        payload = fake.reaction(alice, message, emoji) | changes
+        await d.deliver("MESSAGE_REACTION_ADD", payload)
+        await d.handled()
+
+    first, second = await d.candidate_message(1), await d.candidate_message(2)
+    await react(first, "👍")
+    # Discord tells the gateway that the reaction is gone; that removal is refused too, silently
+    d.expected += 1
+    await d.handled()
+    assert fake.removed_reactions == [(int(first["channel_id"]), int(first["id"]), "👍", alice.id)]
+    told = fake.direct_messages(alice)
+    assert told == ["⚠️ Your 👍 was not counted: Round #1 is closed; reactions are no longer recorded. It was taken off."]
+    await react(second, "👎")
+    d.expected += 1
+    await d.handled()
+    assert len(fake.removed_reactions) == 2  # taken off again, but the member is not told twice
+    assert fake.direct_messages(alice) == told
+
+    # on a post of the bot that is not a candidate: the same, with its own reason
+    announcement = fake.message_titled("Policy round #1")
+    await react(announcement, "👍")
+    d.expected += 1
+    await d.handled()
+    assert "not a candidate" in fake.direct_messages(alice)[-1]
+    # on a member's own message the bot never touches a reaction, nor says anything
+    await react(announcement, "🤷", message_author_id=str(alice.id))
+    assert len(fake.removed_reactions) == 3 and len(fake.direct_messages(alice)) == 2
+
+    # where policybot lacks Manage Messages, the reaction stays and the member is told so, once
+    fake.manage_messages = False
+    bob = fake.member("bob")
+    payload = fake.reaction(bob, first, "👍")
+    await d.deliver("MESSAGE_REACTION_ADD", payload)
+    await d.handled()
+    assert len(fake.removed_reactions) == 3
+    [note] = fake.direct_messages(bob)
+    assert "cannot take it off (it lacks Manage Messages" in note and "remove it yourself" in note
