@@ -457,3 +457,16 @@ class HandledRequestRow(SQLModel, table=True):
     member: str = Field(default="", max_length=128)
     reply: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))  # the answer, as JSON
     handled_at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- discord: where the slash commands are registered
+
+
+class DiscordCommandScopeRow(SQLModel, table=True):
+    """A server the slash commands were registered in directly (`policybot run discord --guild`, for
+    development): a later global registration clears them there, so no command shows twice."""
+
+    __tablename__ = "discord_command_scope"
+
+    guild_id: str = Field(primary_key=True, max_length=32)
+    synced_at: datetime = Field(sa_column=_ts())

@@ -15,6 +15,7 @@ from adapters.discord.chat import DiscordChat
 from adapters.discord.commands import add_commands
 from adapters.discord.components import DYNAMIC_ITEMS
 from adapters.discord.render import NO_MENTIONS
+from adapters.discord.sync import CommandScopes, sync_commands
 from bot.bootstrap import App
 
 log = logging.getLogger("policybot.discord")
@@ -52,13 +53,9 @@ class PolicyBot(discord.Client):
             await self.sync_commands()
 
     async def sync_commands(self) -> list[app_commands.AppCommand]:
-        """Global commands reach every server within about an hour; with a guild id (development)
-        they are copied to that guild and appear at once."""
-        if self.sync_guild_id is not None:
-            guild = discord.Object(self.sync_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            return await self.tree.sync(guild=guild)
-        return await self.tree.sync()
+        """Register the commands globally, or in the development server, clearing the other scope."""
+        scopes = CommandScopes(self.adapter.app.engine.services.uow)
+        return await sync_commands(self, self.tree, scopes, self.sync_guild_id)
 
     def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
         # The gateway sets ws.sequence and calls the parser (which calls this) synchronously, so the

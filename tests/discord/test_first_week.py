@@ -99,3 +99,31 @@ async def test_a_refused_reaction_is_taken_off_and_explained_once(fake: FakeDisc
     assert len(fake.removed_reactions) == 3
     [note] = fake.direct_messages(bob)
     assert "cannot take it off (it lacks Manage Messages" in note and "remove it yourself" in note
+
+
+# ---------------------------------------------------------------- commands registered in one scope at a time
+
+
+def shown_in(fake: FakeDiscord, guild_id: int) -> list[str]:
+    """The commands a member of the server sees: the global ones and the server's own, as Discord lists them."""
+    return sorted(c["name"] for scope in ("global", str(guild_id)) for c in fake.synced.get(scope, []))
+
+
+async def test_developing_in_a_server_then_going_global_never_shows_a_command_twice(
+    fake: FakeDiscord, start_bot: StartBot
+) -> None:
+    development = await start_bot(guild_id=fake.guild_id)  # `policybot run discord --guild …`
+    names = sorted(c["name"] for c in fake.synced[str(fake.guild_id)])
+    assert len(names) == 13 and fake.synced["global"] == []
+    await development.stop()
+
+    production = await start_bot()  # then `policybot run discord`: global, and the server's copy cleared
+    assert fake.synced[str(fake.guild_id)] == [] and shown_in(fake, fake.guild_id) == names
+    await production.stop()
+    again = await start_bot()  # nothing left to clear: the server is cleared once
+    puts = [c for c in fake.calls if c.method == "PUT" and f"/guilds/{fake.guild_id}/commands" in c.path]
+    assert len(puts) == 2 and shown_in(fake, fake.guild_id) == names
+    await again.stop()
+
+    await start_bot(guild_id=fake.guild_id)  # and back to development: the global commands are cleared
+    assert fake.synced["global"] == [] and shown_in(fake, fake.guild_id) == names
