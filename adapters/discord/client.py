@@ -16,6 +16,7 @@ from adapters.discord.commands import add_commands
 from adapters.discord.components import DYNAMIC_ITEMS
 from adapters.discord.render import NO_MENTIONS
 from adapters.discord.sync import CommandScopes, sync_commands
+from adapters.discord.threads import ThreadKeeper
 from bot.bootstrap import App
 
 log = logging.getLogger("policybot.discord")
@@ -27,6 +28,7 @@ class PolicyBot(discord.Client):
     """Build it, build the App with DiscordChat(bot), then bot.attach(app) before start()."""
 
     adapter: DiscordAdapter
+    threads: ThreadKeeper
 
     def __init__(self, *, guild_id: int | None = None, sync: bool = True, **options: Any) -> None:
         super().__init__(intents=discord.Intents.default(), allowed_mentions=NO_MENTIONS, **options)
@@ -44,11 +46,13 @@ class PolicyBot(discord.Client):
         chat = app.engine.services.chat
         assert isinstance(chat, DiscordChat), "bootstrap the App with DiscordChat(this client)"
         self.adapter = DiscordAdapter(app, self, chat)
+        self.threads = ThreadKeeper(self, app.engine.services.uow)
         add_commands(self.tree, self.adapter)
         return self.adapter
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC_ITEMS.values())
+        self.threads.start()
         if self.sync_on_start:
             await self.sync_commands()
 
@@ -68,6 +72,22 @@ class PolicyBot(discord.Client):
                 key = event_key_for("local", None, args[0]) + f":{uuid.uuid4().hex}"
             self._event_keys[id(args[0])] = key
         super().dispatch(event, *args, **kwargs)
+
+    async def close(self) -> None:
+        keeper = getattr(self, "threads", None)  # None when closed before attach()
+        if keeper is not None:
+            await keeper.stop()
+        await super().close()
+
+    async def on_ready(self) -> None:
+        # connected (again) with every server's active threads known: reopen those archived meanwhile
+        await self.threads.safe_sweep()
+
+    async def on_raw_thread_update(self, payload: discord.RawThreadUpdateEvent) -> None:
+        try:
+            await self.threads.on_thread_update(payload)
+        except Exception:
+            log.exception("keeping thread %s open failed; the next sweep tries again", payload.thread_id)
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         await self._reaction(payload)

@@ -265,7 +265,7 @@ class FakeDiscord:
                     "parent_id": None,
                 }
             ],
-            "threads": [],
+            "threads": [t for t in self.threads.values() if not t["thread_metadata"]["archived"]],  # the active ones
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],
@@ -383,6 +383,7 @@ class FakeDiscord:
         ("PATCH", re.compile(r"^/webhooks/(\d+)/([^/]+)/messages/@original$"), "edit_original", ""),
         ("POST", re.compile(r"^/channels/(\d+)/messages$"), "message", ""),
         ("PATCH", re.compile(r"^/channels/(\d+)/messages/(\d+)$"), "edit", ""),
+        ("PATCH", re.compile(r"^/channels/(\d+)$"), "edit_channel", ""),
         ("POST", re.compile(r"^/channels/(\d+)/messages/(\d+)/threads$"), "thread", ""),
         ("PUT", re.compile(r"^/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/@me$"), "reaction", ""),
         ("DELETE", re.compile(r"^/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/(\d+)$"), "remove_reaction", ""),
@@ -546,6 +547,34 @@ class FakeDiscord:
         self.threads[message_id] = thread
         return self._json(thread, 201)
 
+    async def _r_edit_channel(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        thread = self.threads.get(int(m.group(1)))
+        if thread is None:
+            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        meta = thread["thread_metadata"]
+        if meta["locked"] and body.get("archived") is False:  # only Manage Threads unarchives a locked thread
+            return self._json({"message": "Missing Permissions", "code": 50013}, 403)
+        for k in ("archived", "locked", "auto_archive_duration"):
+            if k in body:
+                meta[k] = body[k]
+        meta["archive_timestamp"] = now_iso()
+        self.later(self.gateway.dispatch("THREAD_UPDATE", thread))
+        return self._json(thread)
+
+    async def archive_thread(self, thread_id: int, *, tell: bool = True, locked: bool = False) -> None:
+        """Archive a thread as Discord does after a week without messages; `tell`: send THREAD_UPDATE
+        (False: it happened while no bot was connected)."""
+        meta = self.threads[thread_id]["thread_metadata"]
+        meta.update(archived=True, locked=locked, archive_timestamp=now_iso())
+        if tell:
+            await self.gateway.dispatch("THREAD_UPDATE", self.threads[thread_id])
+
+    def later(self, coro: Any) -> None:
+        """Run a gateway dispatch after the REST answer, as Discord does."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _r_reaction(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
         from urllib.parse import unquote
 
@@ -567,9 +596,7 @@ class FakeDiscord:
         data: dict[str, Any] = {"user_id": str(user), "channel_id": str(channel), "message_id": str(message)}
         data["guild_id"] = str(self.guild_id)
         data |= {"emoji": {"id": None, "name": emoji}, "burst": False, "type": 0}
-        task = asyncio.get_running_loop().create_task(self.gateway.dispatch("MESSAGE_REACTION_REMOVE", data))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.later(self.gateway.dispatch("MESSAGE_REACTION_REMOVE", data))
         return web.Response(status=204)
 
     async def _r_dm(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:

@@ -5,11 +5,13 @@ their round runs."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlmodel import func, select
 
-from storage.tables import AmendmentRow, RoundRow
+from bot.domain.model import Stance
+from storage.tables import AmendmentRow, ReactionEventRow, RoundRow
 from tests.discord.conftest import StartBot
 from tests.discord.driver import opt, reply_text, sub
 from tests.discord.fake_discord import FakeDiscord
@@ -127,3 +129,48 @@ async def test_developing_in_a_server_then_going_global_never_shows_a_command_tw
 
     await start_bot(guild_id=fake.guild_id)  # and back to development: the global commands are cleared
     assert fake.synced["global"] == [] and shown_in(fake, fake.guild_id) == names
+
+
+# ---------------------------------------------------------------- round threads stay open while the round runs
+
+
+def unarchives(fake: FakeDiscord, thread_id: int) -> int:
+    return sum(
+        1 for c in fake.calls if c.method == "PATCH" and c.path == f"/channels/{thread_id}" and c.body == {"archived": False}
+    )
+
+
+async def test_a_running_rounds_thread_archived_by_discord_is_opened_again(fake: FakeDiscord, start_bot: StartBot) -> None:
+    bot = await start_bot()
+    d = driver(fake, bot)
+    await open_round(d, scenarios=2)
+    first, second = sorted(fake.threads)
+    assert all(t["thread_metadata"]["auto_archive_duration"] == 10080 for t in fake.threads.values())
+
+    # a week without a message: Discord archives the thread and tells the gateway
+    await fake.archive_thread(first)
+    await fake.wait_for(lambda: not fake.threads[first]["thread_metadata"]["archived"])
+    assert unarchives(fake, first) == 1 and unarchives(fake, second) == 0
+    # members can react there again
+    await d.react("alice", 1, Stance.ENDORSE)
+    assert await count(bot, select(func.count()).select_from(ReactionEventRow)) == 1
+
+    # archived while no bot was connected: the sweep when the gateway is ready opens it again
+    await bot.stop()
+    await fake.archive_thread(second, tell=False)
+    again = await start_bot()
+    await fake.wait_for(lambda: not fake.threads[second]["thread_metadata"]["archived"])
+    assert unarchives(fake, second) == 1 and unarchives(fake, first) == 1
+    assert await again.client.threads.sweep() == 0  # nothing else to open
+
+    # a thread a moderator locked stays as it is; and once the round is over, threads archive for good
+    keeper = again.client.threads
+    await asyncio.wait_for(keeper.wait_updates(1), 20)  # Discord's word that it is open again
+    seen = keeper.updates
+    await fake.archive_thread(first, locked=True)
+    await asyncio.wait_for(keeper.wait_updates(seen + 1), 20)
+    await driver(fake, again).command("mod", "/round cancel 1", moderator=True)
+    await fake.archive_thread(second)
+    await asyncio.wait_for(keeper.wait_updates(seen + 2), 20)
+    assert unarchives(fake, first) == 1 and unarchives(fake, second) == 1
+    assert await again.client.threads.sweep() == 0
