@@ -23,6 +23,7 @@ tables.MemberPrivacyRow.updated_at
 tables.CommunityExportSettingsRow.updated_by
 tables.CommunityExportSettingsRow.updated_at
 tables.RoundAnalysisRow.computed_at
+tables.DiscordCommandScopeRow.synced_at
 
 # fields of results kept for callers and tests that read them
 RoundInput.scenario_titles

@@ -101,17 +101,31 @@ app.add_typer(run_app, name="run")
 def run_discord(
     guild: Annotated[int | None, typer.Option(help="a server id: register the commands there at once (development)")] = None,
     sync: Annotated[bool, typer.Option("--sync/--no-sync", help="register the slash commands with Discord at start-up")] = True,
+    shard_count: Annotated[
+        int | None, typer.Option(help="shards in all (default: Discord's recommendation, all in this process)")
+    ] = None,
+    shards: Annotated[
+        str | None, typer.Option(help="with --shard-count: the shards this process runs, e.g. 0-3 (default: all)")
+    ] = None,
 ) -> None:
     """Run the Discord bot with DISCORD_TOKEN (the README's Discord section walks through the set-up)."""
-    from adapters.discord.run import run
+    from adapters.discord.run import Shards, run
     from adapters.discord.settings import DiscordSettings
     from storage.migrate import upgrade
 
+    if shards is not None and shard_count is None:
+        typer.echo("--shards needs --shard-count (the number of shards of all processes together).", err=True)
+        raise typer.Exit(2)
+    try:
+        running = Shards.parse(shard_count, shards) if shard_count is not None else None
+    except ValueError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
     settings = _settings()
     discord_settings = load_settings(DiscordSettings)
     upgrade(settings.database_url)
     logging.getLogger("policybot").setLevel(logging.INFO)
-    asyncio.run(run(settings, discord_settings, guild_id=guild, sync=sync))
+    asyncio.run(run(settings, discord_settings, guild_id=guild, sync=sync, shards=running))
 
 
 @run_app.command("slack")

@@ -489,3 +489,16 @@ class RoundPolisStateRow(SQLModel, table=True):
     event_id: int = Field(default=0)
     state: str = Field(sa_column=Column(Text, nullable=False))
     computed_at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- discord: where the slash commands are registered
+
+
+class DiscordCommandScopeRow(SQLModel, table=True):
+    """A server the slash commands were registered in directly (`policybot run discord --guild`, for
+    development): a later global registration clears them there, so no command shows twice."""
+
+    __tablename__ = "discord_command_scope"
+
+    guild_id: str = Field(primary_key=True, max_length=32)
+    synced_at: datetime = Field(sa_column=_ts())

@@ -8,8 +8,10 @@ re-delivers unchanged (see event_key_for)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +28,7 @@ from bot.inbound.actions import command_for_action
 
 log = logging.getLogger("policybot.discord")
 
+TOLD_KEPT = 10_000  # (member, refusal) pairs remembered, so each is explained once
 Build = Callable[[Actor], Command | Awaitable[Command]]
 _SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f"}
 
@@ -45,6 +48,15 @@ def interaction_key(interaction: discord.Interaction[Any]) -> str:
     return f"discord:interaction:{interaction.id}"
 
 
+def with_request_key(cmd: Command, interaction: discord.Interaction[Any]) -> Command:
+    """The command carrying the interaction's id as its request key, so a redelivered interaction
+    acts once and gets its first answer again. Reactions (/react, /unreact, the ⭐ button) carry the
+    same id as their event key instead, which the reaction log deduplicates."""
+    if isinstance(cmd, RecordReaction):
+        return cmd
+    return dataclasses.replace(cmd, request_key=interaction_key(interaction))
+
+
 def event_key_for(session_id: str | None, sequence: int | None, payload: discord.RawReactionActionEvent) -> str:
     """The platform event key of a reaction event: the gateway session and the dispatch's sequence
     number, which a resume re-delivers unchanged, plus what the event is about (for reading the
@@ -62,6 +74,8 @@ class DiscordAdapter:
         self.chat = chat
         self.moderators = ModeratorRoles(app.engine.services.uow)
         self.handled = 0  # interactions and reaction events fully handled (tests and logs wait on it)
+        self._told: OrderedDict[tuple[str, str, str], None] = OrderedDict()  # refusals explained already
+        self._cannot_remove: set[int | None] = set()  # servers where the bot lacks Manage Messages (logged once)
         self._handled_changed = asyncio.Condition()
 
     # ------------------------------------------------------------ actors
@@ -94,7 +108,7 @@ class DiscordAdapter:
             self.chat.remember(actor, interaction)
             made = build(actor)
             cmd = await made if isinstance(made, Awaitable) else made
-            reply = await self.app.engine.dispatch(cmd)
+            reply = await self.app.engine.dispatch(with_request_key(cmd, interaction))
         except CommandError as e:
             reply = Reply(e.message, ok=False)
         except Exception:
@@ -149,6 +163,42 @@ class DiscordAdapter:
         )
         reply = await self.app.engine.dispatch(cmd)
         log.debug("reaction %s: %s", event_key, reply.text)
+        if not reply.ok and not cmd.removed and me is not None and payload.message_author_id == me.id:
+            await self._refused(actor, payload, reply)
+
+    async def _refused(self, actor: Actor, payload: discord.RawReactionActionEvent, reply: Reply) -> None:
+        """A reaction the core refused on one of the bot's own posts (the round is over, the message is
+        not a candidate): taken off, so it does not look counted, and explained to the member privately,
+        once per member and reason. A reaction on a member's own message is never touched."""
+        taken_off = await self._take_off(payload)
+        told = (actor.community, actor.member, reply.text)
+        if told in self._told:
+            return
+        self._told[told] = None
+        while len(self._told) > TOLD_KEPT:
+            self._told.popitem(last=False)
+        where = f"<#{payload.channel_id}>"
+        after = (
+            " It was taken off."
+            if taken_off
+            else f" policybot cannot take it off (it lacks Manage Messages in {where}); you can remove it yourself."
+        )
+        await self.chat.reply_privately(actor, Reply(f"Your {payload.emoji} was not counted: {reply.text}{after}", ok=False))
+
+    async def _take_off(self, payload: discord.RawReactionActionEvent) -> bool:
+        """Remove a member's reaction (needs Manage Messages); False where Discord does not permit it."""
+        message = self.client.get_partial_messageable(payload.channel_id).get_partial_message(payload.message_id)
+        try:
+            await message.remove_reaction(payload.emoji, discord.Object(payload.user_id))
+        except discord.Forbidden:
+            if payload.guild_id not in self._cannot_remove:
+                self._cannot_remove.add(payload.guild_id)
+                log.warning("server %s: refused reactions stay on (grant policybot Manage Messages)", payload.guild_id)
+            return False
+        except discord.HTTPException as e:
+            log.warning("could not take off a refused reaction on %s: %s", payload.message_id, e)
+            return False
+        return True
 
     async def _bump(self) -> None:
         async with self._handled_changed:

@@ -16,7 +16,12 @@ def required_permissions() -> discord.Permissions:
     the scenarios; create_public_threads: one thread per scenario; send_messages_in_threads: post the
     candidates in it; embed_links: posts are embeds; attach_files: exports and charts;
     add_reactions: seed 👍 👎 🤷 on each candidate; read_message_history: react to and edit its own
-    earlier messages."""
+    earlier messages; manage_messages: take off a reaction the round refused (a member's 👍 after the
+    round closed, or on a post that is not a candidate), so it does not look counted. policybot
+    deletes no message with it. Without it a refused reaction stays on and the member is told so.
+
+    Keeping a round's threads open needs nothing more: the bot started them, and a thread's starter
+    may unarchive it (a thread a moderator locked stays as the moderator left it)."""
     return discord.Permissions(
         view_channel=True,
         send_messages=True,
@@ -26,6 +31,7 @@ def required_permissions() -> discord.Permissions:
         attach_files=True,
         add_reactions=True,
         read_message_history=True,
+        manage_messages=True,
     )
 
 
@@ -53,6 +59,7 @@ LABELS = {
     "attach_files": "Attach Files",
     "add_reactions": "Add Reactions",
     "read_message_history": "Read Message History",
+    "manage_messages": "Manage Messages",
 }
 
 

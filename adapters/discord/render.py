@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import discord
 
-from bot.domain.outputs import Attachment, Button, Field, Post, Reply, cut, render_times, split_text, strip_time_tokens
+from bot.domain.outputs import Attachment, Button, Field, Post, Reply, cut, render_times, split_text, strip_time_tokens, utc_text
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096
@@ -48,6 +48,12 @@ def discord_times(text: str) -> str:
     return render_times(text, lambda epoch: f"<t:{epoch}:f>")
 
 
+def plain_times(text: str) -> str:
+    """Time tokens as UTC text, for where Discord renders no timestamp (embed titles, field names):
+    the core keeps times out of titles, and one that slips through still reads as a date."""
+    return render_times(text, utc_text)
+
+
 @dataclass
 class OutMessage:
     """One Discord message to send: content and/or one embed, and optionally buttons and a file."""
@@ -59,7 +65,7 @@ class OutMessage:
 
 
 def _field(f: Field) -> tuple[str, str, bool]:
-    name = cut(discord_times(f.name).strip() or "\u200b", FIELD_NAME_LIMIT)
+    name = cut(plain_times(f.name).strip() or "\u200b", FIELD_NAME_LIMIT)
     value = cut(discord_times(f.value).strip() or "—", FIELD_VALUE_LIMIT)
     return name, value, f.inline
 
@@ -67,7 +73,7 @@ def _field(f: Field) -> tuple[str, str, bool]:
 def embeds_for(title: str, text: str, fields: tuple[Field, ...], colour: discord.Colour | None = None) -> list[discord.Embed]:
     """One or more embeds showing the whole text and every field: the first carries the title; any
     text beyond one description continues in further embeds, and fields fill what room is left."""
-    title = cut(discord_times(title).strip() or "\u200b", TITLE_LIMIT)
+    title = cut(plain_times(title).strip() or "\u200b", TITLE_LIMIT)
     chunks = split_text(discord_times(text), DESCRIPTION_LIMIT) if text.strip() else []
     embeds: list[discord.Embed] = [discord.Embed(title=title, description=chunks[0] if chunks else None, colour=colour)]
     for i, chunk in enumerate(chunks[1:], 2):

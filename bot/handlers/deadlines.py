@@ -63,6 +63,7 @@ def _running_deadline(r: RoundRow, now: datetime, doing: str) -> datetime:
 
 
 def _announce(r: RoundRow, title: str, text: str) -> Post:
+    """A schedule change's post: the new time is in its text (a title never carries a time)."""
     return Post(r.channel, f"Round #{r.id}: {title}", text)
 
 
@@ -129,7 +130,7 @@ async def set_phase_end(cmd: SetPhaseEnd, svc: Services) -> Outcome:
     if new - now > MAX_PHASE:
         raise CommandError(f"{cmd.ends[:60]} is more than 60d from now; the longest a phase can last is 60d.")
     text = f"{phase} now ends {time_token(new)} (was {time_token(ends)})."
-    post = _announce(r, f"{phase} ends {time_token(new)}", f"{text} Changed by {cmd.actor.name}.")
+    post = _announce(r, f"{phase} has a new end", f"{text} Changed by {cmd.actor.name}.")
     await _set_deadline(svc, r, ends=new, paused=None, post=post)
     return Outcome(Reply(f"Round #{r.id}: {text}"))
 

@@ -112,8 +112,8 @@ async def _transition_posts(
     if to_phase == Phase.AMEND:
         post = Post(
             r.channel,
-            f"Round #{r.id}: amendments are open until {time_token(r.phase_ends_at or now)}",
-            "Propose a change to a clause of "
+            f"Round #{r.id}: amendments are open",
+            f"Open until {time_token(r.phase_ends_at or now)}. Propose a change to a clause of "
             f"{policy.name} v{version.version}: /amend add|replace|remove {r.id} … -- rationale. "
             "Reactions to candidates are still recorded.",
         )
@@ -122,7 +122,8 @@ async def _transition_posts(
         clause_number = {c.key: c.number for c in await clauses_of(s, r.policy_version_id)}
         opening = Post(
             r.channel,
-            f"Round #{r.id}: the vote is open until {time_token(r.phase_ends_at or now)}",
+            f"Round #{r.id}: the vote is open",
+            f"Open until {time_token(r.phase_ends_at or now)}. "
             f"{len(amendments)} amendment(s) to {policy.name} v{version.version}. Ballots are secret "
             f"until the vote closes and can be changed until then. Rule: {rule_of(r).describe()}.",
         )

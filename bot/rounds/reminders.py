@@ -32,7 +32,8 @@ async def reminder_content(svc: Services, r: RoundRow, phase: Phase, ends: datet
     """The channel post with participation so far, and who gets a direct message (VOTE only)."""
     assert r.id is not None
     left = span_text((ends - now).total_seconds())
-    title = f"Round #{r.id}: {PHASE_ENDING[phase]} {time_token(ends)} (in {left})"
+    title = f"Round #{r.id}: {PHASE_ENDING[phase]} in {left}"
+    when = f"{PHASE_ENDING[phase].capitalize()} {time_token(ends)}. "  # a time goes in the text, never the title
     fields: list[Field] = []
     recipients: list[str] = []
     async with svc.uow() as uow:
@@ -93,7 +94,7 @@ async def reminder_content(svc: Services, r: RoundRow, phase: Phase, ends: datet
                 (await s.exec(select(ReminderOptOutRow.member).where(ReminderOptOutRow.community == r.community))).all()
             )
             recipients = sorted(reactors - voters - opted_out)
-    return Post(r.channel, title, text, tuple(fields)), recipients
+    return Post(r.channel, title, when + text, tuple(fields)), recipients
 
 
 async def direct_messages(svc: Services, r: RoundRow, ends: datetime, now: datetime, members: Sequence[str]) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from adapters.discord.client import PolicyBot
-from adapters.discord.run import build
+from adapters.discord.run import Shards, build
 from bot.bootstrap import App
 from bot.settings import Settings
 from storage.database import Database
@@ -47,8 +47,19 @@ StartBot = Callable[..., Awaitable[RunningBot]]
 async def start_bot(fake: FakeDiscord, database: Database) -> AsyncIterator[StartBot]:
     """Start a bot process (a fresh client and app on the shared database); all are stopped at the end."""
     running: list[RunningBot] = []
+    opened: list[Database] = []
 
-    async def start(*, generator: FakeGenerator | None = None, guild_id: int | None = None) -> RunningBot:
+    async def start(
+        *,
+        generator: FakeGenerator | None = None,
+        guild_id: int | None = None,
+        shards: Shards | None = None,
+        own_database: bool = False,
+    ) -> RunningBot:
+        """`own_database`: the process's own connections to the same database, as another process has."""
+        db = Database(database.url) if own_database else database
+        if own_database:
+            opened.append(db)
         client, app = build(
             # the fake generator answers one text per call: independent sampling, no background drafting
             Settings(
@@ -60,8 +71,9 @@ async def start_bot(fake: FakeDiscord, database: Database) -> AsyncIterator[Star
                 max_response_chars=100_000,  # long candidates kept whole: these tests check Discord's limits
             ),
             guild_id=guild_id,
+            shards=shards,
             generator=generator or FakeGenerator(),
-            database=database,
+            database=db,
             guild_ready_timeout=0.05,
         )
         task = asyncio.create_task(client.start("MTMwMDAwMDAwMDAwMDAwMDAwMA.fake.token"))
@@ -74,3 +86,5 @@ async def start_bot(fake: FakeDiscord, database: Database) -> AsyncIterator[Star
     for bot in running:
         if not bot.client.is_closed():
             await bot.stop()
+    for db in opened:
+        await db.dispose()

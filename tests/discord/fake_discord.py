@@ -31,7 +31,8 @@ JSON = "application/json"  # exactly this: discord.py refuses "application/json;
 
 MANAGE_GUILD = 1 << 5
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 6) | (1 << 16) | (1 << 38) | (1 << 35)  # view, send, react, history, threads
-BOT_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 14) | (1 << 15)  # and embed links, attach files: what the invite asks for
+MANAGE_MESSAGES = 1 << 13
+BOT_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 14) | (1 << 15) | MANAGE_MESSAGES  # and embed links, attach files: the invite's
 EMBED_LINKS = 1 << 14
 CREATE_PUBLIC_THREADS = 1 << 35
 
@@ -138,6 +139,7 @@ class FakeDiscord:
         self.owner_id = snowflake()
         self.channel_id = snowflake()
         self.mod_role_id = snowflake()
+        self.guild_channels: dict[int, int] = {self.guild_id: self.channel_id}  # every server → its #policy channel
         self.limits = {"message": (message_limit, message_window), "reaction": (reaction_limit, reaction_window)}
         self.members: dict[str, Member] = {}
         self.calls: list[Call] = []
@@ -153,10 +155,15 @@ class FakeDiscord:
         self.followups: dict[str, list[dict[str, Any]]] = {}  # interaction token → follow-up messages
         self.synced: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id → command payloads
         self.files: dict[str, bytes] = {}  # served at /files/<name> (attachments members upload)
+        self.recommended_shards = 1  # what GET /gateway/bot recommends
         self.app_permissions = BOT_PERMISSIONS  # the bot's permissions sent with each interaction
         self.forbidden: set[int] = set()  # channels where creating a message answers 403 Missing Permissions
         self.forbidden_reactions = False  # adding a reaction answers 403 Missing Permissions
+        self.manage_messages = True  # the bot may take off a member's reaction (else 403)
+        self.dm_channels: dict[int, int] = {}  # direct-message channel → the member it reaches
+        self.removed_reactions: list[tuple[int, int, str, int]] = []  # (channel, message, emoji, member) taken off
         self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0
         # gateway
@@ -203,11 +210,31 @@ class FakeDiscord:
         m.roles = list(roles)
         return m
 
-    def guild_payload(self) -> dict[str, Any]:
+    def add_guild(self, *, shard: int, shard_count: int) -> tuple[int, int]:
+        """Another server, with its own #policy channel, whose events the given shard carries
+        (Discord's rule: shard = (guild_id >> 22) % shard_count). Returns (guild id, channel id)."""
+        guild = snowflake()
+        while (guild >> 22) % shard_count != shard:
+            guild += 1 << 22
+        channel = snowflake()
+        self.guild_channels[guild] = channel
+        return guild, channel
+
+    def guild_of(self, channel_id: int) -> int:
+        """The server a channel or thread is in."""
+        for guild, channel in self.guild_channels.items():
+            if channel == channel_id:
+                return guild
+        thread = self.threads.get(channel_id)
+        return int(thread["guild_id"]) if thread is not None else self.guild_id
+
+    def guild_payload(self, guild_id: int | None = None) -> dict[str, Any]:
+        guild_id = guild_id or self.guild_id
+        channel_id = self.guild_channels[guild_id]
         bot_member = member_payload(self.bot_user, [], MEMBER_PERMISSIONS)
         bot_member.pop("permissions")
         return {
-            "id": str(self.guild_id),
+            "id": str(guild_id),
             "name": "Policy Lab",
             "icon": None,
             "splash": None,
@@ -219,7 +246,7 @@ class FakeDiscord:
             "default_message_notifications": 0,
             "explicit_content_filter": 0,
             "roles": [
-                role_payload(self.guild_id, "@everyone", MEMBER_PERMISSIONS, 0),
+                role_payload(guild_id, "@everyone", MEMBER_PERMISSIONS, 0),
                 role_payload(self.mod_role_id, "stewards", MEMBER_PERMISSIONS, 1),
             ],
             "emojis": [],
@@ -247,9 +274,9 @@ class FakeDiscord:
             "members": [bot_member],
             "channels": [
                 {
-                    "id": str(self.channel_id),
+                    "id": str(channel_id),
                     "type": 0,
-                    "guild_id": str(self.guild_id),
+                    "guild_id": str(guild_id),
                     "name": "policy",
                     "position": 0,
                     "permission_overwrites": [],
@@ -260,7 +287,9 @@ class FakeDiscord:
                     "parent_id": None,
                 }
             ],
-            "threads": [],
+            "threads": [  # the active ones
+                t for t in self.threads.values() if t["guild_id"] == str(guild_id) and not t["thread_metadata"]["archived"]
+            ],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],
@@ -298,6 +327,11 @@ class FakeDiscord:
             for f in e.get("fields", []):
                 out += [f["name"], f["value"]]
         return [t for t in out if t]
+
+    def direct_messages(self, member: Member) -> list[str]:
+        """The texts of every direct message the bot sent this member."""
+        channels = {str(c) for c, m in self.dm_channels.items() if m == member.id}
+        return [t for m in self.posted_messages() if m["channel_id"] in channels for t in self.texts_of(m)]
 
     def message_with_custom_id(self, custom_id: str) -> dict[str, Any]:
         for mid in reversed(self.order):
@@ -365,6 +399,7 @@ class FakeDiscord:
 
     ROUTES: ClassVar[list[tuple[str, re.Pattern[str], str, str]]] = [
         ("GET", re.compile(r"^/users/@me$"), "me", ""),
+        ("GET", re.compile(r"^/gateway/bot$"), "gateway_bot", ""),
         ("GET", re.compile(r"^/oauth2/applications/@me$"), "application", ""),
         ("PUT", re.compile(r"^/applications/(\d+)/commands$"), "sync", "global"),
         ("PUT", re.compile(r"^/applications/(\d+)/guilds/(\d+)/commands$"), "sync", "guild"),
@@ -373,8 +408,10 @@ class FakeDiscord:
         ("PATCH", re.compile(r"^/webhooks/(\d+)/([^/]+)/messages/@original$"), "edit_original", ""),
         ("POST", re.compile(r"^/channels/(\d+)/messages$"), "message", ""),
         ("PATCH", re.compile(r"^/channels/(\d+)/messages/(\d+)$"), "edit", ""),
+        ("PATCH", re.compile(r"^/channels/(\d+)$"), "edit_channel", ""),
         ("POST", re.compile(r"^/channels/(\d+)/messages/(\d+)/threads$"), "thread", ""),
         ("PUT", re.compile(r"^/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/@me$"), "reaction", ""),
+        ("DELETE", re.compile(r"^/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/(\d+)$"), "remove_reaction", ""),
         ("POST", re.compile(r"^/users/@me/channels$"), "dm", ""),
     ]
 
@@ -421,6 +458,12 @@ class FakeDiscord:
 
     async def _r_me(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
         return self._json({**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0, "locale": "en-US"})
+
+    async def _r_gateway_bot(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
+        return self._json(
+            {"url": f"ws://127.0.0.1:{self.port}/gateway", "shards": self.recommended_shards, "session_start_limit": limit}
+        )
 
     async def _r_application(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
         return self._json(
@@ -516,7 +559,7 @@ class FakeDiscord:
         thread = {
             "id": str(message_id),  # a thread started from a message has the message's id
             "type": 11,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(self.guild_of(channel_id)),
             "parent_id": str(channel_id),
             "owner_id": str(self.app_id),
             "name": body["name"],
@@ -535,6 +578,34 @@ class FakeDiscord:
         self.threads[message_id] = thread
         return self._json(thread, 201)
 
+    async def _r_edit_channel(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        thread = self.threads.get(int(m.group(1)))
+        if thread is None:
+            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        meta = thread["thread_metadata"]
+        if meta["locked"] and body.get("archived") is False:  # only Manage Threads unarchives a locked thread
+            return self._json({"message": "Missing Permissions", "code": 50013}, 403)
+        for k in ("archived", "locked", "auto_archive_duration"):
+            if k in body:
+                meta[k] = body[k]
+        meta["archive_timestamp"] = now_iso()
+        self.later(self.gateway.dispatch("THREAD_UPDATE", thread))
+        return self._json(thread)
+
+    async def archive_thread(self, thread_id: int, *, tell: bool = True, locked: bool = False) -> None:
+        """Archive a thread as Discord does after a week without messages; `tell`: send THREAD_UPDATE
+        (False: it happened while no bot was connected)."""
+        meta = self.threads[thread_id]["thread_metadata"]
+        meta.update(archived=True, locked=locked, archive_timestamp=now_iso())
+        if tell:
+            await self.gateway.dispatch("THREAD_UPDATE", self.threads[thread_id])
+
+    def later(self, coro: Any) -> None:
+        """Run a gateway dispatch after the REST answer, as Discord does."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _r_reaction(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
         from urllib.parse import unquote
 
@@ -543,10 +614,28 @@ class FakeDiscord:
         self.reactions.append((int(m.group(1)), int(m.group(2)), unquote(m.group(3))))
         return web.Response(status=204)
 
+    async def _r_remove_reaction(
+        self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request
+    ) -> web.Response:
+        from urllib.parse import unquote
+
+        if not self.manage_messages:
+            return self._json({"message": "Missing Permissions", "code": 50013}, 403)
+        channel, message, emoji, user = int(m.group(1)), int(m.group(2)), unquote(m.group(3)), int(m.group(4))
+        self.removed_reactions.append((channel, message, emoji, user))
+        # Discord tells the gateway, as for any removal: the member's reaction is gone
+        data: dict[str, Any] = {"user_id": str(user), "channel_id": str(channel), "message_id": str(message)}
+        data["guild_id"] = str(self.guild_of(channel))
+        data |= {"emoji": {"id": None, "name": emoji}, "burst": False, "type": 0}
+        self.later(self.gateway.dispatch("MESSAGE_REACTION_REMOVE", data))
+        return web.Response(status=204)
+
     async def _r_dm(self, m: re.Match[str], body: Any, files: dict[str, bytes], request: web.Request) -> web.Response:
+        channel = snowflake()
+        self.dm_channels[channel] = int(body["recipient_id"])
         return self._json(
             {
-                "id": str(snowflake()),
+                "id": str(channel),
                 "type": 1,
                 "last_message_id": None,
                 "recipients": [user_payload(int(body["recipient_id"]), "member")],
@@ -589,16 +678,17 @@ class FakeDiscord:
 
     def _interaction(self, kind: int, member: Member, data: dict[str, Any], *, channel_id: int | None = None) -> dict[str, Any]:
         channel = channel_id or self.channel_id
+        guild_id = self.guild_of(channel)
         channel_type = 11 if channel in self.threads else 0
         return {
             "id": str(snowflake()),
             "application_id": str(self.app_id),
             "type": kind,
             "data": data,
-            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
-            "guild_id": str(self.guild_id),
+            "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
+            "guild_id": str(guild_id),
             "channel": self.threads.get(channel)
-            or {"id": str(channel), "type": channel_type, "guild_id": str(self.guild_id), "name": "policy"},
+            or {"id": str(channel), "type": channel_type, "guild_id": str(guild_id), "name": "policy"},
             "channel_id": str(channel),
             "member": member.payload(),
             "token": f"tok-{uuid.uuid4().hex}",
@@ -607,7 +697,7 @@ class FakeDiscord:
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": str(guild_id)},
             "context": 0,
             "attachment_size_limit": 10 * 1024 * 1024,
         }
@@ -645,7 +735,7 @@ class FakeDiscord:
             "user_id": str(member.id),
             "channel_id": message["channel_id"],
             "message_id": message["id"],
-            "guild_id": str(self.guild_id),
+            "guild_id": str(self.guild_of(int(message["channel_id"]))),
             "emoji": {"id": None, "name": emoji},
             "burst": False,
             "type": 0,
@@ -657,112 +747,150 @@ class FakeDiscord:
         return data
 
 
+@dataclass
+class Connection:
+    """One gateway connection (one shard of a bot, or the only one)."""
+
+    ws: web.WebSocketResponse
+    compress: Any
+    session_id: str | None = None
+    shard: tuple[int, int] = (0, 1)  # [shard id, shard count] from IDENTIFY; an unsharded bot is shard 0 of 1
+
+    def serves(self, guild_id: int | None) -> bool:
+        shard, count = self.shard
+        if guild_id is None:
+            return shard == 0  # direct messages come on shard 0
+        return (guild_id >> 22) % count == shard
+
+
 class FakeGateway:
-    """Discord's gateway, as far as a bot with default intents sees it."""
+    """Discord's gateway, as far as a bot with default intents sees it: any number of connections at
+    once, each identified as a shard (or unsharded), each getting the dispatches of its own servers."""
 
     HEARTBEAT_MS = 41_250
 
     def __init__(self, discord_: FakeDiscord) -> None:
         self.discord = discord_
-        self.ws: web.WebSocketResponse | None = None
-        self._compress: Any = None
+        self.connections: list[Connection] = []
         self.sessions: dict[str, list[dict[str, Any]]] = {}  # session id → every dispatch sent, in order
-        self.session_id: str | None = None
         self.identifies = 0
+        self.identified_shards: list[tuple[int, int]] = []  # the [shard, count] of each IDENTIFY
         self.resumes = 0
         self.replay_from: int | None = None  # on the next RESUME, replay from this sequence number
         self._ready = asyncio.Event()
 
+    @property
+    def session_id(self) -> str | None:
+        """The session of the connection serving the first server."""
+        conn = self._serving(self.discord.guild_id)
+        return conn.session_id if conn is not None else None
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self.ws = ws
-        self._ready.clear()
-        self._compress = zlib.compressobj() if request.query.get("compress") == "zlib-stream" else None
-        await self._send({"op": 10, "d": {"heartbeat_interval": self.HEARTBEAT_MS}, "s": None, "t": None})
+        conn = Connection(ws, zlib.compressobj() if request.query.get("compress") == "zlib-stream" else None)
+        self.connections.append(conn)
+        await self._send(conn, {"op": 10, "d": {"heartbeat_interval": self.HEARTBEAT_MS}, "s": None, "t": None})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
             frame = json.loads(msg.data)
             op = frame.get("op")
             if op == 1:
-                await self._send({"op": 11, "d": None, "s": None, "t": None})
+                await self._send(conn, {"op": 11, "d": None, "s": None, "t": None})
             elif op == 2:
-                await self._identify()
+                await self._identify(conn, frame["d"])
             elif op == 6:
-                await self._resume(frame["d"])
-        if self.ws is ws:
-            self.ws = None
+                await self._resume(conn, frame["d"])
+        self.connections.remove(conn)
+        if not self.connections:
             self._ready.clear()
         return ws
 
-    async def _send(self, frame: dict[str, Any]) -> None:
-        assert self.ws is not None
+    async def _send(self, conn: Connection, frame: dict[str, Any]) -> None:
         data = json.dumps(frame)
-        if self._compress is None:
-            await self.ws.send_str(data)
+        if conn.compress is None:
+            await conn.ws.send_str(data)
         else:
-            await self.ws.send_bytes(self._compress.compress(data.encode()) + self._compress.flush(zlib.Z_SYNC_FLUSH))
+            await conn.ws.send_bytes(conn.compress.compress(data.encode()) + conn.compress.flush(zlib.Z_SYNC_FLUSH))
 
-    async def _identify(self) -> None:
+    async def _identify(self, conn: Connection, d: dict[str, Any]) -> None:
         self.identifies += 1
-        self.session_id = uuid.uuid4().hex
-        self.sessions[self.session_id] = []
-        d = self.discord
-        await self.dispatch(
-            "READY",
-            {
-                "v": 10,
-                "user": {**d.bot_user, "verified": True, "mfa_enabled": False, "flags": 0},
-                "guilds": [{"id": str(d.guild_id), "unavailable": True}],
-                "session_id": self.session_id,
-                "resume_gateway_url": f"ws://127.0.0.1:{d.port}/gateway",
-                "application": {"id": str(d.app_id), "flags": 0},
-                "private_channels": [],
-                "relationships": [],
-            },
-        )
-        await self.dispatch("GUILD_CREATE", d.guild_payload())
+        shard = d.get("shard") or [0, 1]
+        conn.shard = (int(shard[0]), int(shard[1]))
+        self.identified_shards.append(conn.shard)
+        conn.session_id = uuid.uuid4().hex
+        self.sessions[conn.session_id] = []
+        fake = self.discord
+        guilds = [g for g in fake.guild_channels if conn.serves(g)]
+        ready = {
+            "v": 10,
+            "user": {**fake.bot_user, "verified": True, "mfa_enabled": False, "flags": 0},
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+            "session_id": conn.session_id,
+            "resume_gateway_url": f"ws://127.0.0.1:{fake.port}/gateway",
+            "application": {"id": str(fake.app_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "shard": list(conn.shard),
+        }
+        await self._dispatch_on(conn, "READY", ready)
+        for g in guilds:
+            await self._dispatch_on(conn, "GUILD_CREATE", fake.guild_payload(g))
         self._ready.set()
 
-    async def _resume(self, d: dict[str, Any]) -> None:
+    async def _resume(self, conn: Connection, d: dict[str, Any]) -> None:
         log = self.sessions.get(d.get("session_id") or "")
         if log is None:
-            await self._send({"op": 9, "d": False, "s": None, "t": None})
+            await self._send(conn, {"op": 9, "d": False, "s": None, "t": None})
             return
         self.resumes += 1
-        self.session_id = d["session_id"]
+        conn.session_id = d["session_id"]
         start = self.replay_from if self.replay_from is not None else (d.get("seq") or 0) + 1
         self.replay_from = None
         for frame in [f for f in log if f["s"] >= start]:
-            await self._send(frame)
-        await self.dispatch("RESUMED", {})
+            await self._send(conn, frame)
+        await self._dispatch_on(conn, "RESUMED", {})
         self._ready.set()
 
     async def wait_connected(self) -> None:
         await asyncio.wait_for(self._ready.wait(), 20)
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> int:
-        """Send one dispatch (op 0) with the session's next sequence number; returns that number."""
-        assert self.session_id is not None
-        log = self.sessions[self.session_id]
+    def _serving(self, guild_id: int | None) -> Connection | None:
+        for conn in self.connections:
+            if conn.session_id is not None and conn.serves(guild_id):
+                return conn
+        return None
+
+    async def _dispatch_on(self, conn: Connection, event: str, data: dict[str, Any]) -> int:
+        assert conn.session_id is not None
+        log = self.sessions[conn.session_id]
         frame = {"op": 0, "d": data, "s": len(log) + 1, "t": event}
         log.append(frame)
-        await self._send(frame)
+        await self._send(conn, frame)
         return len(log)
 
-    async def redeliver(self, seq: int) -> None:
+    async def dispatch(self, event: str, data: dict[str, Any]) -> int:
+        """Send one dispatch (op 0) on the connection serving its server, with that session's next
+        sequence number; returns that number."""
+        guild = data.get("guild_id")
+        conn = self._serving(int(guild) if guild else None)
+        assert conn is not None, f"no connected shard serves server {guild}"
+        return await self._dispatch_on(conn, event, data)
+
+    async def redeliver(self, seq: int, guild_id: int | None = None) -> None:
         """Send an already-sent dispatch again, unchanged (same sequence number), as after a resume."""
-        assert self.session_id is not None
-        await self._send(self.sessions[self.session_id][seq - 1])
+        conn = self._serving(guild_id or self.discord.guild_id)
+        assert conn is not None and conn.session_id is not None
+        await self._send(conn, self.sessions[conn.session_id][seq - 1])
 
     async def drop(self, *, replay_from: int | None = None) -> None:
-        """Close the connection the way a network blip does (code 4000): the client resumes."""
+        """Close every connection the way a network blip does (code 4000): the clients resume."""
         self.replay_from = replay_from
         self._ready.clear()
-        if self.ws is not None:
-            await self.ws.close(code=4000)
+        for conn in list(self.connections):
+            await conn.ws.close(code=4000)
 
     async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
+        for conn in list(self.connections):
+            await conn.ws.close()

@@ -49,14 +49,23 @@ def test_long_post_is_split_into_embeds_within_limits() -> None:
     assert sum(len(e.fields) for e in embeds if e is not None) == 30
 
 
-def test_time_tokens_become_discord_timestamps() -> None:
+def test_time_tokens_become_timestamps_where_discord_renders_them_and_utc_text_elsewhere() -> None:
     from datetime import UTC, datetime
 
+    from bot.domain.outputs import Field
+
     moment = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-    out = messages_for_post(Post("1", f"Vote until {time_token(moment)}", f"Ends {time_token(moment)}"))
-    assert out[0].embed is not None
-    assert out[0].embed.title == f"Vote until <t:{int(moment.timestamp())}:f>"
-    assert "⟦" not in (out[0].embed.description or "")
+    token, stamp = time_token(moment), f"<t:{int(moment.timestamp())}:f>"
+    post = Post("1", f"Vote until {token}", f"Ends {token}", (Field(f"From {token}", f"until {token}"),))
+    embed = messages_for_post(post)[0].embed
+    assert embed is not None
+    # Discord renders <t:…> in descriptions and field values only: a token that slips into a title or
+    # a field name reads as a UTC date there, never as raw markup
+    assert embed.title == "Vote until 2026-11-24 12:00 UTC"
+    assert embed.description == f"Ends {stamp}"
+    assert (embed.fields[0].name, embed.fields[0].value) == ("From 2026-11-24 12:00 UTC", f"until {stamp}")
+    long = messages_for_post(Post("1", f"Round {token}", "word " * 2000))
+    assert all("<t:" not in (m.embed.title or "") for m in long if m.embed is not None)
 
 
 def test_long_reply_is_split_then_attached() -> None:
@@ -110,8 +119,9 @@ def test_invite_url_has_exactly_the_scopes_and_permissions() -> None:
         "attach_files",
         "add_reactions",
         "read_message_history",
+        "manage_messages",  # only to take off a reaction the round refused
     }
-    assert not perms.administrator and not perms.manage_messages and not perms.mention_everyone
+    assert not perms.administrator and not perms.manage_threads and not perms.mention_everyone
     assert application_id_from_token("MTMwMDAwMDAwMDAwMDAwMDAwMQ.G1abcd.xyz") == 1300000000000000001
     assert application_id_from_token("not a token") is None
 

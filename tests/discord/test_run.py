@@ -7,6 +7,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -76,3 +77,23 @@ async def test_run_catches_up_an_overdue_deadline_then_serves_commands(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def test_shard_ranges_and_the_names_they_give_each_process() -> None:
+    from adapters.discord.run import Shards, for_shards
+
+    assert Shards.parse(8, "0-3") == Shards(8, (0, 1, 2, 3)) and Shards.parse(8, "5") == Shards(8, (5,))
+    assert Shards.parse(4, None).ids == (0, 1, 2, 3)
+    assert Shards.parse(8, "4-7").instance == "discord-shards-4-7-of-8"
+    assert Shards.parse(8, "0-3").registers_commands and not Shards.parse(8, "4-7").registers_commands
+    for count, text in ((8, "6-9"), (8, "3-1"), (8, "a-b"), (8, "-2"), (0, None)):
+        with pytest.raises(ValueError):
+            Shards.parse(count, text)
+    named = for_shards(Settings(), Shards.parse(8, "4-7"))
+    assert named.instance == "discord-shards-4-7-of-8"
+    assert for_shards(Settings(instance="blue"), Shards.parse(8, "4-7")).instance == "blue"  # POLICYBOT_INSTANCE wins
+
+    bad = CliRunner().invoke(cli, ["run", "discord", "--shards", "0-3"], env={"DISCORD_TOKEN": TOKEN})
+    assert bad.exit_code == 2 and "--shards needs --shard-count" in bad.output
+    bad = CliRunner().invoke(cli, ["run", "discord", "--shard-count", "4", "--shards", "2-5"], env={"DISCORD_TOKEN": TOKEN})
+    assert bad.exit_code == 2 and "not within 0-3" in bad.output

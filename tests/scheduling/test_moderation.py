@@ -64,14 +64,16 @@ async def test_extend_shorten_set_pause_resume_re_arm(
     # an explicit end with a named time zone: 10:00 in Paris on 25 November is 09:00 UTC, 45h after t0
     await run(app, c.SetPhaseEnd(mod, rid, "2026-11-25T10:00[Europe/Paris]"))
     assert await armed() == (hours(45), {deadline_job_id(rid): hours(45), reminder_job_id(rid): hours(21)})
-    assert chat.titled(f"Round #{rid}: REVIEW ends {time_token(hours(45))}")
+    [moved] = chat.titled(f"Round #{rid}: REVIEW has a new end")
+    assert f"REVIEW now ends {time_token(hours(45))}" in moved.text
 
     # a wake-up armed for an old deadline (here 40h) finds the round not due and changes nothing; the
     # 24h reminder of the new deadline (45h) is due, though, and is posted
     clock.moment = hours(40)
     assert not (await advance(app.engine.services, rid, Phase.REVIEW, due_by=clock.now())).changed
     assert [(w.kind, w.detail) for w in await scheduler.reconcile_all()] == [("reminded", "86400")]
-    assert chat.titled(f"Round #{rid}: the review ends")[-1].title.endswith(f"{time_token(hours(45))} (in 5h)")
+    reminded = chat.titled(f"Round #{rid}: the review ends")[-1]
+    assert reminded.title.endswith(" in 5h") and reminded.text.startswith(f"The review ends {time_token(hours(45))}. ")
 
     clock.moment = hours(41)
     assert "paused with 4h left" in await run(app, c.PausePhase(mod, rid))
@@ -89,7 +91,8 @@ async def test_extend_shorten_set_pause_resume_re_arm(
     assert "ends" in await run(app, c.ResumePhase(mod, rid))
     assert await armed() == (hours(105), {deadline_job_id(rid): hours(105), reminder_job_id(rid): hours(104)})
     # on resume the deadline is 5h away: the reminder for it is posted at once, the 1h one is armed
-    assert chat.titled(f"Round #{rid}: the review ends")[-1].title.endswith(f"{time_token(hours(105))} (in 5h)")
+    reminded = chat.titled(f"Round #{rid}: the review ends")[-1]
+    assert reminded.title.endswith(" in 5h") and reminded.text.startswith(f"The review ends {time_token(hours(105))}. ")
     clock.moment = hours(104)
     assert [(w.kind, w.detail) for w in await scheduler.reconcile_all()] == [("reminded", "3600")]
     clock.moment = hours(105)

@@ -2,14 +2,19 @@
 
 from discord import app_commands
 
-from adapters.discord.commands.base import AdapterGroup, Id, Interaction
+from adapters.discord.commands.base import RATIONALE, RUNNING_ROUND, AdapterGroup, Id, Interaction
 from bot.domain import commands as c
 from bot.domain.model import AmendmentKind
 
 
 class AmendGroup(AdapterGroup, name="amend", description="Amendments: propose changes to the policy's clauses"):
     @app_commands.command(name="add", description="Propose a new clause")
-    @app_commands.describe(after="insert after this clause number (0 = at the start; default: at the end)")
+    @app_commands.describe(
+        after="insert after this clause number (0 = at the start; default: at the end)",
+        round=RUNNING_ROUND,
+        text="the new clause's wording",
+        rationale=RATIONALE,
+    )
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids, after=AdapterGroup.clause_numbers)
     async def add(
         self,
@@ -24,6 +29,9 @@ class AmendGroup(AdapterGroup, name="amend", description="Amendments: propose ch
         )
 
     @app_commands.command(name="replace", description="Propose new wording for a clause")
+    @app_commands.describe(
+        round=RUNNING_ROUND, clause="the number of the clause to reword", text="the clause's new wording", rationale=RATIONALE
+    )
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids, clause=AdapterGroup.clause_numbers)
     async def replace(
         self,
@@ -38,6 +46,7 @@ class AmendGroup(AdapterGroup, name="amend", description="Amendments: propose ch
         )
 
     @app_commands.command(name="remove", description="Propose removing a clause")
+    @app_commands.describe(round=RUNNING_ROUND, clause="the number of the clause to remove", rationale=RATIONALE)
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids, clause=AdapterGroup.clause_numbers)
     async def remove(
         self,
@@ -51,11 +60,13 @@ class AmendGroup(AdapterGroup, name="amend", description="Amendments: propose ch
         )
 
     @app_commands.command(name="withdraw", description="Withdraw your amendment")
+    @app_commands.describe(amendment="the number of your amendment (see /amend list)")
     @app_commands.autocomplete(amendment=AdapterGroup.amendment_ids)
     async def withdraw(self, interaction: Interaction, amendment: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.WithdrawAmendment(a, amendment))
 
     @app_commands.command(name="list", description="The amendments of a round")
+    @app_commands.describe(round="the round's number (see /round status)")
     @app_commands.autocomplete(round=AdapterGroup.round_ids)
     async def list_(self, interaction: Interaction, round: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.ListAmendments(a, round))

@@ -12,13 +12,18 @@ from discord import app_commands
 
 from adapters.discord import autocomplete as ac
 from adapters.discord.adapter import DiscordAdapter
+from bot.domain.bounds import MAX_INT
 from bot.errors import CommandError
 from bot.inbound.suggestions import UowFactory
 
-Id = app_commands.Range[int, 1, 999_999_999_999]
+Id = app_commands.Range[int, 1, MAX_INT]  # every id column is a 32-bit integer
 Interaction = discord.Interaction[Any]
 MAX_UPLOAD = 1_000_000  # bytes of a policy or scenario file read from an attachment
 STANCES = Literal["endorse", "object", "pass", "best"]
+# option descriptions several commands share (Discord shows them under each option, at most 100 characters)
+RUNNING_ROUND = "the round's number (a running round; see /round status)"
+POLICY = "the policy's name (see /policy list)"
+RATIONALE = "why the change is needed, shown with the amendment"
 
 
 def community(interaction: Interaction) -> str:

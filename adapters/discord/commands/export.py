@@ -1,11 +1,13 @@
-"""/export: research exports as a zip, and the community's data licence and consent rule (moderators)."""
+"""/export: research exports as a zip, and the community's data licence and consent rule (moderators).
+
+No default_permissions: Discord would hide the group from members without Manage Server, and so
+from moderators by the policybot role; the core refuses every member who is not a moderator."""
 
 from typing import Literal
 
-import discord
 from discord import app_commands
 
-from adapters.discord.commands.base import AdapterGroup, Id, Interaction
+from adapters.discord.commands.base import POLICY, AdapterGroup, Id, Interaction
 from bot.domain import commands as c
 
 FORMATS = "trl, trl-standard, kto, openai, polis, community-alignment, events (default: all)"
@@ -19,10 +21,9 @@ class ExportGroup(
     AdapterGroup,
     name="export",
     description="Research exports as a zip: data, dataset card, checksums (moderators)",
-    default_permissions=discord.Permissions(manage_guild=True),
 ):
     @app_commands.command(name="round", description="Export one round")
-    @app_commands.describe(formats=FORMATS, parquet="also write Parquet files")
+    @app_commands.describe(formats=FORMATS, parquet="also write Parquet files", round="the round's number (see /round status)")
     @app_commands.autocomplete(round=AdapterGroup.round_ids)
     async def round_(self, interaction: Interaction, round: Id, formats: str | None = None, parquet: bool = False) -> None:
         await self.adapter.run(
@@ -30,7 +31,7 @@ class ExportGroup(
         )
 
     @app_commands.command(name="policy", description="Export every round of a policy")
-    @app_commands.describe(formats=FORMATS, parquet="also write Parquet files")
+    @app_commands.describe(formats=FORMATS, parquet="also write Parquet files", name=POLICY)
     @app_commands.autocomplete(name=AdapterGroup.policy_names)
     async def policy(self, interaction: Interaction, name: str, formats: str | None = None, parquet: bool = False) -> None:
         await self.adapter.run(interaction, lambda a: c.ExportData(a, policy=name, formats=formats_of(formats), parquet=parquet))

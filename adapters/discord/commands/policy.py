@@ -3,7 +3,7 @@
 import discord
 from discord import app_commands
 
-from adapters.discord.commands.base import AdapterGroup, Id, Interaction, read_attachment
+from adapters.discord.commands.base import POLICY, AdapterGroup, Id, Interaction, read_attachment
 from bot.domain import commands as c
 from bot.domain.commands import Actor
 from bot.errors import CommandError
@@ -33,16 +33,21 @@ class PolicyGroup(AdapterGroup, name="policy", description="Policies: numbered c
         await self.adapter.run(interaction, build)
 
     @app_commands.command(name="show", description="Show a policy (the latest version, or the one given)")
+    @app_commands.describe(name=POLICY, version="the version number (default: the latest)")
     @app_commands.autocomplete(name=AdapterGroup.policy_names)
     async def show(self, interaction: Interaction, name: str, version: Id | None = None) -> None:
         await self.adapter.run(interaction, lambda a: c.ShowPolicy(a, name, version))
 
     @app_commands.command(name="history", description="A policy's versions and what changed in each")
+    @app_commands.describe(name=POLICY)
     @app_commands.autocomplete(name=AdapterGroup.policy_names)
     async def history(self, interaction: Interaction, name: str) -> None:
         await self.adapter.run(interaction, lambda a: c.PolicyHistory(a, name))
 
     @app_commands.command(name="diff", description="What changed between two versions of a policy")
+    @app_commands.describe(
+        name=POLICY, from_version="the older version number, e.g. 1", to_version="the newer version number, e.g. 2"
+    )
     @app_commands.autocomplete(name=AdapterGroup.policy_names)
     async def diff(self, interaction: Interaction, name: str, from_version: Id, to_version: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.DiffPolicy(a, name, from_version, to_version))

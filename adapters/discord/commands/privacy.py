@@ -6,6 +6,7 @@ from discord import app_commands
 
 from adapters.discord.commands.base import AdapterGroup, Interaction
 from bot.domain import commands as c
+from bot.export.attributes import ATTRIBUTES
 
 
 class PrivacyGroup(AdapterGroup, name="privacy", description="Your data in policybot: see it, leave exports, erase it"):
@@ -22,11 +23,19 @@ class PrivacyGroup(AdapterGroup, name="privacy", description="Your data in polic
         await self.adapter.run(interaction, lambda a: c.PrivacyExportChoice(a, opt_out=False))
 
     @app_commands.command(name="consent", description="Give or withdraw consent, where the server exports only with consent")
+    @app_commands.describe(answer="yes: my data may be exported; no: leave it out")
     async def consent(self, interaction: Interaction, answer: Literal["yes", "no"]) -> None:
         await self.adapter.run(interaction, lambda a: c.PrivacyExportChoice(a, consent=answer == "yes"))
 
     @app_commands.command(name="attributes", description="Optional self-description, used only in aggregate")
-    @app_commands.describe(agree="store what you give here", clear="remove what you gave before")
+    @app_commands.describe(
+        agree="store what you give here",
+        clear="remove what you gave before",
+        country=ATTRIBUTES["country"],
+        age=ATTRIBUTES["age"],
+        gender=ATTRIBUTES["gender"],
+        language=ATTRIBUTES["language"],
+    )
     async def attributes(
         self,
         interaction: Interaction,

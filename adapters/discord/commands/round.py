@@ -6,7 +6,7 @@ descriptions; a phase given both a length and an end time is refused by the core
 import discord
 from discord import app_commands
 
-from adapters.discord.commands.base import AdapterGroup, Id, Interaction, scenario_ids
+from adapters.discord.commands.base import RUNNING_ROUND, AdapterGroup, Id, Interaction, scenario_ids
 from bot.domain import commands as c
 from bot.domain.commands import ROUND_DEFAULTS as D
 from bot.domain.commands import Actor
@@ -80,58 +80,73 @@ class RoundGroup(AdapterGroup, name="round", description="Rounds: review → ame
         await self.adapter.run(interaction, build)
 
     @app_commands.command(name="status", description="Where a round stands (default: the latest)")
+    @app_commands.describe(round="the round's number (default: the latest)")
     @app_commands.autocomplete(round=AdapterGroup.round_ids)
     async def status(self, interaction: Interaction, round: Id | None = None) -> None:
         await self.adapter.run(interaction, lambda a: c.RoundStatus(a, round))
 
     @app_commands.command(name="results", description="A round's results so far: aggregates only, with a chart")
+    @app_commands.describe(round="the round's number (default: the latest)")
     @app_commands.autocomplete(round=AdapterGroup.round_ids)
     async def results(self, interaction: Interaction, round: Id | None = None) -> None:
         await self.adapter.run(interaction, lambda a: c.RoundResults(a, round))
 
     @app_commands.command(name="extend", description="Move the current phase's deadline later, e.g. by 12h (moderators)")
+    @app_commands.describe(round=RUNNING_ROUND, by="how much later, e.g. 12h, 2d or 90m")
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids)
     async def extend(self, interaction: Interaction, round: Id, by: app_commands.Range[str, 1, 20]) -> None:
         await self.adapter.run(interaction, lambda a: c.ExtendPhase(a, round, by))
 
     @app_commands.command(name="shorten", description="Move the current phase's deadline earlier, e.g. by 2h (moderators)")
+    @app_commands.describe(round=RUNNING_ROUND, by="how much earlier, e.g. 2h or 30m")
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids)
     async def shorten(self, interaction: Interaction, round: Id, by: app_commands.Range[str, 1, 20]) -> None:
         await self.adapter.run(interaction, lambda a: c.ShortenPhase(a, round, by))
 
     @app_commands.command(name="ends", description="End the current phase at a time with a time zone (moderators)")
-    @app_commands.describe(when="e.g. 2026-12-01T18:00+01:00 or 2026-12-01T18:00[Europe/Paris]")
+    @app_commands.describe(when="e.g. 2026-12-01T18:00+01:00 or 2026-12-01T18:00[Europe/Paris]", round=RUNNING_ROUND)
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids)
     async def ends(self, interaction: Interaction, round: Id, when: app_commands.Range[str, 1, 80]) -> None:
         await self.adapter.run(interaction, lambda a: c.SetPhaseEnd(a, round, when))
 
     @app_commands.command(name="pause", description="Stop the current phase's clock; members can still take part (moderators)")
+    @app_commands.describe(round=RUNNING_ROUND)
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids)
     async def pause(self, interaction: Interaction, round: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.PausePhase(a, round))
 
     @app_commands.command(name="resume", description="Restart a paused phase's clock (moderators)")
+    @app_commands.describe(round=RUNNING_ROUND)
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids)
     async def resume(self, interaction: Interaction, round: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.ResumePhase(a, round))
 
     @app_commands.command(name="retry", description="Generate again for scenarios whose candidates failed (moderators)")
-    @app_commands.describe(scenarios="scenario numbers, e.g. 2,5 (default: every scenario without candidates)")
+    @app_commands.describe(
+        scenarios="scenario numbers, e.g. 2,5 (default: every scenario without candidates)", round=RUNNING_ROUND
+    )
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids)
     async def retry(self, interaction: Interaction, round: Id, scenarios: str | None = None) -> None:
         await self.adapter.run(interaction, lambda a: c.RetryScenarios(a, round, scenario_ids(scenarios) if scenarios else ()))
 
     @app_commands.command(name="advance", description="Move a round to its next phase now (moderators)")
+    @app_commands.describe(round=RUNNING_ROUND)
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids)
     async def advance(self, interaction: Interaction, round: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.AdvanceRound(a, round))
 
     @app_commands.command(name="cancel", description="Cancel a round; the policy stays as it is (moderators)")
+    @app_commands.describe(round=RUNNING_ROUND)
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids)
     async def cancel(self, interaction: Interaction, round: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.CancelRound(a, round))
 
     @app_commands.command(name="respond", description="Write your own response to a scenario of a round")
+    @app_commands.describe(
+        round=RUNNING_ROUND,
+        scenario="the scenario's number in that round",
+        text="your own response to the scenario, as the model should have answered",
+    )
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids, scenario=AdapterGroup.scenario_choices)
     async def respond(self, interaction: Interaction, round: Id, scenario: Id, text: app_commands.Range[str, 1, 4000]) -> None:
         await self.adapter.run(interaction, lambda a: c.ContributeResponse(a, round, scenario, text))

@@ -32,12 +32,16 @@ class ScenarioGroup(AdapterGroup, name="scenario", description="Scenarios: promp
         await self.adapter.run(interaction, lambda a: c.ListScenarios(a))
 
     @app_commands.command(name="remove", description="Remove a scenario from future rounds")
+    @app_commands.describe(scenario="the scenario's number (see /scenario list)")
     @app_commands.autocomplete(scenario=AdapterGroup.scenario_choices)
     async def remove(self, interaction: Interaction, scenario: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.RemoveScenario(a, scenario))
 
     @app_commands.command(name="import", description="Import scenarios from a JSONL or text file")
-    @app_commands.describe(file="JSONL with 'prompt' or 'messages', or text with blank-line-separated scenarios")
+    @app_commands.describe(
+        file="JSONL with 'prompt' or 'messages', or text with blank-line-separated scenarios",
+        format="auto: JSONL when the file starts with {, else text (default auto)",
+    )
     async def import_(
         self, interaction: Interaction, file: discord.Attachment, format: Literal["auto", "jsonl", "text"] = "auto"
     ) -> None:

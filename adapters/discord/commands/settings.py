@@ -1,4 +1,7 @@
-"""/settings: the adapter's own settings for a server (who counts as a moderator)."""
+"""/settings: the adapter's own settings for a server (who counts as a moderator).
+
+Shown to every member (no default_permissions, which would hide it from moderators by role):
+choosing the role is refused to anyone but the server owner, and showing it reveals nothing private."""
 
 import discord
 from discord import app_commands
@@ -11,7 +14,6 @@ class SettingsGroup(
     AdapterGroup,
     name="settings",
     description="policybot settings for this server",
-    default_permissions=discord.Permissions(manage_guild=True),
 ):
     @app_commands.command(name="moderator-role", description="Members with this role are moderators (server owner only)")
     @app_commands.describe(role="the role; leave empty to clear it (Manage Server still makes a moderator)")

@@ -19,6 +19,8 @@ DISCORD_HELP = (
     "the buttons under each amendment. Moderators: members with Manage Server or the role set in /settings."
 )
 
+CANDIDATE = "the candidate's number, shown on its post (#…)"
+STANCE = "endorse 👍, object 👎, pass 🤷, or best ⭐ of its scenario"
 SingleCommand = app_commands.Command[Any, ..., None]
 
 
@@ -27,12 +29,16 @@ def single_commands(adapter: DiscordAdapter) -> tuple[SingleCommand, ...]:
         return await ac.amendments(adapter.app.engine.services.uow, community(interaction), current)
 
     @app_commands.command(name="vote", description="Cast or change your ballot on an amendment (secret until the vote closes)")
+    @app_commands.describe(amendment="the amendment's number, shown on its ballot post", choice="your ballot")
     @app_commands.autocomplete(amendment=amendment_ids)
     async def vote(interaction: Interaction, amendment: Id, choice: Literal["yes", "no", "abstain"]) -> None:
         key = interaction_key(interaction)
         await adapter.run(interaction, lambda a: c.CastBallot(a, amendment, BallotChoice(choice), event_key=key))
 
     @app_commands.command(name="react", description="Give your stance on a candidate, with an optional reason")
+    @app_commands.describe(
+        candidate=CANDIDATE, stance=STANCE, reason="why: it is kept with your stance and helps draft amendments"
+    )
     async def react(
         interaction: Interaction, candidate: Id, stance: STANCES, reason: app_commands.Range[str, 1, 4000] | None = None
     ) -> None:
@@ -43,6 +49,7 @@ def single_commands(adapter: DiscordAdapter) -> tuple[SingleCommand, ...]:
         )
 
     @app_commands.command(name="unreact", description="Take back your stance on a candidate")
+    @app_commands.describe(candidate=CANDIDATE, stance="the stance to take back")
     async def unreact(interaction: Interaction, candidate: Id, stance: STANCES) -> None:
         key = interaction_key(interaction)
         await adapter.run(
@@ -50,10 +57,12 @@ def single_commands(adapter: DiscordAdapter) -> tuple[SingleCommand, ...]:
         )
 
     @app_commands.command(name="reminders", description="Direct-message reminders to vote: on or off, for you in this server")
+    @app_commands.describe(setting="on: direct messages before a vote closes while you have not voted; off: none")
     async def reminders(interaction: Interaction, setting: Literal["on", "off"]) -> None:
         await adapter.run(interaction, lambda a: c.SetReminderMessages(a, setting == "on"))
 
     @app_commands.command(name="help", description="How to use policybot")
+    @app_commands.describe(topic="a group of commands (default: an overview of them all)")
     async def help_(interaction: Interaction, topic: HelpTopic | None = None) -> None:
         async def compute() -> Reply:
             return Reply(help_text(topic or "") + (DISCORD_HELP if topic is None else ""))

@@ -2,7 +2,7 @@
 
 from discord import app_commands
 
-from adapters.discord.commands.base import AdapterGroup, Id, Interaction
+from adapters.discord.commands.base import RUNNING_ROUND, AdapterGroup, Id, Interaction
 from bot.domain import commands as c
 
 
@@ -12,6 +12,7 @@ class StressGroup(AdapterGroup, name="stress", description="Hard cases the model
         clause="test this clause (default: the whole policy)",
         kinds="comma-separated: loophole, over-reach, unclear (default: all three)",
         n="cases per kind",
+        round=RUNNING_ROUND,
     )
     @app_commands.autocomplete(round=AdapterGroup.open_round_ids, clause=AdapterGroup.clause_numbers)
     async def propose(
@@ -26,5 +27,6 @@ class StressGroup(AdapterGroup, name="stress", description="Hard cases the model
         await self.adapter.run(interaction, lambda a: c.ProposeStressCases(a, round, clause, wanted, n))
 
     @app_commands.command(name="accept", description="Add a proposed case to its round as a scenario")
+    @app_commands.describe(case="the proposed case's number, shown on its post")
     async def accept(self, interaction: Interaction, case: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.AcceptStressCase(a, case))
