@@ -21,6 +21,7 @@ tables.MemberPrivacyRow.updated_at
 tables.CommunityExportSettingsRow.updated_by
 tables.CommunityExportSettingsRow.updated_at
 tables.RoundAnalysisRow.computed_at
+tables.PrecedentRoundRow.recorded_at  # precedents: when a round's precedents were recorded
 
 # fields of results kept for callers and tests that read them
 RoundInput.scenario_titles
