@@ -380,6 +380,37 @@ async def _edit_ballot(
     )
 
 
+async def resume_checks(svc: Services) -> list[int]:
+    """On start-up: the amendments on a ballot that a stopped process did not finish checking (their
+    checks are stored in the transaction that edits the ballot post, so none stored means not done).
+    Returns the round ids whose checks are run again; what was answered before comes from the cache."""
+    if svc.options.precedent_checks <= 0:
+        return []
+    async with svc.uow() as uow:
+        s = uow.session
+        checked = select(PrecedentCheckRow.amendment_id).where(col(PrecedentCheckRow.amendment_id).is_not(None))
+        rows = (
+            await s.exec(
+                select(AmendmentRow.id, RoundRow)
+                .where(
+                    AmendmentRow.round_id == RoundRow.id,
+                    RoundRow.phase == Phase.VOTE.value,
+                    AmendmentRow.status == AmendmentStatus.PROPOSED.value,
+                    col(AmendmentRow.id).not_in(checked),
+                )
+                .order_by(col(AmendmentRow.id))
+            )
+        ).all()
+        todo: dict[int, list[int]] = {}
+        for amendment_id, r in rows:
+            policy, _ = await policy_of_version(s, r.policy_version_id)
+            if amendment_id is not None and await has_precedents(s, policy.id or 0):
+                todo.setdefault(r.id or 0, []).append(amendment_id)
+    for round_id, ids in todo.items():
+        svc.spawn(check_amendments(svc, round_id, ids), name=f"precedent-checks-round-{round_id}")
+    return list(todo)
+
+
 # ---------------------------------------------------------------- a published version, when its round closes
 
 

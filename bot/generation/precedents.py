@@ -157,21 +157,33 @@ async def record_round(svc: Services, round_id: int) -> int | None:
         log.exception("round %s: the analysis failed; its precedents are recorded on the next try", round_id)
         return None
     found = verdicts(a)
-    evidence = json.dumps(evidence_of(a), sort_keys=True)
+    try:
+        await _write(svc, r, policy.id or 0, found, evidence_of(a), a.members)
+    except IntegrityError:  # recorded meanwhile by another task or process
+        return None
+    log.info("round %s: %d precedent(s) recorded", round_id, len(found))
+    return len(found)
+
+
+async def _write(
+    svc: Services, r: RoundRow, policy_id: int, found: list[Verdict], evidence: dict[str, object], members: int
+) -> None:
+    """The round's marker and its precedents, in one transaction (IntegrityError: recorded already)."""
     now = svc.now()
     async with svc.uow() as uow:
         s = uow.session
-        s.add(PrecedentRoundRow(round_id=round_id, policy_id=policy.id or 0, precedents=len(found), recorded_at=now))
+        s.add(PrecedentRoundRow(round_id=r.id or 0, policy_id=policy_id, precedents=len(found), recorded_at=now))
+        await s.flush()  # the marker first: a second recording of the round stops here
         for v in found:
             row = PrecedentRow(
                 community=r.community,
-                policy_id=policy.id or 0,
+                policy_id=policy_id,
                 policy_version_id=r.policy_version_id,
-                round_id=round_id,
+                round_id=r.id or 0,
                 scenario_id=v.scenario_id,
                 support=v.support,
-                members=a.members,
-                evidence_json=evidence,
+                members=members,
+                evidence_json=json.dumps(evidence, sort_keys=True),
                 rule=RULE,
                 status=ACTIVE,
                 created_at=now,
@@ -179,12 +191,7 @@ async def record_round(svc: Services, round_id: int) -> int | None:
             s.add(row)
             await s.flush()
             s.add_all(_answer_row(row.id or 0, x) for x in v.answers)
-        try:
-            await uow.commit()
-        except IntegrityError:  # recorded meanwhile by another task or process
-            return None
-    log.info("round %s: %d precedent(s) recorded", round_id, len(found))
-    return len(found)
+        await uow.commit()
 
 
 def _answer_row(precedent_id: int, x: VerdictAnswer) -> PrecedentAnswerRow:

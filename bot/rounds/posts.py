@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.model import CANDIDATE_LABELS, AmendmentKind, Phase, Stance, Turn
-from bot.domain.outputs import Field, Post, Subject, time_token
+from bot.domain.outputs import Field, Post, Subject, cut, time_token
 from bot.inbound.actions import ballot_buttons, best_button, precedent_checks_button
 from storage.tables import AmendmentRow, CandidateRow, RoundRow
 
@@ -89,7 +89,7 @@ def ballot_post(
     origin = "drafted by the bot" if a.origin == "bot" else f"proposed by {a.proposed_by}"
     fields: tuple[Field, ...] = (Field("Rationale", a.rationale),) if a.rationale else ()
     if precedents is not None:
-        fields += (Field("Precedents", precedents),)
+        fields += (Field("Precedents", cut(precedents, 1000)),)
     buttons = ballot_buttons(a.id or 0) + ((precedent_checks_button(a.id or 0),) if checks_button else ())
     return Post(
         channel=r.channel,

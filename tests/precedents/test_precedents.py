@@ -239,3 +239,36 @@ async def test_rounds_closed_before_are_recorded_when_precedents_are_first_read(
     assert marker.round_id == 1
     again = await app.engine.dispatch(c.ListPrecedents(actor("dave"), "kind"))  # recorded once
     assert again.text == listed.text and len(await rows(app, PrecedentRow)) == 1
+
+
+async def test_checks_a_stopped_process_did_not_finish_are_run_again_on_start_up(
+    make_app: MakeApp, mod: Actor, chat: FakeChat, openai_server: FakeOpenAIServer
+) -> None:
+    app = await make_app()
+    await closed_round_with_a_verdict(app, mod)
+    e = app.engine
+    assert (await e.dispatch(c.OpenRound(mod, "kind", "general", (1,), k=2))).ok
+    await e.drain()
+    assert (await e.dispatch(c.AdvanceRound(mod, 2))).ok
+    reply = await e.dispatch(c.ProposeAmendment(actor("dave"), 2, AmendmentKind.ADD, None, "Keep answers short.", ""))
+    assert reply.ok
+    openai_server.behaviour.latency = 30.0  # the checks are under way when the process stops
+    asked = len(openai_server.requests)
+    assert (await e.dispatch(c.AdvanceRound(mod, 2))).ok
+    await openai_server.wait_for(lambda: len(openai_server.requests) > asked)  # a check's first call is in flight
+    for task in list(e.services._tasks):  # the process stops
+        task.cancel()
+    await e.drain()
+    assert precedents_line(ballot(chat, 1)).startswith("being checked")
+    assert not await rows(app, PrecedentCheckRow)
+
+    openai_server.behaviour.latency = 0.0
+    restarted = await make_app()  # a new process on the same database
+    await restarted.scheduler.start()
+    try:
+        await restarted.engine.drain()
+    finally:
+        await restarted.scheduler.stop()
+    assert precedents_line(ballot(chat, 1)) == "keeps 1 of 1 precedent"
+    (check,) = await rows(restarted, PrecedentCheckRow)
+    assert (check.subject, check.verdict) == ("amendment:1", "consistent")
