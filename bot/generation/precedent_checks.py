@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
@@ -197,19 +198,15 @@ async def run_checks(
     return out
 
 
-async def store_checks(s: AsyncSession, community: str, subject: Subject, results: Sequence[CheckResult], now: Any) -> None:
-    """The checks of one run, replacing those of an earlier run of the same subject."""
-    ids = [r.precedent_id for r in results]
-    existing = {
-        row.precedent_id: row
-        for row in (
-            await s.exec(
-                select(PrecedentCheckRow).where(
-                    PrecedentCheckRow.subject == subject.key, col(PrecedentCheckRow.precedent_id).in_(ids)
-                )
-            )
-        ).all()
-    }
+async def store_checks(s: AsyncSession, community: str, subject: Subject, results: Sequence[CheckResult], now: datetime) -> None:
+    """The checks of one run, replacing those of an earlier run of the same subject (a precedent retired
+    since, and so not checked again, loses its check of this subject)."""
+    ids = {r.precedent_id for r in results}
+    earlier = (await s.exec(select(PrecedentCheckRow).where(PrecedentCheckRow.subject == subject.key))).all()
+    existing = {row.precedent_id: row for row in earlier}
+    for row in earlier:
+        if row.precedent_id not in ids:
+            await s.delete(row)
     for r in results:
         row = existing.get(r.precedent_id) or PrecedentCheckRow(
             community=community,
