@@ -142,7 +142,7 @@ async def _recorded(s: AsyncSession, round_id: int) -> bool:
 async def record_round(svc: Services, round_id: int) -> int | None:
     """Record the precedents of a closed round, once; the number recorded, or None when the round is
     not closed, was recorded already (here or by another process) or could not be analysed."""
-    from bot.analysis.loading import compute, load_for_analysis  # numpy and scikit-learn: loaded only when needed
+    from bot.analysis.loading import analyse_round  # numpy and scikit-learn: loaded only when needed
 
     async with svc.uow() as uow:
         s = uow.session
@@ -150,12 +150,11 @@ async def record_round(svc: Services, round_id: int) -> int | None:
         if r is None or r.phase != Phase.CLOSED.value or await _recorded(s, round_id):
             return None
         policy, _ = await policy_of_version(s, r.policy_version_id)
-        inp, previous_k = await load_for_analysis(s, round_id, review_only=False)
-    try:
-        a = await compute(inp, previous_k)
-    except Exception:
-        log.exception("round %s: the analysis failed; its precedents are recorded on the next try", round_id)
-        return None
+        try:  # every reaction until the close, as the final results count them
+            a = await analyse_round(s, round_id, review_only=False)
+        except Exception:
+            log.exception("round %s: the analysis failed; its precedents are recorded on the next try", round_id)
+            return None
     found = verdicts(a)
     try:
         await _write(svc, r, policy.id or 0, found, evidence_of(a), a.members)
