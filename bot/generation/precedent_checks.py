@@ -62,8 +62,7 @@ JUDGE_SCHEMA = Structured(
             "verdict": {"type": "string", "enum": [CONSISTENT, INCONSISTENT, UNCLEAR]},
             "reason": {"type": "string", "minLength": 1},
         },
-        "required": ["verdict", "reason"],
-        "additionalProperties": False,
+        "required": ["verdict", "reason"],  # other keys a model adds are ignored
     },
 )
 
