@@ -517,7 +517,6 @@ class PrecedentRoundRow(SQLModel, table=True):
     round_id: int = Field(foreign_key="round.id")
     policy_id: int = Field(foreign_key="policy.id")
     precedents: int = Field(default=0)
-    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     recorded_at: datetime = Field(sa_column=_ts())
 
 

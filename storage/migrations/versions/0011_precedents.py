@@ -72,7 +72,6 @@ def upgrade() -> None:
     sa.Column('round_id', sa.Integer(), nullable=False),
     sa.Column('policy_id', sa.Integer(), nullable=False),
     sa.Column('precedents', sa.Integer(), nullable=False),
-    sa.Column('note', sa.Text(), server_default='', nullable=False),
     sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], ),
     sa.ForeignKeyConstraint(['round_id'], ['round.id'], ),
