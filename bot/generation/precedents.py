@@ -8,8 +8,8 @@ The verdict rule (RULE), from the consensus rules of the analysis (Polis, ALGORI
   them, passes counted as votes; when a scenario has none, its bridging pick (the candidate whose
   lowest Bradley-Terry score across opinion groups is highest, with a clear lead);
 - "not like this": candidates objected to by consensus (the same test on objections);
-- a candidate counts only on at least MIN_VOTES votes, in a round where at least MIN_VOTES members
-  reacted (the bar below which the results posts show nothing), and never when it divides the
+- a candidate counts only on at least MIN_REACTORS (3) votes, in a round where at least MIN_REACTORS
+  members reacted (the bar below which the results posts show nothing), and never when it divides the
   opinion groups (some group significantly endorses it while another significantly objects);
 - a scenario with at least one such candidate is a precedent. Its support (the order in which
   precedents are checked) is the most votes behind any one of its verdicts.
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("policybot.precedents")
 
 RULE = "consensus-v1"
-MIN_VOTES = 3  # the same bar as the results posts (bot.analysis.results.MIN_REACTORS)
 LIKE, UNLIKE = "like", "unlike"
 CONSENSUS, BRIDGING = "consensus", "bridging"
 ACTIVE, RETIRED = "active", "retired"
@@ -96,13 +95,15 @@ def _counts(a: RoundAnalysis, candidate: int) -> tuple[int, int, int, dict[int, 
 
 def verdicts(a: RoundAnalysis) -> list[Verdict]:
     """The scenarios of an analysed round on which the community reached a verdict (see RULE above)."""
-    if a.members < MIN_VOTES:
+    from bot.analysis.results import MIN_REACTORS  # the results' bar; loaded with the analysis
+
+    if a.members < MIN_REACTORS:
         return []
     divisive = {c for c, _ in a.divisive}
     scenario_of = {c.id: c.scenario_id for c in a.input.candidates}
     found: dict[int, list[VerdictAnswer]] = {}
     for c in a.consensus:
-        if c.candidate in divisive or c.n_trials < MIN_VOTES or c.candidate not in scenario_of:
+        if c.candidate in divisive or c.n_trials < MIN_REACTORS or c.candidate not in scenario_of:
             continue
         e, o, p, groups = _counts(a, c.candidate)
         verdict = LIKE if c.direction == "agree" else UNLIKE
