@@ -232,7 +232,7 @@ def fares(results: Sequence[CheckResult]) -> str:
     """One line, without a final full stop: "keeps 11 of 12 precedents; would change #4 (title): reason; …"."""
     n = len(results)
     if n == 0:
-        return "none to check against yet: no earlier round of this policy reached a verdict on a scenario"
+        return "none to check against: the policy has no active precedent (one is recorded when a round closes with a verdict)"
     by = {v: [r for r in results if r.verdict == v] for v in VERDICT_WORDS}
     failed = by[NOT_CHECKED]
     if len(failed) == n:

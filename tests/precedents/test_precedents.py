@@ -90,7 +90,7 @@ async def test_a_round_nobody_agreed_in_records_no_precedent_and_the_ballot_says
     assert (await e.dispatch(c.AddScenario(mod, (Turn("user", BURN),)))).ok
     await vote_on(app, mod, 1, BE_CONCISE)  # a first round: no earlier verdict at all
     line = precedents_line(ballot(chat, 1))
-    assert line.startswith("none to check against yet"), line
+    assert line.startswith("none to check against: the policy has no active precedent"), line
     assert not [b for b in ballot(chat, 1).buttons if b.custom_id.startswith("policybot:precedents:")]
     assert (await e.dispatch(c.AdvanceRound(mod, 1))).ok  # closes: nobody reacted, so no verdict
     await e.drain()
@@ -214,7 +214,7 @@ async def test_a_published_version_is_checked_with_its_changelog_and_a_retired_p
     await vote_on(app, mod, 3, BE_CONCISE)
     assert not [r for r in openai_server.requests[sent:] if is_judge_request(r)]
     line = precedents_line(ballot(chat, 2))
-    assert line.startswith("none to check against yet"), line
+    assert line.startswith("none to check against: the policy has no active precedent"), line
 
 
 async def test_rounds_closed_before_are_recorded_when_precedents_are_first_read(
