@@ -17,15 +17,18 @@ from bot.errors import CommandError
 
 class PrecedentGroup(AdapterGroup, name="precedent", description="Precedents: cases the community decided, held against changes"):
     @app_commands.command(name="list", description="The precedents of a policy (default: every policy), most supported first")
+    @app_commands.describe(policy="the policy (default: every policy of this server)")
     @app_commands.autocomplete(policy=AdapterGroup.policy_names)
     async def list_(self, interaction: Interaction, policy: str | None = None) -> None:
         await self.adapter.run(interaction, lambda a: c.ListPrecedents(a, policy))
 
     @app_commands.command(name="show", description="A precedent: its scenario, its verdicts and their evidence, its checks")
+    @app_commands.describe(precedent="the precedent's number (see /precedent list)")
     async def show(self, interaction: Interaction, precedent: Id) -> None:
         await self.adapter.run(interaction, lambda a: c.ShowPrecedent(a, precedent))
 
     @app_commands.command(name="retire", description="Stop checking changes against a precedent (moderators)")
+    @app_commands.describe(precedent="the precedent's number", reason="why (e.g. the community meant to change it)")
     async def retire(
         self, interaction: Interaction, precedent: Id, reason: app_commands.Range[str, 1, 1000] | None = None
     ) -> None:
@@ -42,7 +45,7 @@ class PrecedentGroup(AdapterGroup, name="precedent", description="Precedents: ca
         await self.adapter.run(interaction, lambda a: c.PrecedentChecks(a, amendment, policy, version))
 
     @app_commands.command(name="recheck", description="Check an amendment, or a published version, again (moderators)")
-    @app_commands.describe(amendment="an amendment", policy="a policy (with version)", version="a published version")
+    @app_commands.describe(amendment="an amendment", policy="a policy (with a version)", version="a version a round published")
     @app_commands.autocomplete(policy=AdapterGroup.policy_names)
     async def recheck(
         self, interaction: Interaction, amendment: Id | None = None, policy: str | None = None, version: Id | None = None
