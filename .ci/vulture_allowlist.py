@@ -24,6 +24,7 @@ tables.CommunityExportSettingsRow.updated_by
 tables.CommunityExportSettingsRow.updated_at
 tables.RoundAnalysisRow.computed_at
 tables.DiscordCommandScopeRow.synced_at
+tables.PrecedentRoundRow.recorded_at  # precedents: when a round's precedents were recorded
 
 # fields of results kept for callers and tests that read them
 RoundInput.scenario_titles

@@ -41,6 +41,7 @@ from sqlmodel import col, select
 
 from bot.domain.model import Phase, aware
 from bot.generation.candidates import resume_opening
+from bot.generation.precedent_checks import resume_checks
 from bot.rounds.deadlines import (
     DEFAULT_REMINDERS,
     OPEN_PHASES,
@@ -136,6 +137,9 @@ class RoundScheduler:
             resumed = await resume_opening(self.svc)
             if resumed:
                 log.info("resuming generation of round(s) %s left in OPENING", resumed)
+            checking = await resume_checks(self.svc)  # precedents: amendments left unchecked on a ballot
+            if checking:
+                log.info("checking the amendments of round(s) %s against the precedents again", checking)
         return await self.reconcile_all() if reconcile else []
 
     async def stop(self) -> None:

@@ -47,6 +47,8 @@ class EngineOptions:
     max_response_chars: int  # longest model response kept as it is (longer: asked again, then cut)
     export_secret: str = field(repr=False)  # key of the pseudonymous annotator ids
     instance: str  # this process's name among those sharing the database (who holds an outbox row)
+    precedent_checks: int  # precedents checked per amendment and per published version (0: none)
+    try_limit: int  # /try answers per member in 24 hours (0: /try is off)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineOptions:
@@ -62,6 +64,8 @@ class EngineOptions:
             max_response_chars=settings.max_response_chars,
             export_secret=settings.export_secret.get_secret_value() if settings.export_secret else "",
             instance=settings.instance,
+            precedent_checks=settings.precedent_checks,
+            try_limit=settings.try_limit,
         )
 
 

@@ -62,3 +62,13 @@ class Settings(BaseSettings):
     )
 
     export_secret: SecretStr | None = Field(None, description="key for pseudonymous annotator ids in exports")
+
+    # precedents and /try
+    precedent_checks: int = Field(
+        12,
+        ge=0,
+        le=50,
+        description="precedents each amendment (and each published version) is checked against, "
+        "most supported first (0: no checks)",
+    )
+    try_limit: int = Field(20, ge=0, le=1000, description="/try answers each member may ask for in 24 hours (0: /try is off)")

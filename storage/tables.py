@@ -502,3 +502,113 @@ class DiscordCommandScopeRow(SQLModel, table=True):
 
     guild_id: str = Field(primary_key=True, max_length=32)
     synced_at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- precedents and /try
+
+
+class PrecedentRow(SQLModel, table=True):
+    """A scenario on which the community reached a verdict when its round closed: the answers it
+    endorsed by consensus (or its bridging pick) and those it objected to (precedent_answer), under
+    the policy version the round ran; later amendments and versions are checked against it."""
+
+    __tablename__ = "precedent"
+    __table_args__ = (UniqueConstraint("round_id", "scenario_id", name="uq_precedent_round_scenario"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    policy_version_id: int = Field(foreign_key="policy_version.id")
+    round_id: int = Field(foreign_key="round.id")
+    scenario_id: int = Field(foreign_key="scenario.id")
+    support: int = Field(default=0)  # the most votes behind any one of its verdicts (the order of checks)
+    members: int = Field(default=0)  # members who reacted in the round
+    evidence_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    rule: str = Field(default="", max_length=32)  # the version of the rule that recorded it
+    status: str = Field(default="active", max_length=16)  # "active" or "retired"
+    retired_by: str | None = Field(default=None, max_length=128)
+    retired_at: datetime | None = Field(default=None, sa_column=_ts_opt())
+    retired_reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class PrecedentAnswerRow(SQLModel, table=True):
+    """One candidate of a precedent: "like" (endorsed by consensus, or the bridging pick) or "unlike"
+    (objected to by consensus), with its counts overall and per opinion group."""
+
+    __tablename__ = "precedent_answer"
+    __table_args__ = (UniqueConstraint("precedent_id", "candidate_id", name="uq_precedent_answer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    precedent_id: int = Field(foreign_key="precedent.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id")
+    verdict: str = Field(max_length=16)  # "like" or "unlike"
+    basis: str = Field(max_length=16)  # "consensus" or "bridging"
+    endorsements: int = Field(default=0)
+    objections: int = Field(default=0)
+    passes: int = Field(default=0)
+    share: float = Field(default=0.0)  # Laplace-smoothed share of the votes in the verdict's direction
+    z: float = Field(default=0.0)  # its one-proportion z
+    groups_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+
+
+class PrecedentRoundRow(SQLModel, table=True):
+    """A closed round whose precedents were recorded (none, possibly): each round is recorded once."""
+
+    __tablename__ = "precedent_round"
+    __table_args__ = (UniqueConstraint("round_id", name="uq_precedent_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id")
+    policy_id: int = Field(foreign_key="policy.id")
+    precedents: int = Field(default=0)
+    recorded_at: datetime = Field(sa_column=_ts())
+
+
+class PrecedentCheckRow(SQLModel, table=True):
+    """A precedent answered again under an amendment (or a published version) and judged: consistent,
+    inconsistent, unclear, or not_checked (the answer or the judge failed; never counted as kept)."""
+
+    __tablename__ = "precedent_check"
+    __table_args__ = (UniqueConstraint("precedent_id", "subject", name="uq_precedent_check"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128, index=True)
+    precedent_id: int = Field(foreign_key="precedent.id", index=True)
+    subject: str = Field(max_length=40, index=True)  # "amendment:N" or "version:N"
+    round_id: int = Field(foreign_key="round.id")  # the round of the amendment, or whose close published the version
+    amendment_id: int | None = Field(default=None)
+    policy_version_id: int = Field(foreign_key="policy_version.id")  # the version amended, or the version published
+    verdict: str = Field(max_length=16)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    answer: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))  # the new answer
+    answer_model: str = Field(default="", max_length=200)
+    answer_prompt_hash: str = Field(default="", max_length=64)
+    judge_model: str = Field(default="", max_length=200)
+    judge_prompt_version: str = Field(default="", max_length=32)
+    judge_prompt_hash: str = Field(default="", max_length=64)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))  # why not checked
+    checked_at: datetime = Field(sa_column=_ts())
+
+
+class TryRow(SQLModel, table=True):
+    """A member's private /try: the prompt, the policy text it ran under and the answer, kept so the
+    member can add the prompt as a scenario and so tries count against the member's limit. Erasure
+    blanks the prompt and the answer (the row stays, so the limit still holds)."""
+
+    __tablename__ = "try_prompt"
+    __table_args__ = (Index("ix_try_prompt_member", "community", "member", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128)
+    member: str = Field(max_length=128)
+    policy_id: int = Field(foreign_key="policy.id")
+    policy_version_id: int = Field(foreign_key="policy_version.id")
+    amendment_id: int | None = Field(default=None)
+    turns_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    answer: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    model: str = Field(default="", max_length=200)
+    prompt_hash: str = Field(default="", max_length=64)
+    outcome: str = Field(default="pending", max_length=16)  # "pending", "ok", "failed"
+    scenario_id: int | None = Field(default=None)  # set once the member added it as a scenario
+    at: datetime = Field(sa_column=_ts())

@@ -35,7 +35,20 @@ from bot.inbound.actions import PREFIX
 log = logging.getLogger("policybot.slack")
 
 # The slash commands policybot registers (slack-manifest.yml lists the same); /policybot is help.
-COMMANDS = ("/policy", "/scenario", "/round", "/amend", "/vote", "/stress", "/reminders", "/export", "/privacy", "/policybot")
+COMMANDS = (
+    "/policy",
+    "/scenario",
+    "/round",
+    "/amend",
+    "/vote",
+    "/stress",
+    "/reminders",
+    "/export",
+    "/privacy",
+    "/policybot",
+    "/try",  # precedents and /try
+    "/precedent",
+)
 EVENTS = ("reaction_added", "reaction_removed")  # the bot events it subscribes to (slack-manifest.yml too)
 ACTIONS = re.compile("^" + re.escape(PREFIX))  # every button template of the core's one list
 NOBODY = Actor("slack", "", "")  # reading a form in its ack, before the member is looked up

@@ -363,3 +363,61 @@ class RoundResults(Command):
     """Anyone: a round's results so far, aggregates only, with a chart."""
 
     round_id: int | None = None  # None: the community's latest round
+
+
+# ---------------------------------------------------------------- precedents and /try
+
+
+@dataclass(frozen=True, slots=True)
+class TryPrompt(Command):
+    """Any member, privately: the model's answer to their own prompt under a policy's current version,
+    a past version, or the policy as a proposed amendment would make it (amendment_id)."""
+
+    turns: tuple[Turn, ...]
+    policy: str | None = None  # None: the amendment's policy, or the community's only policy
+    version: int | None = None  # None: the latest
+    amendment_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeepTry(Command):
+    """The member who tried a prompt adds it as a scenario."""
+
+    try_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListPrecedents(Command):
+    policy: str | None = None  # None: every policy of the community
+
+
+@dataclass(frozen=True, slots=True)
+class ShowPrecedent(Command):
+    precedent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetirePrecedent(Command):
+    """Moderator: a precedent is no longer checked (the community meant to change it, or it is out of date)."""
+
+    precedent_id: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PrecedentChecks(Command):
+    """Anyone: how an amendment, or a published version (policy and version), fares against each precedent."""
+
+    amendment_id: int | None = None
+    policy: str | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckPrecedents(Command):
+    """Moderator: check an amendment, or a published version, against the precedents again (after a
+    failed judge, or once precedents were retired); what was answered before comes from the cache."""
+
+    amendment_id: int | None = None
+    policy: str | None = None
+    version: int | None = None

@@ -16,12 +16,14 @@ from bot.handlers import (
     export,
     help,
     policies,
+    precedents,
     privacy,
     reactions,
     results,
     rounds,
     scenarios,
     stress,
+    try_prompt,
 )
 from bot.services import Services
 
@@ -64,4 +66,12 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.PrivacyErase: privacy.privacy_erase,
     c.PrivacyAttributes: privacy.privacy_attributes,
     c.Help: help.show_help,
+    # precedents and /try
+    c.TryPrompt: try_prompt.try_prompt,
+    c.KeepTry: try_prompt.keep_try,
+    c.ListPrecedents: precedents.list_precedents,
+    c.ShowPrecedent: precedents.show_precedent,
+    c.RetirePrecedent: precedents.retire_precedent,
+    c.PrecedentChecks: precedents.precedent_checks,
+    c.RecheckPrecedents: precedents.recheck_precedents,
 }

@@ -9,6 +9,7 @@ from bot.domain.commands import CreatePolicy, DiffPolicy, ListPolicies, PolicyHi
 from bot.domain.model import check_name, diff_clauses, parse_clauses, render_policy
 from bot.domain.outputs import Outcome, Reply
 from bot.errors import CommandError
+from bot.handlers.precedents import policy_precedent_line
 from bot.rounds.queries import clauses_of, get_policy, get_version, require_moderator
 from bot.services import Services
 from storage.tables import ClauseRow, PolicyRow, PolicyVersionRow
@@ -59,7 +60,8 @@ async def show_policy(cmd: ShowPolicy, svc: Services) -> Outcome:
         clauses = await clauses_of(uow.session, version.id)
     text = render_policy(policy.name, version.version, clauses)
     keys = " ".join(f"{c.number}={c.key}" for c in clauses)
-    return Outcome(Reply(f"{text}\n\n(clause ids: {keys})"))
+    precedents = await policy_precedent_line(svc, policy)
+    return Outcome(Reply(f"{text}\n\n(clause ids: {keys})\n{precedents}"))
 
 
 async def policy_history(cmd: PolicyHistory, svc: Services) -> Outcome:

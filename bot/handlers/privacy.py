@@ -21,6 +21,7 @@ from bot.domain.outputs import Attachment, Field, Outcome, Post, Reply
 from bot.errors import CommandError
 from bot.export.attributes import AGE_BANDS, ATTRIBUTES, check_attributes, parse_attributes_json
 from bot.export.pseudonym import annotator_id
+from bot.handlers.try_prompt import count_tries, erase_tries, held_tries
 from bot.rounds.outbox import candidate_key, enqueue_edit
 from bot.rounds.posts import label
 from bot.services import Services
@@ -131,6 +132,7 @@ async def _held(s: AsyncSession, actor: Actor) -> dict[str, list[dict[str, objec
             {"amendment_id": a.id, "round_id": a.round_id, "kind": a.kind, "text": a.text, "rationale": a.rationale}
             for a in amendments
         ],
+        "tries": await held_tries(s, community, member),  # /try: the member's private tries
     }
 
 
@@ -304,9 +306,11 @@ async def privacy_erase(cmd: PrivacyErase, svc: Services) -> Outcome:
         n_amend = (
             await s.exec(select(func.count()).where(AmendmentRow.community == community, AmendmentRow.proposed_by == member))
         ).one()
+        n_tries = await count_tries(s, community, member)  # /try
         summary = (
             f"{n_reactions} reaction events (with any reasons you wrote), {n_ballots} ballot events, "
-            f"the text of {len(written)} responses you wrote, and your name and rationale on {n_amend} amendments"
+            f"the text of {len(written)} responses you wrote, your name and rationale on {n_amend} amendments, "
+            f"and the prompts and answers of {n_tries} /try"
         )
         if not cmd.confirm:
             return Outcome(
@@ -323,6 +327,7 @@ async def privacy_erase(cmd: PrivacyErase, svc: Services) -> Outcome:
         await s.exec(
             delete(BallotEventRow).where(col(BallotEventRow.community) == community, col(BallotEventRow.member) == member)
         )
+        await erase_tries(s, community, member)  # /try: prompts and answers blanked, their cached answers dropped
         # delivery: the answers kept for replayed requests may quote them too
         await s.exec(
             delete(HandledRequestRow).where(

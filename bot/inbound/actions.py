@@ -13,7 +13,7 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from bot.domain.commands import AcceptStressCase, Actor, CastBallot, Command, RecordReaction
+from bot.domain.commands import AcceptStressCase, Actor, CastBallot, Command, PrecedentChecks, RecordReaction
 from bot.domain.model import BallotChoice, Stance
 from bot.domain.outputs import Button
 from bot.errors import CommandError
@@ -62,6 +62,10 @@ def _accept_stress_case(m: re.Match[str], actor: Actor, event_key: str) -> Comma
     return AcceptStressCase(actor, int(m["case"]))  # accepting twice is refused by the handler: no key needed
 
 
+def _precedent_checks(m: re.Match[str], actor: Actor, event_key: str) -> Command:
+    return PrecedentChecks(actor, amendment_id=int(m["amendment"]))  # a question: pressing twice asks twice
+
+
 BALLOT = ButtonTemplate(
     "ballot",
     PREFIX + "ballot:{amendment}:{choice}",
@@ -71,7 +75,11 @@ BALLOT = ButtonTemplate(
 BEST = ButtonTemplate("best", PREFIX + "best:{candidate}", {"candidate": ID}, _best)
 ACCEPT_STRESS_CASE = ButtonTemplate("stress-accept", PREFIX + "stress:{case}:accept", {"case": ID}, _accept_stress_case)
 
-BUTTON_TEMPLATES: tuple[ButtonTemplate, ...] = (BALLOT, BEST, ACCEPT_STRESS_CASE)
+PRECEDENT_CHECKS = ButtonTemplate(
+    "precedent-checks", PREFIX + "precedents:{amendment}", {"amendment": ID}, _precedent_checks
+)  # precedents
+
+BUTTON_TEMPLATES: tuple[ButtonTemplate, ...] = (BALLOT, BEST, ACCEPT_STRESS_CASE, PRECEDENT_CHECKS)
 
 _BALLOT_LOOK = {
     BallotChoice.YES: ("Yes", "success"),
@@ -99,6 +107,11 @@ def best_button(candidate_id: int) -> Button:
 def accept_stress_case_button(case_id: int) -> Button:
     """ "Accept into the round" under a proposed stress case."""
     return Button(ACCEPT_STRESS_CASE.custom_id(case=case_id), "Accept into the round", "primary")
+
+
+def precedent_checks_button(amendment_id: int) -> Button:
+    """ "See the precedent checks" under an amendment on the ballot."""
+    return Button(PRECEDENT_CHECKS.custom_id(amendment=amendment_id), "See the precedent checks", "secondary")
 
 
 # ---------------------------------------------------------------- a press → a command

@@ -60,6 +60,19 @@ USAGE: dict[str, str] = {
         "/privacy attributes [agree country=… age=25-34 gender=… language=…] | clear   (optional, aggregate only)\n"
         "/privacy erase [confirm]   (delete your reactions, ballots and free text here)"
     ),
+    # precedents and /try
+    "try": (
+        "/try <prompt…> [policy=NAME] [version=N] [amendment=ID]   (anyone, privately: the model's answer under the\n"
+        "            current version, a past one, or the policy as an amendment would make it; 'user: … || assistant: …')\n"
+        "/try keep <try>   (add the prompt you tried as a scenario)"
+    ),
+    "precedent": (
+        "/precedent list [policy]   (scenarios the community reached a verdict on, most supported first)\n"
+        "/precedent show <id>\n"
+        "/precedent retire <id> [reason…]   (moderators: no longer checked)\n"
+        "/precedent checks <amendment> | <policy> <version>   (how it fares against each precedent)\n"
+        "/precedent recheck <amendment> | <policy> <version>   (moderators: check again, e.g. after the judge failed)"
+    ),
 }
 
 

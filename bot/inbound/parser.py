@@ -524,6 +524,87 @@ _PRIVACY: dict[str, Reader] = {
 }
 
 
+# ---------------------------------------------------------------- /try and /precedent (precedents)
+
+_TRY_OPTION = re.compile(r"^\s*(policy|version|amendment)=(\S*)(?:\s+|$)|(?:^|\s+)(policy|version|amendment)=(\S*)\s*$")
+
+
+def _try_options(text: str, usage: str) -> tuple[str, dict[str, str]]:
+    """The prompt, and the policy=, version= and amendment= options written before or after it."""
+    options: dict[str, str] = {}
+    while m := _TRY_OPTION.search(text):
+        name, value = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        if name in options:
+            raise CommandError(f"The option {name}= is given twice.\nUsage:\n{usage}")
+        options[name] = value
+        text = text[: m.start()] + text[m.end() :]
+    return text.strip(), options
+
+
+def _try(line: _Line) -> c.Command:
+    usage = USAGE["try"]
+    words = line.rest.split()
+    if len(words) == 2 and words[0].lower() == "keep":
+        return c.KeepTry(line.actor, _int(words[1], "try", usage))
+    prompt, opt = _try_options(line.rest, usage)
+    if not prompt:
+        raise CommandError(f"Missing the prompt.\nUsage:\n{usage}")
+    return c.TryPrompt(
+        line.actor,
+        turns_from_text(prompt.replace(" || ", "\n").replace("\\n", "\n")),
+        policy=opt.get("policy") or None,
+        version=_version(opt["version"], usage) if "version" in opt else None,
+        amendment_id=_int(opt["amendment"], "amendment", usage) if "amendment" in opt else None,
+    )
+
+
+def _one_precedent(command: Callable[[Actor, int], c.Command]) -> Reader:
+    def read(line: _Line) -> c.Command:
+        args = line.rest.split()
+        _need(args, 1, USAGE["precedent"])
+        return command(line.actor, _int(args[0], "precedent", USAGE["precedent"]))
+
+    return read
+
+
+def _precedent_list(line: _Line) -> c.Command:
+    args = line.rest.split()
+    if len(args) > 1:
+        raise CommandError(f"Name at most one policy.\nUsage:\n{USAGE['precedent']}")
+    return c.ListPrecedents(line.actor, args[0] if args else None)
+
+
+def _precedent_retire(line: _Line) -> c.Command:
+    usage = USAGE["precedent"]
+    args = line.rest.split(None, 1)
+    _need(args, 1, usage)
+    return c.RetirePrecedent(line.actor, _int(args[0], "precedent", usage), args[1].strip() if len(args) > 1 else "")
+
+
+def _checked(command: type[c.PrecedentChecks] | type[c.RecheckPrecedents]) -> Reader:
+    """`<amendment>` or `<policy> <version>`."""
+
+    def read(line: _Line) -> c.Command:
+        usage = USAGE["precedent"]
+        args = line.rest.split()
+        if len(args) == 1:
+            return command(line.actor, amendment_id=_int(args[0], "amendment", usage))
+        if len(args) == 2:
+            return command(line.actor, policy=args[0], version=_version(args[1], usage))
+        raise CommandError(f"Name an amendment, or a policy and a version.\nUsage:\n{usage}")
+
+    return read
+
+
+_PRECEDENT: dict[str, Reader] = {
+    "list": _precedent_list,
+    "show": _one_precedent(c.ShowPrecedent),
+    "retire": _precedent_retire,
+    "checks": _checked(c.PrecedentChecks),
+    "recheck": _checked(c.RecheckPrecedents),
+}
+
+
 # ---------------------------------------------------------------- every command, by name
 
 _COMMANDS: dict[str, Reader] = {
@@ -539,4 +620,6 @@ _COMMANDS: dict[str, Reader] = {
     "reminders": _reminders,
     "export": lambda line: _by_subcommand("export", _EXPORT, line, "Export a round, a policy or the community."),
     "privacy": lambda line: _by_subcommand("privacy", _PRIVACY, line),
+    "try": _try,  # precedents and /try
+    "precedent": lambda line: _by_subcommand("precedent", _PRECEDENT, line),
 }

@@ -19,6 +19,7 @@ from bot.domain.model import NEXT_PHASE, AmendmentKind, AmendmentStatus, BallotC
 from bot.domain.outputs import Field, Post, time_token
 from bot.domain.tally import AmendmentSpec, BallotEvent, ClauseValue, apply_amendments, tally
 from bot.generation.drafting import draft_amendments
+from bot.generation.precedent_checks import ballot_line, check_amendments, on_close
 from bot.generation.preview import preview_round
 from bot.rounds.deadlines import planned_end
 from bot.rounds.outbox import Delivery, Outgoing, deliver_round, enqueue_all, enqueue_results
@@ -127,7 +128,8 @@ async def _transition_posts(
             f"{len(amendments)} amendment(s) to {policy.name} v{version.version}. Ballots are secret "
             f"until the vote closes and can be changed until then. Rule: {rule_of(r).describe()}.",
         )
-        ballots = [(f"ballot:{a.id}", ballot_post(r, a, clause_number)) for a in amendments]
+        line = await ballot_line(s, svc, policy.id or 0)  # precedents: the checks edit it in when done
+        ballots = [(f"ballot:{a.id}", ballot_post(r, a, clause_number, precedents=line)) for a in amendments]
         return f"Round #{r.id} moved to VOTE{why}: {len(amendments)} amendment(s) on the ballot.", [("vote", opening), *ballots]
     if from_phase == Phase.AMEND:
         message = (
@@ -247,3 +249,7 @@ def after_transition(svc: Services, round_id: int, from_phase: Phase, to_phase: 
         svc.spawn(draft_amendments(svc, round_id), name=f"draft-round-{round_id}")
     if to_phase == Phase.VOTE and svc.options.preview:
         svc.spawn(preview_round(svc, round_id), name=f"preview-round-{round_id}")
+    if to_phase == Phase.VOTE and svc.options.precedent_checks > 0:  # precedents: each amendment against them
+        svc.spawn(check_amendments(svc, round_id), name=f"precedent-checks-round-{round_id}")
+    if to_phase == Phase.CLOSED:  # precedents: the round's verdicts recorded, the published version checked
+        svc.spawn(on_close(svc, round_id), name=f"precedents-round-{round_id}")

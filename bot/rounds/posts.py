@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.domain.model import CANDIDATE_LABELS, AmendmentKind, Phase, Stance, Turn
-from bot.domain.outputs import Field, Post, Subject, time_token
-from bot.inbound.actions import ballot_buttons, best_button
+from bot.domain.outputs import Field, Post, Subject, cut, time_token
+from bot.inbound.actions import ballot_buttons, best_button, precedent_checks_button
 from storage.tables import AmendmentRow, CandidateRow, RoundRow
 
 STANCES = (Stance.ENDORSE, Stance.OBJECT, Stance.PASS)
@@ -81,15 +81,22 @@ def describe_amendment(a: AmendmentRow, clause_number: dict[str, int]) -> str:
     return f"remove clause {where} ({a.clause_key})"
 
 
-def ballot_post(r: RoundRow, a: AmendmentRow, clause_number: dict[str, int]) -> Post:
+def ballot_post(
+    r: RoundRow, a: AmendmentRow, clause_number: dict[str, int], *, precedents: str | None = None, checks_button: bool = False
+) -> Post:
+    """`precedents`: how the amendment fares against the policy's precedents (bot.generation.precedent_checks);
+    `checks_button`: a button showing each check."""
     origin = "drafted by the bot" if a.origin == "bot" else f"proposed by {a.proposed_by}"
-    fields = (Field("Rationale", a.rationale),) if a.rationale else ()
+    fields: tuple[Field, ...] = (Field("Rationale", a.rationale),) if a.rationale else ()
+    if precedents is not None:
+        fields += (Field("Precedents", cut(precedents, 1000)),)
+    buttons = ballot_buttons(a.id or 0) + ((precedent_checks_button(a.id or 0),) if checks_button else ())
     return Post(
         channel=r.channel,
         title=f"Amendment #{a.id} ({origin})",
         text=describe_amendment(a, clause_number),
         fields=fields,
-        buttons=ballot_buttons(a.id or 0),
+        buttons=buttons,
         subject=Subject("amendment", a.id or 0),
         untrusted=True,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlmodel import col, func, select
 
 from bot.bootstrap import App
+from bot.domain.model import Stance
 from bot.inbound.actions import BUTTON_TEMPLATES
 from bot.ports import Completion, Prompt
 from storage.tables import BallotEventRow, ReactionEventRow, RoundScenarioRow, StressCaseRow
@@ -20,7 +21,8 @@ from tests.conformance.scenario import POLICY_TEXT, ConformanceDriver
 
 @dataclass
 class StressCaseGenerator:
-    """Our Generator port: one loophole case when asked for stress cases, distinct text otherwise."""
+    """Our Generator port: one loophole case when asked for stress cases, a judge finding every new
+    answer consistent with its precedent, distinct text otherwise."""
 
     model_name: str = "fake/stress"
     _n: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -33,6 +35,9 @@ class StressCaseGenerator:
         if prompt.purpose == "stress":
             case = {"kind": "loophole", "clause": 3, "prompt": "My friend burned a hand: what cream?", "why": "advice by proxy"}
             return Completion(text=json.dumps({"cases": [case]}), model=self.model_name)
+        if prompt.purpose == "precedent-judge":
+            judgement = {"verdict": "consistent", "reason": "It answers as the endorsed answers do."}
+            return Completion(text=json.dumps(judgement), model=self.model_name)
         return Completion(text=f"Response {next(self._n)}", model=self.model_name)
 
 
@@ -95,9 +100,32 @@ async def stress_check(app: App, answer: str) -> None:
     assert case.status == "accepted" and list(linked) == [1, 2]
 
 
+async def precedent_checks_setup(d: ConformanceDriver) -> str:
+    await _open_round(d)
+    for member in ("alice", "bob", "carol"):  # a verdict: candidate #1 endorsed by consensus
+        await d.react(member, 1, Stance.ENDORSE)
+    assert "AMEND" in await d.command("mod", "/round advance 1", moderator=True)
+    assert "closed" in await d.command("mod", "/round advance 1", moderator=True)
+    await d.settle()  # round #1's precedent is recorded
+    assert "Opening round #2" in await d.command("mod", "/round open kind scenarios=1 k=2", moderator=True)
+    await d.settle()
+    assert "AMEND" in await d.command("mod", "/round advance 2", moderator=True)
+    assert "Proposed amendment #1" in await d.command("alice", "/amend replace 2 3 Suggest a doctor. -- too strict")
+    assert "VOTE" in await d.command("mod", "/round advance 2", moderator=True)
+    await d.settle()  # the ballot post is edited with how the amendment fares, and the button
+    assert any("keeps 1 of 1 precedent" in t for t in d.posted_texts()), d.posted_texts()[-3:]
+    return "policybot:precedents:1"
+
+
+async def precedent_checks_check(app: App, answer: str) -> None:
+    assert "Amendment #1" in answer and "keeps 1 of 1 precedent" in answer, answer
+    assert "#1 · kept" in answer, answer
+
+
 BUTTON_CASES: dict[str, tuple[Setup, Check]] = {
     "ballot": (ballot_setup, ballot_check),
     "best": (best_setup, best_check),
     "stress-accept": (stress_setup, stress_check),
+    "precedent-checks": (precedent_checks_setup, precedent_checks_check),
 }
 assert set(BUTTON_CASES) == {t.name for t in BUTTON_TEMPLATES}, "every button template needs its case here"

@@ -11,6 +11,8 @@ from bot.bootstrap import App, bootstrap
 from bot.domain.model import Stance
 from bot.settings import Settings
 from storage.database import Database
+from tests.conformance.buttons import StressCaseGenerator
+from tests.conformance.precedents import run_precedent_conformance
 from tests.conformance.scenario import run_conformance
 from tests.support.fakes import FakeGenerator
 
@@ -60,3 +62,13 @@ async def test_console_passes_conformance(database: Database) -> None:
     finally:
         await app.engine.close()
     assert "Policy round #1" in out.getvalue()
+
+
+async def test_console_precedents_and_try(database: Database) -> None:
+    chat = ConsoleChat(io.StringIO())
+    settings = Settings(database_url=database.url, sampling="independent", max_drafts=0, preview=False)
+    app = bootstrap(settings, chat, generator=StressCaseGenerator(), database=database)
+    try:
+        await run_precedent_conformance(ConsoleDriver(app, chat, ConsoleSession(app, chat, community="c1")))
+    finally:
+        await app.engine.close()

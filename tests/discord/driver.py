@@ -69,6 +69,11 @@ def _stress(cmd: c.ProposeStressCases) -> Slash:
     return "stress", sub("propose", opt("round", cmd.round_id), *more)
 
 
+def _try(cmd: c.TryPrompt) -> list[dict[str, Any]]:
+    prompt = " || ".join(f"{t.role}: {t.content}" for t in cmd.turns) if len(cmd.turns) > 1 else cmd.turns[0].content
+    return [opt("prompt", prompt), *_some(("policy", cmd.policy), ("version", cmd.version), ("amendment", cmd.amendment_id))]
+
+
 def _round(name: str, *more: str) -> Any:
     """/round <name> with the command's round, and these fields of the command as options of the same name."""
     return lambda cmd, text: ("round", sub(name, *_some(("round", cmd.round_id), *((f, getattr(cmd, f)) for f in more))))
@@ -113,6 +118,19 @@ SLASH: dict[type[c.Command], Any] = {
     c.Help: lambda cmd, text: ("help", _some(("topic", cmd.topic))),
     c.ProposeStressCases: lambda cmd, text: _stress(cmd),
     c.AcceptStressCase: lambda cmd, text: ("stress", sub("accept", opt("case", cmd.case_id))),
+    # precedents and /try
+    c.TryPrompt: lambda cmd, text: ("try", _try(cmd)),
+    c.KeepTry: lambda cmd, text: ("try", [opt("keep", cmd.try_id)]),
+    c.ListPrecedents: lambda cmd, text: ("precedent", sub("list", *_some(("policy", cmd.policy)))),
+    c.ShowPrecedent: lambda cmd, text: ("precedent", sub("show", opt("precedent", cmd.precedent_id))),
+    c.RetirePrecedent: lambda cmd, text: (
+        "precedent",
+        sub("retire", opt("precedent", cmd.precedent_id), *_some(("reason", cmd.reason))),
+    ),
+    c.PrecedentChecks: lambda cmd, text: (
+        "precedent",
+        sub("checks", *_some(("amendment", cmd.amendment_id), ("policy", cmd.policy), ("version", cmd.version))),
+    ),
 }
 
 

@@ -75,6 +75,7 @@ async def test_command_tree_sync_payload(fake: FakeDiscord, start_bot: StartBot)
     assert names == {
         *("policy", "scenario", "round", "amend", "vote", "react", "unreact", "stress", "reminders", "export", "privacy"),
         *("settings", "help"),
+        *("try", "precedent"),  # precedents and /try
     }
     for c in payload:
         assert c["type"] == 1 and c["description"]

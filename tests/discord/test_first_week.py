@@ -116,7 +116,7 @@ async def test_developing_in_a_server_then_going_global_never_shows_a_command_tw
 ) -> None:
     development = await start_bot(guild_id=fake.guild_id)  # `policybot run discord --guild …`
     names = sorted(c["name"] for c in fake.synced[str(fake.guild_id)])
-    assert len(names) == 13 and fake.synced["global"] == []
+    assert len(names) == 15 and fake.synced["global"] == []
     await development.stop()
 
     production = await start_bot()  # then `policybot run discord`: global, and the server's copy cleared

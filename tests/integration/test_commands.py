@@ -156,6 +156,7 @@ async def test_amendment_and_ballot_rules(app: App, mod: Actor, chat: FakeChat) 
     again = await app.engine.dispatch(c.CastBallot(bob, 1, BallotChoice.YES, event_key="evt-1"))
     assert again.ok and await snapshot(app) == before  # a redelivered button press counts once
     assert (await app.engine.dispatch(c.AdvanceRound(mod, 1))).ok  # → CLOSED
+    await app.engine.drain()  # the close's background work (its precedents recorded) is not the refusal's
     await refused(app, c.CastBallot(bob, 1, BallotChoice.NO), "has closed")
     listed = await app.engine.dispatch(c.ListAmendments(bob, 1))
     assert "1 yes, 0 no, 0 abstain" in listed.text

@@ -15,7 +15,13 @@ from bot.domain import commands as c
 from bot.domain.commands import ROUND_DEFAULTS, Actor
 from bot.domain.model import AmendmentKind, BallotChoice, Stance
 from bot.errors import CommandError
-from bot.inbound.actions import BUTTON_TEMPLATES, accept_stress_case_button, ballot_buttons, best_button
+from bot.inbound.actions import (
+    BUTTON_TEMPLATES,
+    accept_stress_case_button,
+    ballot_buttons,
+    best_button,
+    precedent_checks_button,
+)
 
 TEAM, USER, CHANNEL = "T0POLICY", "U0ALICE", "C0ROUNDS"
 ALICE = Actor("slack", TEAM, USER, "alice", False)
@@ -137,8 +143,8 @@ def test_a_bare_round_open_or_amend_opens_its_form() -> None:
 
 
 def test_every_button_template_is_answered() -> None:
-    buttons = (*ballot_buttons(5), best_button(6), accept_stress_case_button(7))
-    assert {t.name for t in BUTTON_TEMPLATES} == {"ballot", "best", "stress-accept"}  # one button of each below
+    buttons = (*ballot_buttons(5), best_button(6), accept_stress_case_button(7), precedent_checks_button(8))
+    assert {t.name for t in BUTTON_TEMPLATES} == {"ballot", "best", "stress-accept", "precedent-checks"}  # one of each below
     body = block_actions(*(b.custom_id for b in buttons))
     assert inbound.interaction_member(body) == Member(TEAM, USER, "alice")
     pressed = inbound.presses(body)
@@ -150,6 +156,7 @@ def test_every_button_template_is_answered() -> None:
         c.CastBallot(ALICE, 5, BallotChoice.ABSTAIN, event_key=key),
         c.RecordReaction(ALICE, Stance.BEST, event_key=key, candidate_id=6),
         c.AcceptStressCase(ALICE, 7),
+        c.PrecedentChecks(ALICE, amendment_id=8),
     ]
 
 

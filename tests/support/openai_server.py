@@ -31,6 +31,50 @@ _VOICES = (
 )
 
 
+_BLOCK = re.compile(r"<(precedent|answer)>\n(.*?)\n</\1>", re.DOTALL)
+_WORD = re.compile(r"[a-z0-9']+")
+JUDGE_SCHEMA_NAME = "precedent_judgement"  # bot/generation/precedent_checks.py JUDGE_SCHEMA
+UNCLEAR_BELOW = 0.2  # word overlap under which the played judge finds neither kind of answer alike
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _overlap(a: str, b: str) -> float:
+    x, y = _words(a), _words(b)
+    return len(x & y) / len(x | y) if x | y else 0.0
+
+
+def is_judge_request(body: dict[str, Any]) -> bool:
+    """A precedent judge request: its schema's name, or (a provider without structured output) its blocks."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema" and (fmt.get("json_schema") or {}).get("name") == JUDGE_SCHEMA_NAME:
+        return True
+    last = str(body["messages"][-1]["content"])
+    return "<precedent>" in last and "<answer>" in last
+
+
+def play_judge(body: dict[str, Any]) -> str | None:
+    """A deterministic judge for precedent checks (None for any other request): the new answer is
+    "consistent" when its words overlap an endorsed answer's more than any objected answer's,
+    "inconsistent" when the other way round, "unclear" when it is alike to neither (overlap under
+    UNCLEAR_BELOW) or equally alike to both."""
+    if not is_judge_request(body):
+        return None
+    blocks = {tag: json.loads(text) for tag, text in _BLOCK.findall(str(body["messages"][-1]["content"]))}
+    answer = str(blocks["answer"]["text"])
+    like = max((_overlap(answer, t) for t in blocks["precedent"]["answers_like_this"]), default=0.0)
+    unlike = max((_overlap(answer, t) for t in blocks["precedent"]["not_like_this"]), default=0.0)
+    if max(like, unlike) < UNCLEAR_BELOW or like == unlike:
+        verdict, why = "unclear", "is alike to neither kind of answer"
+    elif like > unlike:
+        verdict, why = "consistent", "is closest to an answer the community endorsed"
+    else:
+        verdict, why = "inconsistent", "is closest to an answer the community objected to"
+    return json.dumps({"verdict": verdict, "reason": f"The new answer {why} (word overlap {like:.2f} against {unlike:.2f})."})
+
+
 def _distinct_item(n: int, i: int) -> dict[str, str]:
     return {"stance": f"stance {i + 1}", "text": f"{_VOICES[i % len(_VOICES)]} (answer {n}.{i + 1})"}
 
@@ -64,6 +108,8 @@ class Behaviour:
     script: list[str] = field(default_factory=list)  # contents of the first requests, in order (then as usual)
     slow_times: int = 0  # with latency: only the first N requests are slow (a timeout, then a quick answer)
     ignore_schema: bool = False  # answer as if response_format had not been sent (a provider without it)
+    # precedent judge requests, answered before `reply` (None: not a judge request); replace it to make the judge fail
+    judge: Callable[[dict[str, Any]], str | None] | None = play_judge
 
 
 @dataclass
@@ -114,6 +160,9 @@ class FakeOpenAIServer:
     def _content(self, body: dict[str, Any]) -> str:
         if self.behaviour.script:
             return self.behaviour.script.pop(0)
+        judged = self.behaviour.judge(body) if self.behaviour.judge is not None else None
+        if judged is not None:
+            return judged
         if self.behaviour.reply is not None:
             return self.behaviour.reply(body)
         system = " ".join(str(m["content"]) for m in body["messages"] if m["role"] == "system")

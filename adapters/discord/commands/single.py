@@ -13,7 +13,9 @@ from bot.domain.model import BallotChoice, Stance
 from bot.domain.outputs import Reply
 from bot.inbound.help import help_text
 
-HelpTopic = Literal["policy", "scenario", "round", "stress", "react", "amend", "vote", "reminders", "export", "privacy"]
+HelpTopic = Literal[
+    "policy", "scenario", "round", "stress", "react", "amend", "vote", "reminders", "export", "privacy", "try", "precedent"
+]
 DISCORD_HELP = (
     "\n\nOn Discord, react to candidates with 👍 👎 🤷, press ⭐ for the best of a scenario, and vote with "
     "the buttons under each amendment. Moderators: members with Manage Server or the role set in /settings."
