@@ -55,6 +55,54 @@ def count(choices: Mapping[str, BallotChoice]) -> TallyCount:
     )
 
 
+def _decide(c: TallyCount, rule: TallyRule, needed: int) -> tuple[bool, str]:
+    """Whether an amendment's ballots pass on their own: quorum, then threshold."""
+    if c.voters < needed:
+        return False, f"no quorum: {c.voters} of {needed} ballots needed"
+    if not c.meets(rule):
+        return False, f"threshold not met: {c.yes_share:.0%} yes of yes+no ({rule.describe()})"
+    return True, f"passed with {c.yes_share:.0%} yes of yes+no"
+
+
+def _by_group(
+    choices: Mapping[str, BallotChoice], rule: TallyRule, member_groups: Mapping[str, int]
+) -> tuple[dict[str, TallyCount], list[str]]:
+    """Each opinion group's count, and the groups large enough to count where the threshold fails."""
+    by_group: dict[int, dict[str, BallotChoice]] = {}
+    for member, choice in choices.items():
+        g = member_groups.get(member)
+        if g is not None:
+            by_group.setdefault(g, {})[member] = choice
+    groups: dict[str, TallyCount] = {}
+    failing: list[str] = []
+    for g, group_choices in sorted(by_group.items()):
+        gc = count(group_choices)
+        groups[f"group {g}"] = gc
+        if gc.voters >= rule.bridging_min_voters and not gc.meets(rule):
+            failing.append(f"group {g} ({gc.yes_share:.0%} yes)")
+    return groups, failing
+
+
+def _competes(a: AmendmentSpec) -> bool:
+    """REPLACE and REMOVE amendments of one clause compete; ADDs never do."""
+    return a.kind != AmendmentKind.ADD and a.clause_key is not None
+
+
+def _resolve(r: AmendmentResult, winner: AmendmentResult, rivals: list[AmendmentResult]) -> AmendmentResult:
+    """A passing competing amendment, once the winner for its clause is known."""
+    if winner.amendment_id != r.amendment_id:
+        tie = winner.count.yes_share == r.count.yes_share
+        why = "tie on yes share; the earlier amendment wins" if tie else "a competing amendment had a higher yes share"
+        reason = f"passed but not adopted: #{winner.amendment_id} wins for this clause ({why})"
+        return AmendmentResult(r.amendment_id, r.count, r.quorum, True, False, reason, r.groups)
+    if not rivals:
+        return r
+    beaten = ", #".join(str(x.amendment_id) for x in rivals)
+    return AmendmentResult(
+        r.amendment_id, r.count, r.quorum, True, True, r.reason + f"; adopted over competing #{beaten}", r.groups
+    )
+
+
 def tally(
     amendments: list[AmendmentSpec],
     events: Iterable[BallotEvent],
@@ -70,75 +118,30 @@ def tally(
     for a in sorted(amendments, key=lambda x: x.id):
         choices = ballots.get(a.id, {})
         c = count(choices)
+        passed, reason = _decide(c, rule, needed)
         groups: dict[str, TallyCount] = {}
-        if c.voters < needed:
-            passed, reason = False, f"no quorum: {c.voters} of {needed} ballots needed"
-        elif not c.meets(rule):
-            passed, reason = False, f"threshold not met: {c.yes_share:.0%} yes of yes+no ({rule.describe()})"
-        else:
-            passed, reason = True, f"passed with {c.yes_share:.0%} yes of yes+no"
         if rule.bridging_min_voters and member_groups is not None:
-            by_group: dict[int, dict[str, BallotChoice]] = {}
-            for member, choice in choices.items():
-                g = member_groups.get(member)
-                if g is not None:
-                    by_group.setdefault(g, {})[member] = choice
-            failing: list[str] = []
-            for g, group_choices in sorted(by_group.items()):
-                gc = count(group_choices)
-                groups[f"group {g}"] = gc
-                if gc.voters >= rule.bridging_min_voters and not gc.meets(rule):
-                    failing.append(f"group {g} ({gc.yes_share:.0%} yes)")
+            groups, failing = _by_group(choices, rule, member_groups)
             if passed and failing:
                 passed, reason = False, "not bridging: threshold not met in " + ", ".join(failing)
         provisional.append(AmendmentResult(a.id, c, needed, passed, passed, reason, groups))
 
     # Competition between passing amendments that target the same clause.
     spec = {a.id: a for a in amendments}
-    winners: dict[str, AmendmentResult] = {}
-    for r in provisional:
-        a = spec[r.amendment_id]
-        if not r.passed or a.kind == AmendmentKind.ADD or a.clause_key is None:
-            continue
-        best = winners.get(a.clause_key)
+    competing = [r for r in provisional if r.passed and _competes(spec[r.amendment_id])]
+    winners: dict[str | None, AmendmentResult] = {}
+    for r in competing:
+        key = spec[r.amendment_id].clause_key
+        best = winners.get(key)
         if best is None or r.count.yes_share > best.count.yes_share:
-            winners[a.clause_key] = r
+            winners[key] = r
+    competing_ids = {r.amendment_id for r in competing}
     results: list[AmendmentResult] = []
     for r in provisional:
-        a = spec[r.amendment_id]
-        if r.passed and a.kind != AmendmentKind.ADD and a.clause_key is not None:
-            w = winners[a.clause_key]
-            if w.amendment_id != r.amendment_id:
-                tie = w.count.yes_share == r.count.yes_share
-                why = "tie on yes share; the earlier amendment wins" if tie else "a competing amendment had a higher yes share"
-                r = AmendmentResult(
-                    r.amendment_id,
-                    r.count,
-                    r.quorum,
-                    True,
-                    False,
-                    f"passed but not adopted: #{w.amendment_id} wins for this clause ({why})",
-                    r.groups,
-                )
-            else:
-                rivals = [
-                    x
-                    for x in provisional
-                    if x.passed
-                    and spec[x.amendment_id].clause_key == a.clause_key
-                    and spec[x.amendment_id].kind != AmendmentKind.ADD
-                    and x.amendment_id != r.amendment_id
-                ]
-                if rivals:
-                    r = AmendmentResult(
-                        r.amendment_id,
-                        r.count,
-                        r.quorum,
-                        True,
-                        True,
-                        r.reason + f"; adopted over competing #{', #'.join(str(x.amendment_id) for x in rivals)}",
-                        r.groups,
-                    )
+        key = spec[r.amendment_id].clause_key
+        if r.amendment_id in competing_ids:
+            rivals = [x for x in competing if spec[x.amendment_id].clause_key == key and x.amendment_id != r.amendment_id]
+            r = _resolve(r, winners[key], rivals)
         results.append(r)
     return results
 
