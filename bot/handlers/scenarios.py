@@ -65,6 +65,25 @@ async def remove_scenario(cmd: RemoveScenario, svc: Services) -> Outcome:
     return Outcome(Reply(f"Removed scenario #{cmd.scenario_id}."))
 
 
+def _jsonl_scenario(n: int, line: str) -> tuple[str, tuple[Turn, ...]]:
+    """One line of a JSONL import: {"prompt": "…"} or {"messages": [{"role", "content"}, …]}, with a title."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise CommandError(f"Line {n} is not valid JSON ({e.msg}).") from None
+    if not isinstance(obj, dict):
+        raise CommandError(f'Line {n}: expected an object like {{"prompt": "…"}}.')
+    title = str(obj.get("title", ""))[:200]
+    if isinstance(obj.get("prompt"), str):
+        return title, check_turns((Turn("user", obj["prompt"]),), f"scenario on line {n}")
+    raw = obj.get("messages") or obj.get("turns")
+    if not isinstance(raw, list):
+        raise CommandError(f"Line {n}: needs 'prompt' (text) or 'messages' (a list of role/content).")
+    if not all(isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str) for t in raw):
+        raise CommandError(f"Line {n}: each message needs a string 'role' and 'content'.")
+    return title, check_turns(tuple(Turn(t["role"], t["content"]) for t in raw), f"scenario on line {n}")
+
+
 def parse_import(content: str, fmt: str) -> list[tuple[str, tuple[Turn, ...]]]:
     """All scenarios of a file, validated; the first bad one stops the import (nothing is added)."""
     if fmt not in ("auto", "jsonl", "text"):
@@ -74,33 +93,11 @@ def parse_import(content: str, fmt: str) -> list[tuple[str, tuple[Turn, ...]]]:
         raise CommandError("The file is empty.")
     if fmt == "auto":
         fmt = "jsonl" if stripped.startswith("{") else "text"
-    found: list[tuple[str, tuple[Turn, ...]]] = []
     if fmt == "jsonl":
-        for n, line in enumerate(content.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CommandError(f"Line {n} is not valid JSON ({e.msg}).") from None
-            if not isinstance(obj, dict):
-                raise CommandError(f'Line {n}: expected an object like {{"prompt": "…"}}.')
-            title = str(obj.get("title", ""))[:200]
-            if isinstance(obj.get("prompt"), str):
-                turns: tuple[Turn, ...] = (Turn("user", obj["prompt"]),)
-            elif isinstance(raw := obj.get("messages") or obj.get("turns"), list):
-                if not all(
-                    isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str) for t in raw
-                ):
-                    raise CommandError(f"Line {n}: each message needs a string 'role' and 'content'.")
-                turns = tuple(Turn(t["role"], t["content"]) for t in raw)
-            else:
-                raise CommandError(f"Line {n}: needs 'prompt' (text) or 'messages' (a list of role/content).")
-            found.append((title, check_turns(turns, f"scenario on line {n}")))
+        found = [_jsonl_scenario(n, line) for n, line in enumerate(content.splitlines(), 1) if line.strip()]
     else:
         blocks = [b for b in re.split(r"\n\s*\n", content.replace("\r\n", "\n")) if b.strip()]
-        for i, block in enumerate(blocks, 1):
-            found.append(("", check_turns(turns_from_text(block), f"scenario {i} of the file")))
+        found = [("", check_turns(turns_from_text(block), f"scenario {i} of the file")) for i, block in enumerate(blocks, 1)]
     if len(found) > MAX_IMPORT:
         raise CommandError(f"The file has {len(found)} scenarios; import at most {MAX_IMPORT} at once.")
     return found
