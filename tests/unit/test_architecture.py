@@ -33,3 +33,25 @@ def test_the_core_has_modules() -> None:
 def test_core_module_imports_no_platform(path: Path) -> None:
     bad = [m for m in imported_modules(path) if m.split(".")[0] in FORBIDDEN]
     assert not bad, f"{path.relative_to(CORE.parent)} imports {bad}"
+
+
+def _commands() -> set[type]:
+    from bot.domain import commands as c
+
+    # the module's own classes: a slots dataclass replaces the class it decorates, so __subclasses__
+    # can still list the replaced ones
+    return {v for v in vars(c).values() if isinstance(v, type) and issubclass(v, c.Command) and v is not c.Command}
+
+
+def test_every_command_has_one_handler_and_every_handler_is_in_bot_handlers() -> None:
+    from bot.handlers import HANDLERS
+
+    assert set(HANDLERS) == _commands()
+    outside = {cmd.__name__: h.__module__ for cmd, h in HANDLERS.items() if not h.__module__.startswith("bot.handlers.")}
+    assert outside == {}
+
+
+def test_the_core_keeps_its_top_level_small() -> None:
+    """The application's own modules at bot/'s top level; everything else lives in a room (a package)."""
+    top = sorted(p.name for p in CORE.glob("*.py"))
+    assert len(top) <= 10, top
