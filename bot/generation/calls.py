@@ -28,7 +28,7 @@ from bot.generation.prompts import prompt_hash
 from bot.ports import Completion, OutputSchema, Prompt
 from bot.services import Services
 from storage.batching import NewRow
-from storage.tables import LLMCacheRow, LLMCallRow
+from storage.tables import LLMCacheRow, LLMCallRow, PromptAuthorRow
 
 log = logging.getLogger("policybot.calls")
 
@@ -150,6 +150,9 @@ class CallContext:
     community: str
     round_id: int | None
     purpose: str
+    # members whose words the request carries (her scenario, amendment, reasons, response): kept by
+    # prompt hash before the request goes out, so erasure finds its cached answer and log lines
+    authors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,16 @@ def _log_row(svc: Services, ctx: CallContext, digest: str, sample: int, model: s
 
 async def _log(svc: Services, ctx: CallContext, digest: str, sample: int, model: str, outcome: str, **kw: object) -> None:
     await svc.appender.append(_log_row(svc, ctx, digest, sample, model, outcome, **kw))
+
+
+async def _authors(svc: Services, ctx: CallContext, digest: str) -> None:
+    """Whose words the request carries, committed before it is sent (an erasure meanwhile sees it)."""
+    members = sorted({m for m in ctx.authors if m})
+    if members:
+        unique = ("community", "member", "prompt_hash")
+        values = [{"community": ctx.community, "member": m, "prompt_hash": digest} for m in members]
+        rows = [NewRow(PromptAuthorRow, v, unique) for v in values]
+        await svc.appender.append(*rows)
 
 
 async def cached_text(svc: Services, digest: str, sample: int) -> LLMCacheRow | None:
@@ -259,6 +272,7 @@ async def ask(
     `prefetched`: the cache already looked up for this batch (see `prefetch`); no query then."""
     model = svc.generator.model
     digest = prompt_hash(prompt, model)
+    await _authors(svc, ctx, digest)
     if use_cache:
         hit = prefetched.get((digest, sample)) if prefetched is not None else await cached_text(svc, digest, sample)
         if hit is not None:
