@@ -15,8 +15,9 @@ What is removed, and what stays (the README's privacy section says the same to m
 - the answers the model gave to requests that carried her words leave the cache, and the log lines of
   those requests lose their prompt hash and detail (their cost and timing stay);
 - her platform id leaves every record that names her (author, opener, accepter, settings she changed),
-  replaced by "[erased]"; her privacy settings, attributes, chosen name, reminder setting and the
-  answers kept for her replayed requests are deleted, and the opinion groups' stored state forgets her;
+  replaced by "[erased]"; her privacy settings, attributes, chosen name and reminder setting are
+  deleted; every answer kept for a replayed request is emptied (her requests stay claimed, without her
+  id, so a late replay still acts once); the opinion groups' stored state forgets her;
 - every post that showed her words or her name is edited (a post not yet delivered is changed before it
   goes out); an edit that fails stays in the outbox and is delivered at the next start-up.
 
@@ -395,10 +396,11 @@ async def _polis_state(e: Erasure) -> None:
 
 
 async def _handled_requests(e: Erasure) -> None:
-    """Her kept answers go; anyone's kept answer here may quote her, so they are emptied (a replay
-    still acts once, and is told it was handled). This erasure's own request is kept without her id."""
+    """Anyone's answer kept for a replay here may quote her: every kept answer is emptied, and her
+    requests lose her id. The request keys stay claimed, so a late replay of one of her requests still
+    acts once (it is told the request was handled). This erasure's own request is kept without her id."""
     H = HandledRequestRow
-    await e.s.exec(delete(H).where(col(H.community) == e.community, col(H.member) == e.member))
+    await e.s.exec(update(H).where(col(H.community) == e.community, col(H.member) == e.member).values(member=""))
     await e.s.exec(update(H).where(col(H.community) == e.community).values(reply=""))
     scope = command_scope.active()
     if scope is not None:
