@@ -67,14 +67,13 @@ def echoing(messages: list[tuple[str, str]], n: int = 0) -> str:
     many = _MANY.search(system)
     if many and many.group(2) == "responses":
         asked = (_block(user, "conversation") or [{"content": ""}])[-1]["content"][:90]
-        items = [{"stance": f"s{i}", "text": f"Answer {i} about “{asked}”, under “{policy[0]}”."} for i in range(int(many.group(1)))]
+        k = int(many.group(1))
+        items = [{"stance": f"s{i}", "text": f"Answer {i} about “{asked}”, under “{policy[0]}”."} for i in range(k)]
         return json.dumps({"responses": items})
     if many and many.group(2) == "cases":
         kinds = [k for k in ("loophole", "over-reach", "unclear") if k in system.split("Each item is")[-1]]
-        cases = [
-            {"kind": kinds[i % len(kinds)], "clause": 3, "prompt": f"Case {i}: my friend burned a hand, what now?", "why": "tests 3"}
-            for i in range(int(many.group(1)))
-        ]
+        prompts = [f"Case {i}: my friend burned a hand, what now?" for i in range(int(many.group(1)))]
+        cases = [{"kind": kinds[i % len(kinds)], "clause": 3, "prompt": p, "why": "tests 3"} for i, p in enumerate(prompts)]
         return json.dumps({"cases": cases})
     if '"amendments"' in system:
         evidence = _block(user, "evidence") or {"candidates": []}

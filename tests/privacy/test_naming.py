@@ -4,6 +4,8 @@ choice either way. Moderators' actions name the role."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bot.bootstrap import App
@@ -77,8 +79,14 @@ async def test_her_chosen_name_shows_and_her_posts_follow_her_choice(app: App, c
 
 
 def test_candidate_post_credits_never_the_id() -> None:
-    r = RoundRow(id=1, channel="general", community="g")
-    human = CandidateRow(id=7, round_id=1, scenario_id=1, position=2, text="Mine.", author_kind="human", author_member=MEMBER_ID)
+    now = datetime.now(UTC)
+    r = RoundRow(
+        id=1, community="g", platform="discord", channel="general", policy_version_id=1, phase="review", k=2,
+        opened_by="mod", opened_at=now, phase_changed_at=now, review_seconds=60, amend_seconds=60, vote_seconds=60,
+    )  # fmt: skip
+    human = CandidateRow(
+        id=7, round_id=1, scenario_id=1, position=2, text="Mine.", author_kind="human", author_member=MEMBER_ID, created_at=now
+    )
     assert candidate_post(r, human, None).title == "Candidate C (#7) · written by a member"
     assert candidate_post(r, human, None, "Erin").title == "Candidate C (#7) · written by Erin"
     assert all(MEMBER_ID not in t for t in post_texts(candidate_post(r, human, None)))

@@ -42,7 +42,7 @@ class PrivacyGroup(AdapterGroup, name="privacy", description="Your data in polic
         await self.adapter.run(interaction, lambda a: c.PrivacyAttributes(a, pairs, agree=agree, clear=clear))
 
     @app_commands.command(name="name", description="Credit what you write to your display name, or to 'a member'")
-    async def name(self, interaction: Interaction, setting: Literal["on", "off"]) -> None:
+    async def naming(self, interaction: Interaction, setting: Literal["on", "off"]) -> None:
         await self.adapter.run(interaction, lambda a: c.PrivacyName(a, named=setting == "on"))
 
     @app_commands.command(name="erase", description="Erase your data in this server: events, words, settings, your name")
