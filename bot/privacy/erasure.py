@@ -491,9 +491,10 @@ async def credit_posts(s: AsyncSession, found: Found, now: datetime, credit: str
 
 async def _edit_posts(e: Erasure) -> None:
     f = e.found
+    touched = {c.round_id for c in [*f.written, *f.answers]} | {a.round_id for a in [*f.amendments, *f.drafts]}
     numbers: dict[int, dict[str, int]] = {}
-    for r in f.rounds.values():
-        numbers[r.id or 0] = {c.key: c.number for c in await clauses_of(e.s, r.policy_version_id)}
+    for round_id in touched:
+        numbers[round_id] = {c.key: c.number for c in await clauses_of(e.s, f.rounds[round_id].policy_version_id)}
     for c in [*f.written, *(a for a in f.answers if a.amendment_id is None)]:
         r = f.rounds[c.round_id]
         await _edit(e, candidate_key(c.round_id, c.id or 0), candidate_post(r, c, None), c.message_key)
@@ -553,7 +554,8 @@ async def _edit_previews(e: Erasure, numbers: Mapping[int, dict[str, int]]) -> N
         before = sorted((c for c in shown if c.amendment_id is None), key=lambda c: c.position)
         after = sorted((c for c in shown if c.amendment_id == amendment_id), key=lambda c: c.position)
         r = f.rounds[round_id]
-        post = before_after_post(r, a, describe_amendment(a, numbers[round_id]), sc, before, after)
+        clause_number = numbers.get(round_id) or {c.key: c.number for c in await clauses_of(e.s, r.policy_version_id)}
+        post = before_after_post(r, a, describe_amendment(a, clause_number), sc, before, after)
         await _edit(e, f"round:{round_id}:preview:{amendment_id}:{scenario_id}", post)
 
 

@@ -4,21 +4,24 @@ post not yet delivered, and a late replay of one of her requests."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlmodel import col, func, select
 
-from bot.bootstrap import App
+from bot.bootstrap import App, bootstrap
 from bot.domain import commands as c
 from bot.domain.commands import Actor
 from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
 from bot.engine import ALREADY_HANDLED
-from bot.ports import Refusal
+from bot.ports import Completion, Prompt, Refusal
 from bot.rounds.outbox import deliver_everything
+from bot.settings import Settings
+from storage.database import Database
 from storage.tables import AmendmentRow, CandidateRow, ClauseRow, OutboxRow, ScenarioRow, TallyRow
 from tests.conftest import actor
-from tests.privacy.support import POLICY, Her, post_texts, scan_database, scan_texts
-from tests.support.fakes import FakeChat
+from tests.privacy.support import POLICY, EchoingGenerator, Her, post_texts, scan_database, scan_texts
+from tests.support.fakes import FakeChat, FixedClock
 from tests.support.openai_server import FakeOpenAIServer
 
 HER = Her(member="U0ERIN42", name="Erin Quokka")
@@ -169,3 +172,46 @@ async def test_a_late_replay_of_her_request_acts_once(app: App) -> None:
     replay = await app.engine.dispatch(add)
     assert replay.text == ALREADY_HANDLED
     assert len(await rows(app, ScenarioRow)) == 1 and await scan_database(app.database, HER) == []
+
+
+class GatedGenerator(EchoingGenerator):
+    """Holds every request that carries `needle` until released, so a test can erase meanwhile."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__()
+        self.needle = needle
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def complete(self, prompt: Prompt) -> Completion:
+        if any(self.needle in m.content for m in prompt.messages):
+            self.entered.set()
+            await self.release.wait()
+        return await super().complete(prompt)
+
+
+async def test_an_answer_arriving_after_her_erasure_is_not_kept(database: Database, chat: FakeChat, clock: FixedClock) -> None:
+    generator = GatedGenerator("zebrawood")
+    app = bootstrap(
+        Settings(database_url=database.url, max_drafts=0, preview=False),
+        chat,
+        generator=generator,
+        clock=clock,
+        database=database,
+    )
+    try:
+        mod = actor("mod", moderator=True)
+        await ok(app, c.CreatePolicy(mod, "kind", POLICY))
+        await ok(app, c.AddScenario(mod, (Turn("user", "How do I treat a burn?"),)))
+        await ok(app, c.AddScenario(erin(), (Turn("user", HER.scenario),)))
+        await ok(app, c.OpenRound(mod, "kind", "general", (1, 2), k=2))
+        await generator.entered.wait()  # her scenario is with the model now
+        await ok(app, c.PrivacyErase(erin(), confirm=True))
+        generator.release.set()
+        await app.engine.drain()
+        assert {x.scenario_id for x in await rows(app, CandidateRow)} == {1}  # the round opened without it
+        _, told = chat.private[-1]
+        assert "#2" in told.text and "erased their data meanwhile" in told.text
+        assert await scan_database(app.database, HER) == [] and posted(chat) == []
+    finally:
+        await app.engine.close()
