@@ -398,8 +398,9 @@ LIMITATIONS = [
     "- `amendment_id` 0 marks candidates generated under the policy version itself; other values are previews",
     "  under a proposed amendment (its text is in `amendments.*`).",
     "- Ballots appear in the event log only for rounds whose vote is over; vote totals are as published.",
-    "- Erasure removes a member's reactions, ballots and free text from the bot; copies exported before the",
-    "  erasure are outside the bot's reach.",
+    "- Erasure removes a member's reactions, ballots and words from the bot, with the scenarios she wrote and the",
+    "  model's answers to them (left out of this export and counted above); copies exported before the erasure",
+    "  are outside the bot's reach.",
     "",
 ]
 
