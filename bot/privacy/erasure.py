@@ -127,6 +127,10 @@ class Found:
         """Her amendments whose text is hers still (not adopted into a published version)."""
         return [a for a in self.amendments if a.status != AmendmentStatus.ADOPTED.value]
 
+    def holds_anything(self) -> bool:
+        records = (self.reactions, self.ballots, self.written, self.scenarios, self.accepted, self.amendments)
+        return self.privacy is not None or any(records) or bool(self.prompt_hashes)
+
     def texts(self) -> list[str]:
         """Every text of hers, to look for inside other text."""
         out = [e.reason for e in self.reactions] + [c.text for c in self.written]
@@ -380,7 +384,9 @@ async def _member_privacy(e: Erasure) -> None:
     if e.found.privacy is not None:
         await e.s.delete(e.found.privacy)
         await e.s.flush()
-    e.s.add(MemberPrivacyRow(community=e.community, member=f"{ERASED_AUTHOR}{e.token}", erased_at=e.now, updated_at=e.now))
+    if e.found.holds_anything():
+        marker = f"{ERASED_AUTHOR}{e.token}"
+        e.s.add(MemberPrivacyRow(community=e.community, member=marker, erased_at=e.now, updated_at=e.now))
 
 
 async def _export_settings(e: Erasure) -> None:
