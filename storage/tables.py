@@ -379,6 +379,8 @@ class MemberPrivacyRow(SQLModel, table=True):
     attributes_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
     erased_at: datetime | None = Field(default=None, sa_column=_ts_opt())
     updated_at: datetime = Field(sa_column=_ts())
+    # privacy: the name shown on what the member writes, if she chose to be named ("": "a member")
+    shown_name: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
 class CommunityExportSettingsRow(SQLModel, table=True):
@@ -612,3 +614,19 @@ class TryRow(SQLModel, table=True):
     outcome: str = Field(default="pending", max_length=16)  # "pending", "ok", "failed"
     scenario_id: int | None = Field(default=None)  # set once the member added it as a scenario
     at: datetime = Field(sa_column=_ts())
+
+
+# ---------------------------------------------------------------- privacy: whose words each model request carried
+
+
+class PromptAuthorRow(SQLModel, table=True):
+    """A member whose words a model request carried (her scenario, amendment, reasons, response), by
+    the request's prompt hash: erasure finds the cached answers and log lines of her requests here."""
+
+    __tablename__ = "llm_prompt_author"
+    __table_args__ = (UniqueConstraint("community", "member", "prompt_hash", name="uq_llm_prompt_author"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community: str = Field(max_length=128)
+    member: str = Field(max_length=128)
+    prompt_hash: str = Field(max_length=64)

@@ -341,9 +341,16 @@ class PrivacyExportChoice(Command):
 
 @dataclass(frozen=True, slots=True)
 class PrivacyErase(Command):
-    """Any member: erase their reactions, ballots and free text in this community (confirm=True to do it)."""
+    """Any member: erase their data in this community, wherever the bot keeps it (confirm=True to do it)."""
 
     confirm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyName(Command):
+    """Any member: be credited by her display name on what she writes (named=True), or as "a member"."""
+
+    named: bool = False
 
 
 @dataclass(frozen=True, slots=True)

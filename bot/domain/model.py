@@ -16,7 +16,10 @@ from bot.errors import CommandError
 MAX_TEXT = 4000  # characters: longest clause, scenario turn, amendment text or rationale
 MAX_NAME = 64
 MAX_K = 8
-ERASED_AUTHOR = "[erased]"  # proposed_by of an amendment whose author erased their data
+ERASED_AUTHOR = "[erased]"  # who wrote, proposed, opened or accepted a record whose member erased their data
+ERASED_TEXT = "(erased by its author)"  # what stands in for a member's erased words
+ANONYMOUS_MEMBER = "a member"  # how a member's writing is credited unless she chose to be named
+ANONYMOUS_MODERATOR = "a moderator"  # how a moderator's actions are announced: the role, never the person
 
 
 class Phase(enum.StrEnum):

@@ -224,7 +224,7 @@ def _exclusions(ctx: Context, plan: MemberPlan) -> dict[str, Any]:
             "opted_out": plan.excluded_events.get("opted_out", 0),
             "no_consent": plan.excluded_events.get("no_consent", 0),
         },
-        "candidates": {k: ctx.withheld_candidates.get(k, 0) for k in ("opted_out", "no_consent", "erased")},
+        "candidates": {k: ctx.withheld_candidates.get(k, 0) for k in ("opted_out", "no_consent", "erased", "source_erased")},
         "amendments_withheld": dict(Counter(a.withheld for a in ctx.amendments.values() if a.withheld)),
         "erased_members": ctx.privacy.erased_members,
         "consent_required": ctx.privacy.consent_required,

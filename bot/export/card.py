@@ -229,8 +229,8 @@ def _reactions(f: CardFacts) -> list[str]:
         f"- recorded and still held: {r['held']:,}",
         f"- − of members who opted out of exports: {r['opted_out']:,}",
         f"- − of members without consent where the community requires it: {r['no_consent']:,}",
-        f"- − on member-written responses left out (their author opted out, has not consented, or erased them):"
-        f" {r['on_withheld']:,}",
+        f"- − on candidates left out (a member-written response whose author opted out, has not consented or erased"
+        f" it; an answer to a scenario or amendment its author erased): {r['on_withheld']:,}",
         f"- = exported: {r['exported']:,} (the reaction rows of the event log)",
         f"- Not counted above: events erased by their members ({r['erased']:,} events from"
         f" {f.exclusions['erased_members']:,} members who erased their data); erasure deletes them.",
@@ -255,6 +255,8 @@ def _exclusions(ctx: Context, f: CardFacts) -> list[str]:
         f"- Members who erased their data in this community (no longer held, so not exported): {e['erased_members']:,}",
         f"- Member-written responses left out: {withheld:,} (author opted out or has not consented),"
         f" {e['candidates']['erased']:,} erased by their author",
+        f"- Candidates left out with the scenario or amendment they answered, erased by its author:"
+        f" {e['candidates']['source_erased']:,}",
         "- Member-written responses that are exported carry no author: no file links a response to the annotator id,",
         "  the participant number or the other responses of the member who wrote it.",
     ]
@@ -396,8 +398,9 @@ LIMITATIONS = [
     "- `amendment_id` 0 marks candidates generated under the policy version itself; other values are previews",
     "  under a proposed amendment (its text is in `amendments.*`).",
     "- Ballots appear in the event log only for rounds whose vote is over; vote totals are as published.",
-    "- Erasure removes a member's reactions, ballots and free text from the bot; copies exported before the",
-    "  erasure are outside the bot's reach.",
+    "- Erasure removes a member's reactions, ballots and words from the bot, with the scenarios she wrote and the",
+    "  model's answers to them (left out of this export and counted above); copies exported before the erasure",
+    "  are outside the bot's reach.",
     "",
 ]
 

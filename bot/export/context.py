@@ -18,6 +18,7 @@ from bot.errors import CommandError
 from bot.export.attributes import parse_attributes_json
 from bot.generation.preview import amended_clauses
 from bot.generation.prompts import candidate_system_prompt
+from bot.privacy.marks import scenario_erased
 from bot.rounds.queries import clauses_of, get_policy, get_round, policy_of_version, scenario_turns
 from storage.tables import (
     AmendmentRow,
@@ -253,8 +254,12 @@ def _candidate_info(c: CandidateRow, index: int, group: int) -> CandidateInfo:
     )
 
 
-def _withheld(c: CandidateRow, privacy: Privacy) -> str | None:
-    """Why a member-written candidate stays out of exports (its author left out, or erased it)."""
+def _withheld(c: CandidateRow, privacy: Privacy, erased_scenarios: set[int]) -> str | None:
+    """Why a candidate stays out of exports: a member-written one whose author is left out or erased
+    it; any candidate of a scenario whose author erased it, or a model answer erased with the
+    scenario or amendment it answered ("source_erased")."""
+    if c.scenario_id in erased_scenarios or (c.author_kind != "human" and not c.text.strip()):
+        return "source_erased"
     if c.author_kind != "human":
         return None
     if not c.text.strip() or c.author_member is None:
@@ -311,16 +316,18 @@ async def _excluded_reasons(s: AsyncSession, community: str, round_ids: list[int
 
 
 def _evidence_reasons(evidence_json: str) -> set[str]:
+    """The reasons a bot draft's evidence quotes: under "reasons" (as bot.generation.drafting stores
+    them), or inside each candidate (as older drafts did)."""
     try:
         record = json.loads(evidence_json or "{}")
     except json.JSONDecodeError:
         return set()
-    out: set[str] = set()
-    for c in record.get("candidates", []) if isinstance(record, dict) else []:
-        for r in c.get("reasons", []) if isinstance(c, dict) else []:
-            if isinstance(r, dict) and isinstance(r.get("reason"), str):
-                out.add(r["reason"].strip())
-    return out
+    if not isinstance(record, dict):
+        return set()
+    quoted: list[object] = list(record.get("reasons") or [])
+    for c in record.get("candidates", []):
+        quoted += c.get("reasons", []) if isinstance(c, dict) else []
+    return {r["reason"].strip() for r in quoted if isinstance(r, dict) and isinstance(r.get("reason"), str)}
 
 
 def _amendment_info(a: AmendmentRow, privacy: Privacy, excluded_reasons: set[str]) -> AmendmentInfo:
@@ -387,9 +394,9 @@ async def load_context(s: AsyncSession, scope: Scope) -> Context:
         )
     ).all()
     scenario_ids = sorted({c.scenario_id for c in cand_rows})
-    scenarios = {
-        sc.id: scenario_turns(sc) for sc in (await s.exec(select(ScenarioRow).where(col(ScenarioRow.id).in_(scenario_ids)))).all()
-    }
+    scenario_rows = (await s.exec(select(ScenarioRow).where(col(ScenarioRow.id).in_(scenario_ids)))).all()
+    scenarios = {sc.id: scenario_turns(sc) for sc in scenario_rows}
+    erased_scenarios = {sc.id or 0 for sc in scenario_rows if scenario_erased(sc)}
     amendment_rows = {
         a.id or 0: a
         for a in (
@@ -404,7 +411,7 @@ async def load_context(s: AsyncSession, scope: Scope) -> Context:
     candidates: dict[int, CandidateInfo] = {}
     withheld: dict[str, int] = {}
     for c in cand_rows:
-        why = _withheld(c, privacy)
+        why = _withheld(c, privacy, erased_scenarios)
         if why is not None:
             withheld[why] = withheld.get(why, 0) + 1
             continue

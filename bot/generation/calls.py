@@ -20,15 +20,16 @@ from typing import Any, Generic, TypeVar
 
 import jsonschema
 from sqlalchemy import delete
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from bot.domain.bounds import storable_text
+from bot.domain.model import ERASED_AUTHOR
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.generation.prompts import prompt_hash
 from bot.ports import Completion, OutputSchema, Prompt
 from bot.services import Services
 from storage.batching import NewRow
-from storage.tables import LLMCacheRow, LLMCallRow
+from storage.tables import LLMCacheRow, LLMCallRow, PromptAuthorRow
 
 log = logging.getLogger("policybot.calls")
 
@@ -50,6 +51,7 @@ class TooLong(Malformed):
 
 
 RAW_LIMIT_FACTOR = 12  # a raw answer longer than this many times the response limit is not cached
+ERASED_MEANWHILE = "a member whose words the request carried erased their data meanwhile; nothing of the answer is kept"
 
 
 def cut_at_sentence(text: str, limit: int) -> str:
@@ -150,6 +152,9 @@ class CallContext:
     community: str
     round_id: int | None
     purpose: str
+    # members whose words the request carries (her scenario, amendment, reasons, response): kept by
+    # prompt hash before the request goes out, so erasure finds its cached answer and log lines
+    authors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +204,32 @@ def _log_row(svc: Services, ctx: CallContext, digest: str, sample: int, model: s
 
 async def _log(svc: Services, ctx: CallContext, digest: str, sample: int, model: str, outcome: str, **kw: object) -> None:
     await svc.appender.append(_log_row(svc, ctx, digest, sample, model, outcome, **kw))
+
+
+def _members(ctx: CallContext) -> set[str]:
+    return {m for m in ctx.authors if m and m != ERASED_AUTHOR}
+
+
+async def _authors(svc: Services, ctx: CallContext, digest: str) -> None:
+    """Whose words the request carries, committed before it is sent (an erasure meanwhile sees it)."""
+    members = sorted(_members(ctx))
+    if members:
+        unique = ("community", "member", "prompt_hash")
+        values = [{"community": ctx.community, "member": m, "prompt_hash": digest} for m in members]
+        rows = [NewRow(PromptAuthorRow, v, unique) for v in values]
+        await svc.appender.append(*rows)
+
+
+async def _erased_meanwhile(svc: Services, ctx: CallContext, digest: str) -> bool:
+    """Whether a member whose words the request carried erased her data while it was answered (her
+    erasure deleted the rows `_authors` wrote): then nothing of the answer may be kept."""
+    members = _members(ctx)
+    if not members:
+        return False
+    P = PromptAuthorRow
+    async with svc.uow() as uow:
+        mine = (col(P.community) == ctx.community, col(P.prompt_hash) == digest, col(P.member).in_(members))
+        return int((await uow.session.exec(select(func.count()).where(*mine))).one()) < len(members)
 
 
 async def cached_text(svc: Services, digest: str, sample: int) -> LLMCacheRow | None:
@@ -259,6 +290,7 @@ async def ask(
     `prefetched`: the cache already looked up for this batch (see `prefetch`); no query then."""
     model = svc.generator.model
     digest = prompt_hash(prompt, model)
+    await _authors(svc, ctx, digest)
     if use_cache:
         hit = prefetched.get((digest, sample)) if prefetched is not None else await cached_text(svc, digest, sample)
         if hit is not None:
@@ -291,6 +323,9 @@ async def ask(
                 svc, ctx, digest, sample, done.model, "malformed", detail=f"attempt {attempt + 1}: {reason}"[:2000], **usage
             )
             continue
+        if await _erased_meanwhile(svc, ctx, digest):
+            await _log(svc, ctx, "", sample, done.model, "failed", detail=ERASED_MEANWHILE, **usage)
+            raise GeneratorFailed(model, ERASED_MEANWHILE)
         await _store(svc, ctx, digest, sample, done)
         return Answer(
             value,

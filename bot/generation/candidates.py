@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -156,7 +157,7 @@ async def generate_for(
             scenario_turns(sc),
             plan.r.k,
             temperature=svc.options.temperature,
-            ctx=ctx,
+            ctx=dataclasses.replace(ctx, authors=(sc.created_by,)),  # privacy: the request carries her scenario
             limit=limit,
             prefetched=cached,
         )

@@ -21,14 +21,15 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.model import MAX_TEXT, AmendmentKind, AmendmentOrigin, AmendmentStatus, ClauseText, Phase, Stance
-from bot.domain.outputs import Field, Post
+from bot.domain.outputs import Post
 from bot.domain.preferences import ReactionEvent, current_stances
 from bot.domain.tally import ANCHOR_START
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.generation.calls import CallContext, Malformed, Structured, ask_structured, load_json
 from bot.generation.prompts import DRAFT_PROMPT_VERSION, draft_prompt
+from bot.privacy.marks import scenario_erased
 from bot.rounds.outbox import deliver_round, enqueue
-from bot.rounds.posts import describe_amendment
+from bot.rounds.posts import draft_post
 from bot.rounds.queries import clauses_of, policy_of_version, round_candidates, round_scenarios, scenario_title
 from bot.services import Services
 from storage.tables import AmendmentRow, ReactionEventRow, RoundRow
@@ -49,6 +50,7 @@ class CandidateEvidence:
     counts: dict[str, int]
     groups: dict[int, dict[str, int]] = field(default_factory=dict)
     reasons: list[tuple[str, str]] = field(default_factory=list)  # (stance, reason)
+    authors: set[str] = field(default_factory=set)  # members whose words the evidence carries (privacy)
     signals: list[str] = field(default_factory=list)
     group_aware_consensus: float | None = None  # Π over opinion groups of P(endorse), from bot.analysis
 
@@ -67,16 +69,6 @@ class CandidateEvidence:
         if self.reasons:
             out["reasons"] = [{"stance": s, "reason": r[:500]} for s, r in self.reasons[:MAX_REASONS]]
         return out
-
-    def line(self) -> str:
-        c = self.counts
-        text = f"candidate #{self.id} (scenario #{self.scenario_id}): "
-        text += f"{c['endorse']} endorse / {c['object']} object / {c['pass']} pass"
-        if self.groups:
-            text += "; by group " + ", ".join(
-                f"{g}: {v['endorse']}/{v['object']}/{v['pass']}" for g, v in sorted(self.groups.items())
-            )
-        return text
 
 
 def _zero() -> dict[str, int]:
@@ -98,23 +90,32 @@ def select_evidence(
         ev.counts[stance.value] += 1
         if groups is not None and member in groups:
             ev.groups.setdefault(groups[member], _zero())[stance.value] += 1
-    for cid, stance_value, reason in _latest_reasons(events):
+    for cid, stance_value, reason, member in _latest_reasons(events):
         if cid in by_id:
             by_id[cid].reasons.append((stance_value, reason))
+            by_id[cid].authors.add(member)
     chosen = [ev for ev in by_id.values() if _signal(ev)]
     chosen.sort(key=lambda x: (-(x.counts["endorse"] + x.counts["object"]), -len(x.reasons), x.id))
     return chosen[:MAX_EVIDENCE]
 
 
-def _latest_reasons(events: Sequence[ReactionEvent]) -> list[tuple[int, str, str]]:
-    """(candidate, stance, reason) of each member's latest reason per candidate, oldest first."""
+def _latest_reasons(events: Sequence[ReactionEvent]) -> list[tuple[int, str, str, str]]:
+    """(candidate, stance, reason, member) of each member's latest reason per candidate, oldest first."""
     latest: dict[tuple[str, int], tuple[int, str, str]] = {}
     for ev in events:
         key = (ev.member, ev.candidate_id)
         usable = ev.reason.strip() and not ev.removed and ev.stance != Stance.BEST
         if usable and (key not in latest or latest[key][0] < ev.seq):
             latest[key] = (ev.seq, ev.stance.value, ev.reason.strip())
-    return [(cid, st, why) for (_m, cid), (_seq, st, why) in sorted(latest.items(), key=lambda kv: kv[1][0])]
+    return [(cid, st, why, m) for (m, cid), (_seq, st, why) in sorted(latest.items(), key=lambda kv: kv[1][0])]
+
+
+def prompt_authors(evidence: Sequence[CandidateEvidence], wrote: Mapping[int, set[str]]) -> tuple[str, ...]:
+    """The members whose words the drafting request carries: reasons, scenarios, written responses."""
+    found: set[str] = set()
+    for ev in evidence:
+        found |= ev.authors | wrote.get(ev.id, set())
+    return tuple(sorted(found - {"", BOT_MEMBER}))
 
 
 def _signal(ev: CandidateEvidence) -> bool:
@@ -280,10 +281,13 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
             return []
         policy, version = await policy_of_version(s, r.policy_version_id)
         clauses = await clauses_of(s, r.policy_version_id)
-        scenario_text = {sc.id: scenario_title(sc, limit=800) for _, sc in await round_scenarios(s, round_id)}
-        cands = [
-            (c.id or 0, c.scenario_id, scenario_text.get(c.scenario_id, ""), c.text) for c in await round_candidates(s, round_id)
-        ]
+        scenarios = [sc for _, sc in await round_scenarios(s, round_id) if not scenario_erased(sc)]
+        scenario_text = {sc.id: scenario_title(sc, limit=800) for sc in scenarios}
+        kept = [c for c in await round_candidates(s, round_id) if c.text and c.scenario_id in scenario_text]
+        cands = [(c.id or 0, c.scenario_id, scenario_text[c.scenario_id], c.text) for c in kept]
+        # privacy: whose words each candidate carries into the prompt (its scenario's, a written response's)
+        author_of = {sc.id: sc.created_by for sc in scenarios}
+        wrote = {c.id or 0: {author_of[c.scenario_id], c.author_member or ""} for c in kept}
         rows = (await s.exec(select(ReactionEventRow).where(ReactionEventRow.round_id == round_id))).all()
         groups = await svc.opinion_groups(s, round_id) if svc.opinion_groups is not None else None
         view = await group_view(s, round_id) if groups else None
@@ -307,7 +311,7 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
             prompt,
             DRAFTS_SCHEMA,
             lambda data: drafts_from(data, clauses, ids, limit),
-            CallContext(r.community, round_id, "draft"),
+            CallContext(r.community, round_id, "draft", prompt_authors(evidence, wrote)),
         )
     except (GeneratorUnavailable, GeneratorFailed) as e:
         log.warning("round %s: no drafted amendments: %s", round_id, e)
@@ -353,8 +357,8 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
             s.add(a)
             stored.append(a)
         await s.flush()
-        for a, d in zip(stored, answer.value, strict=True):  # the drafts and their posts, in one transaction
-            post = _draft_post(a, d, by_id, numbers, f"{policy.name} v{version.version}", r.channel)
+        for a in stored:  # the drafts and their posts, in one transaction
+            post = draft_post(a, numbers, f"{policy.name} v{version.version}", r.channel)
             await enqueue(s, f"round:{round_id}:amendment:{a.id}", post, community=r.community, round_id=round_id)
         if not stored:
             none = Post(
@@ -364,19 +368,3 @@ async def draft_amendments(svc: Services, round_id: int) -> list[AmendmentRow]:
         await uow.commit()
     await deliver_round(svc, round_id)
     return stored
-
-
-def _draft_post(
-    a: AmendmentRow, d: Draft, by_id: Mapping[int, CandidateEvidence], numbers: Mapping[str, int], policy: str, channel: str
-) -> Post:
-    round_id = a.round_id
-    fields = [Field("Evidence", "\n".join(by_id[i].line() for i in d.evidence)[:1000])]
-    if a.rationale:
-        fields.insert(0, Field("Rationale", a.rationale[:1000]))
-    return Post(
-        channel,
-        f"Amendment #{a.id} drafted by the bot (round #{round_id})",
-        describe_amendment(a, dict(numbers)) + f"\n(on {policy}; withdraw it with /amend withdraw {a.id})",
-        tuple(fields),
-        untrusted=True,
-    )

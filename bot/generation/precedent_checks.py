@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,20 +25,30 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.commands import Actor
-from bot.domain.model import AmendmentStatus, ClauseText, Phase
+from bot.domain.model import ANONYMOUS_MEMBER, AmendmentOrigin, AmendmentStatus, ClauseText, Phase
 from bot.domain.outputs import Field, Post, Reply, cut
 from bot.errors import GeneratorFailed, GeneratorUnavailable
 from bot.generation.calls import CallContext, Malformed, Structured, ask, ask_structured, call_limit
-from bot.generation.precedents import PrecedentCase, cases_to_check, ensure_recorded, has_precedents, record_round
+from bot.generation.precedents import RETIRED, PrecedentCase, cases_to_check, ensure_recorded, has_precedents, record_round
 from bot.generation.preview import amended_clauses
 from bot.generation.prompts import candidate_prompt, data_block, turns_data
 from bot.generation.sampling import parse_single
 from bot.ports import Message, Prompt
+from bot.privacy.naming import shown_names
 from bot.rounds.outbox import deliver_round, enqueue, enqueue_edit
 from bot.rounds.posts import ballot_post
-from bot.rounds.queries import clauses_of, policy_of_version
+from bot.rounds.queries import clauses_of, policy_of_version, scenario_title
 from bot.services import Services
-from storage.tables import AmendmentRow, OutboxRow, PolicyRow, PolicyVersionRow, PrecedentCheckRow, RoundRow
+from storage.tables import (
+    AmendmentRow,
+    OutboxRow,
+    PolicyRow,
+    PolicyVersionRow,
+    PrecedentCheckRow,
+    PrecedentRow,
+    RoundRow,
+    ScenarioRow,
+)
 
 log = logging.getLogger("policybot.precedents")
 
@@ -125,6 +135,7 @@ class Subject:
     amendment_id: int | None
     policy_version_id: int
     clauses: tuple[ClauseText, ...]
+    authors: tuple[str, ...] = ()  # whose words the subject's text carries: an amendment's proposer
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +163,7 @@ async def check_case(
             svc,
             prompt,
             lambda text: parse_single(text, bound),
-            CallContext(community, subject.round_id, "precedent-answer"),
+            CallContext(community, subject.round_id, "precedent-answer", authors=(*case.authors, *subject.authors)),
             limit=limit,
         )
     except (GeneratorUnavailable, GeneratorFailed) as e:
@@ -164,7 +175,7 @@ async def check_case(
             judge_prompt(case, answer.value),
             JUDGE_SCHEMA,
             judgement_from,
-            CallContext(community, subject.round_id, "precedent-judge"),
+            CallContext(community, subject.round_id, "precedent-judge", authors=(*case.authors, *subject.authors)),
             limit=limit,
         )
     except (GeneratorUnavailable, GeneratorFailed) as e:
@@ -338,7 +349,8 @@ async def _check_amendment(
     tell: Actor | None,
 ) -> None:
     assert r.id is not None and a.id is not None
-    subject = Subject(f"amendment:{a.id}", r.id, a.id, r.policy_version_id, tuple(amended_clauses(clauses, a)))
+    authors = (a.proposed_by,) if a.origin == AmendmentOrigin.MEMBER.value else ()
+    subject = Subject(f"amendment:{a.id}", r.id, a.id, r.policy_version_id, tuple(amended_clauses(clauses, a)), authors)
     try:
         results = await run_checks(svc, r.community, policy.name, subject, cases, limit)
     except Exception:
@@ -355,6 +367,32 @@ async def _check_amendment(
         await svc.chat.reply_privately(tell, Reply(f"Amendment #{a.id} against the precedents of {policy.name}: {line}."))
 
 
+async def stored_checks(s: AsyncSession, subject: str) -> list[CheckResult]:
+    """The checks kept for a subject ("amendment:N", "version:N"), by precedent."""
+    rows = (
+        await s.exec(
+            select(PrecedentCheckRow, PrecedentRow, ScenarioRow)
+            .where(
+                PrecedentCheckRow.subject == subject,
+                PrecedentCheckRow.precedent_id == PrecedentRow.id,
+                PrecedentRow.scenario_id == ScenarioRow.id,
+            )
+            .order_by(col(PrecedentCheckRow.precedent_id))
+        )
+    ).all()
+    return [
+        result_of(check, scenario_title(sc) + (" (precedent retired since)" if p.status == RETIRED else ""))
+        for check, p, sc in rows
+    ]
+
+
+async def ballot_now(s: AsyncSession, r: RoundRow, a: AmendmentRow, numbers: Mapping[str, int], credit: str) -> Post:
+    """An amendment's ballot post as it stands: its author shown as `credit`, and how it fares against
+    the precedents when it was checked (what the checks and an erasure both edit the post into)."""
+    results = await stored_checks(s, f"amendment:{a.id}")
+    return ballot_post(r, a, numbers, credit, precedents=fares(results) if results else None, checks_button=bool(results))
+
+
 async def _edit_ballot(
     s: AsyncSession, r: RoundRow, a: AmendmentRow, clauses: list[ClauseText], line: str, checked: bool
 ) -> None:
@@ -364,7 +402,9 @@ async def _edit_ballot(
         return
     fresh = await s.get(AmendmentRow, a.id)
     assert fresh is not None
-    post = ballot_post(r, fresh, {c.key: c.number for c in clauses}, precedents=line, checks_button=checked)
+    names = await shown_names(s, r.community, [fresh.proposed_by])
+    credit = names.get(fresh.proposed_by, ANONYMOUS_MEMBER)
+    post = ballot_post(r, fresh, {c.key: c.number for c in clauses}, credit, precedents=line, checks_button=checked)
     await enqueue_edit(
         s,
         f"{key}:precedents:{uuid.uuid4().hex[:12]}",

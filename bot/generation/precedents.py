@@ -246,6 +246,7 @@ class PrecedentCase:
     turns: tuple[Turn, ...]
     like: tuple[str, ...]
     unlike: tuple[str, ...]
+    authors: tuple[str, ...] = ()  # members whose words it carries: the scenario's, and written answers'
 
 
 async def counts(s: AsyncSession, policy_id: int) -> tuple[int, int]:
@@ -296,7 +297,8 @@ async def cases_to_check(s: AsyncSession, policy_id: int, limit: int) -> list[Pr
         like = tuple(c.text for a, c in mine if a.verdict == LIKE and c.text.strip())
         unlike = tuple(c.text for a, c in mine if a.verdict == UNLIKE and c.text.strip())
         if like or unlike:
-            out.append(PrecedentCase(p.id or 0, sc.id or 0, scenario_title(sc), scenario_turns(sc), like, unlike))
+            authors = tuple(sorted({sc.created_by} | {c.author_member for _, c in mine if c.author_member}))
+            out.append(PrecedentCase(p.id or 0, sc.id or 0, scenario_title(sc), scenario_turns(sc), like, unlike, authors))
         if len(out) >= limit:
             break
     return out

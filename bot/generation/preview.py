@@ -10,13 +10,14 @@ Preview candidates are CandidateRows with amendment_id set (same method, k and t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections import Counter
 
 from sqlmodel import col, select
 
-from bot.domain.model import AmendmentKind, AmendmentStatus, AuthorKind, ClauseText
+from bot.domain.model import ERASED_TEXT, AmendmentKind, AmendmentOrigin, AmendmentStatus, AuthorKind, ClauseText
 from bot.domain.outputs import Field, Post
 from bot.domain.tally import AmendmentSpec, ClauseValue, apply_amendments
 from bot.errors import GeneratorFailed, GeneratorUnavailable
@@ -42,12 +43,17 @@ def amended_clauses(clauses: list[ClauseText], a: AmendmentRow) -> list[ClauseTe
 
 
 def _cut(text: str) -> str:
+    if not text:  # an erased answer
+        return ERASED_TEXT
     return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 1] + "…"
 
 
 def before_after_post(
     r: RoundRow, a: AmendmentRow, what: str, sc: ScenarioRow, before: list[CandidateRow], after: list[CandidateRow]
 ) -> Post:
+    title = f"Amendment #{a.id} preview · scenario #{sc.id}: {scenario_title(sc)}"
+    if not any(c.text for c in after):  # privacy: erased with its amendment or its scenario, whose author erased it
+        return Post(r.channel, title, f"This preview of amendment #{a.id} was erased with what it answered.")
     fields: list[Field] = []
     for i in range(max(len(before), len(after))):
         if i < len(before):
@@ -56,7 +62,7 @@ def before_after_post(
             fields.append(Field(f"Amended · {label(after[i].position)}′ (#{after[i].id})", _cut(after[i].text), inline=True))
     return Post(
         channel=r.channel,
-        title=f"Amendment #{a.id} preview · scenario #{sc.id}: {scenario_title(sc)}",
+        title=title,
         text=f"If the round adopts amendment #{a.id} ({what}), the model would answer like this.",
         fields=tuple(fields[:24]),
         untrusted=True,
@@ -110,6 +116,7 @@ async def preview_amendment(svc: Services, amendment_id: int) -> list[CandidateR
                         CandidateRow.round_id == r.id,
                         col(CandidateRow.amendment_id).is_(None),
                         CandidateRow.author_kind == AuthorKind.MODEL.value,
+                        col(CandidateRow.text) != "",  # erased answers are not shown again
                     )
                     .order_by(col(CandidateRow.scenario_id), col(CandidateRow.position))
                 )
@@ -136,6 +143,8 @@ async def preview_amendment(svc: Services, amendment_id: int) -> list[CandidateR
     limit = call_limit(svc)
     ctx = CallContext(r.community, r.id, "preview")
 
+    proposer = (a.proposed_by,) if a.origin == AmendmentOrigin.MEMBER.value else ()
+
     async def one(sid: int) -> list[CandidateRow]:
         drafts = await sample(
             svc,
@@ -145,7 +154,7 @@ async def preview_amendment(svc: Services, amendment_id: int) -> list[CandidateR
             scenario_turns(scenarios[sid]),
             r.k,
             temperature=svc.options.temperature,
-            ctx=ctx,
+            ctx=dataclasses.replace(ctx, authors=(scenarios[sid].created_by, *proposer)),  # privacy: whose words it carries
             limit=limit,
         )
         return candidate_rows(r.id or 0, sid, drafts, 0, svc.now(), amendment_id=amendment_id)

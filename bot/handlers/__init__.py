@@ -65,6 +65,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.PrivacyExportChoice: privacy.privacy_export_choice,
     c.PrivacyErase: privacy.privacy_erase,
     c.PrivacyAttributes: privacy.privacy_attributes,
+    c.PrivacyName: privacy.privacy_name,
     c.Help: help.show_help,
     # precedents and /try
     c.TryPrompt: try_prompt.try_prompt,

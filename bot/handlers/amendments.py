@@ -7,12 +7,13 @@ import uuid
 from sqlmodel import col, func, select
 
 from bot.domain.commands import CastBallot, ListAmendments, ProposeAmendment, WithdrawAmendment
-from bot.domain.model import AmendmentKind, AmendmentOrigin, AmendmentStatus, Phase, check_text
-from bot.domain.outputs import Outcome, Post, Reply
+from bot.domain.model import ANONYMOUS_MEMBER, AmendmentKind, AmendmentOrigin, AmendmentStatus, Phase, check_text
+from bot.domain.outputs import Outcome, Reply
 from bot.domain.tally import ANCHOR_START
 from bot.errors import CommandError
+from bot.privacy.naming import credit, shown_names
 from bot.rounds.outbox import enqueue
-from bot.rounds.posts import describe_amendment
+from bot.rounds.posts import describe_amendment, proposal_post
 from bot.rounds.queries import clauses_of, get_round, require_phase
 from bot.services import Services
 from storage.tables import AmendmentRow, BallotEventRow, TallyRow
@@ -78,8 +79,9 @@ async def propose_amendment(cmd: ProposeAmendment, svc: Services) -> Outcome:
         )
         s.add(a)
         await s.flush()
-        what = describe_amendment(a, {c.key: c.number for c in clauses})
-        post = Post(r.channel, f"Amendment #{a.id} proposed by {cmd.actor.name} (round #{r.id})", what, untrusted=True)
+        numbers = {c.key: c.number for c in clauses}
+        what = describe_amendment(a, numbers)
+        post = proposal_post(r, a, numbers, await credit(s, r.community, cmd.actor.member))
         await enqueue(s, f"round:{r.id}:amendment:{a.id}", post, community=r.community, round_id=r.id)
         await uow.commit()
     return Outcome(Reply(f"Proposed amendment #{a.id}: {what}. Withdraw it with /amend withdraw {a.id}."))
@@ -110,11 +112,12 @@ async def list_amendments(cmd: ListAmendments, svc: Services) -> Outcome:
         rows = (await s.exec(select(AmendmentRow).where(AmendmentRow.round_id == r.id).order_by(col(AmendmentRow.id)))).all()
         clause_number = {c.key: c.number for c in await clauses_of(s, r.policy_version_id)}
         tallies = {t.amendment_id: t for t in (await s.exec(select(TallyRow).where(TallyRow.round_id == r.id))).all()}
+        names = await shown_names(s, r.community, [a.proposed_by for a in rows])
     if not rows:
         return Outcome(Reply(f"Round #{r.id} has no amendment yet."))
     lines = [f"Amendments of round #{r.id} ({Phase(r.phase).value.upper()}):"]
     for a in rows:
-        origin = "bot draft" if a.origin == AmendmentOrigin.BOT.value else a.proposed_by
+        origin = "bot draft" if a.origin == AmendmentOrigin.BOT.value else names.get(a.proposed_by, ANONYMOUS_MEMBER)
         line = f"#{a.id} [{a.status}] {describe_amendment(a, clause_number)} (by {origin})"
         t = tallies.get(a.id or 0)
         if t is not None:  # results are shown only once published

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.domain.commands import Actor, ExtendPhase, PausePhase, ResumePhase, SetPhaseEnd, SetReminderMessages, ShortenPhase
-from bot.domain.model import Phase, aware
+from bot.domain.model import ANONYMOUS_MODERATOR, Phase, aware
 from bot.domain.outputs import Outcome, Post, Reply, time_token
 from bot.errors import CommandError
 from bot.rounds.deadlines import MAX_PHASE, parse_moment, parse_span, span_text
@@ -97,7 +97,7 @@ async def _move(svc: Services, actor: Actor, round_id: int, delta: timedelta, ve
         text = f"{phase} now ends {time_token(new)} (was {time_token(ends)})."
         ends_at, paused = new, None
     done = "extended" if verb == "extend" else "shortened"
-    post = _announce(r, f"{phase} {done} by {span_text(delta.total_seconds())}", f"{text} Changed by {actor.name}.")
+    post = _announce(r, f"{phase} {done} by {span_text(delta.total_seconds())}", f"{text} Changed by {ANONYMOUS_MODERATOR}.")
     await _set_deadline(svc, r, ends=ends_at, paused=paused, post=post)
     return Outcome(Reply(f"Round #{r.id}: {text}"))
 
@@ -130,7 +130,7 @@ async def set_phase_end(cmd: SetPhaseEnd, svc: Services) -> Outcome:
     if new - now > MAX_PHASE:
         raise CommandError(f"{cmd.ends[:60]} is more than 60d from now; the longest a phase can last is 60d.")
     text = f"{phase} now ends {time_token(new)} (was {time_token(ends)})."
-    post = _announce(r, f"{phase} has a new end", f"{text} Changed by {cmd.actor.name}.")
+    post = _announce(r, f"{phase} has a new end", f"{text} Changed by {ANONYMOUS_MODERATOR}.")
     await _set_deadline(svc, r, ends=new, paused=None, post=post)
     return Outcome(Reply(f"Round #{r.id}: {text}"))
 
@@ -148,7 +148,7 @@ async def pause_phase(cmd: PausePhase, svc: Services) -> Outcome:
         f"{phase} is paused with {span_text(remaining)} left; members can still take part, and no deadline passes "
         f"until a moderator resumes it (/round resume {r.id})."
     )
-    post = _announce(r, f"{phase} paused", f"{text} Paused by {cmd.actor.name}.")
+    post = _announce(r, f"{phase} paused", f"{text} Paused by {ANONYMOUS_MODERATOR}.")
     await _set_deadline(svc, r, ends=None, paused=remaining, post=post)
     return Outcome(Reply(f"Round #{r.id}: {text}"))
 
@@ -170,7 +170,7 @@ async def resume_phase(cmd: ResumePhase, svc: Services) -> Outcome:
     now = svc.now()
     new = now + timedelta(seconds=r.paused_remaining_seconds)
     text = f"{phase} is running again and ends {time_token(new)} ({span_text(r.paused_remaining_seconds)} from now)."
-    post = _announce(r, f"{phase} resumed", f"{text} Resumed by {cmd.actor.name}.")
+    post = _announce(r, f"{phase} resumed", f"{text} Resumed by {ANONYMOUS_MODERATOR}.")
     await _set_deadline(svc, r, ends=new, paused=None, post=post)
     return Outcome(Reply(f"Round #{r.id}: {text}{posted}"))
 

@@ -18,7 +18,7 @@ from bot.generation.precedent_checks import (
     check_fields,
     check_version,
     fares,
-    result_of,
+    stored_checks,
     version_round,
 )
 from bot.generation.precedents import ACTIVE, LIKE, RETIRED, answers_of, counts, ensure_recorded
@@ -232,17 +232,8 @@ async def precedent_checks(cmd: PrecedentChecks, svc: Services) -> Outcome:
     async with svc.uow() as uow:
         s = uow.session
         key, what, _ = await _subject(s, cmd)
-        rows = (
-            await s.exec(
-                select(PrecedentCheckRow, PrecedentRow, ScenarioRow)
-                .where(
-                    PrecedentCheckRow.subject == key,
-                    PrecedentCheckRow.precedent_id == PrecedentRow.id,
-                    PrecedentRow.scenario_id == ScenarioRow.id,
-                )
-                .order_by(col(PrecedentCheckRow.precedent_id))
-            )
-        ).all()
+        results = await stored_checks(s, key)
+        rows = (await s.exec(select(PrecedentCheckRow).where(PrecedentCheckRow.subject == key))).all()
     if not rows:
         return Outcome(
             Reply(
@@ -250,12 +241,8 @@ async def precedent_checks(cmd: PrecedentChecks, svc: Services) -> Outcome:
                 "version is published), and only where the policy has precedents. Moderators: /precedent recheck."
             )
         )
-    results = [
-        result_of(check, scenario_title(sc) + (" (precedent retired since)" if p.status == RETIRED else ""))
-        for check, p, sc in rows
-    ]
-    when = max(aware(check.checked_at) or check.checked_at for check, _, _ in rows)
-    prompts = ", ".join(sorted({check.judge_prompt_version for check, _, _ in rows} - {""})) or "none: not checked"
+    when = max(aware(check.checked_at) or check.checked_at for check in rows)
+    prompts = ", ".join(sorted({check.judge_prompt_version for check in rows} - {""})) or "none: not checked"
     text = f"{what} against the precedents: {fares(results)}. Checked {when:%Y-%m-%d %H:%M} UTC (judge prompt {prompts})."
     return Outcome(Reply(text, fields=check_fields(results, with_answers=True)))
 

@@ -1,59 +1,31 @@
 """Members' data commands: see what the bot holds, opt out of exports or back in, consent
-where the community requires it, give self-described attributes (only with consent), and erase.
+where the community requires it, give self-described attributes (only with consent), choose whether
+what they write is credited to their name, and erase.
 
-Everything is scoped to the member's own community. Erasure deletes the member's reaction and ballot
-events (with their free-text reasons), blanks the text of responses they wrote, and removes their name
-and rationale from their amendments; published vote totals stay as they were announced."""
+Everything is scoped to the member's own community. What erasure removes and what stays is said in
+bot.privacy.erasure (and the README's privacy section); /privacy show reads the same records."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-from sqlalchemy import delete, update
-from sqlmodel import col, func, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.analysis.state import forget_member
-from bot.domain.commands import Actor, PrivacyAttributes, PrivacyErase, PrivacyExportChoice, PrivacyShow
-from bot.domain.model import ERASED_AUTHOR, aware
-from bot.domain.outputs import Attachment, Field, Outcome, Post, Reply
+from bot.domain.commands import Actor, PrivacyAttributes, PrivacyErase, PrivacyExportChoice, PrivacyName, PrivacyShow
+from bot.domain.model import ANONYMOUS_MEMBER
+from bot.domain.outputs import Attachment, Field, Outcome, Reply
 from bot.errors import CommandError
 from bot.export.attributes import AGE_BANDS, ATTRIBUTES, check_attributes, parse_attributes_json
 from bot.export.pseudonym import annotator_id
-from bot.handlers.try_prompt import count_tries, erase_tries, held_tries
-from bot.rounds.outbox import candidate_key, enqueue_edit
-from bot.rounds.posts import label
+from bot.privacy.erasure import Found, count_rows, credit_posts, erase, find
+from bot.privacy.holdings import held
+from bot.privacy.naming import MAX_SHOWN_NAME
 from bot.services import Services
-from storage.tables import (
-    AmendmentRow,
-    BallotEventRow,
-    CandidateRow,
-    CommunityExportSettingsRow,
-    ErasureCountRow,
-    HandledRequestRow,
-    MemberPrivacyRow,
-    ReactionEventRow,
-    RoundRow,
-)
+from storage.tables import CommunityExportSettingsRow, MemberPrivacyRow, RoundRow
 
 K_DEFAULT = 5
-
-
-async def record_erased_counts(s: AsyncSession, community: str, member: str) -> None:
-    """Per round, how many reaction and ballot events the erasure deletes (counts only), so exports
-    can still say how many were sent."""
-    R, B = ReactionEventRow, BallotEventRow
-    counts: dict[int, list[int]] = {}
-    reactions = select(R.round_id, func.count()).where(col(R.community) == community, col(R.member) == member)
-    for round_id, n in (await s.exec(reactions.group_by(col(R.round_id)))).all():
-        counts.setdefault(round_id, [0, 0])[0] = int(n)
-    ballots = select(B.round_id, func.count()).where(col(B.community) == community, col(B.member) == member)
-    for round_id, n in (await s.exec(ballots.group_by(col(B.round_id)))).all():
-        counts.setdefault(round_id, [0, 0])[1] = int(n)
-    s.add_all(
-        [ErasureCountRow(community=community, round_id=r, reaction_events=a, ballot_events=b) for r, (a, b) in counts.items()]
-    )
 
 
 async def privacy_row(s: AsyncSession, actor: Actor, now: datetime) -> MemberPrivacyRow:
@@ -73,124 +45,65 @@ async def _consent_required(s: AsyncSession, community: str) -> bool:
     return bool(settings and settings.consent_required)
 
 
-def _iso(moment: datetime | None) -> str:
-    m = aware(moment)
-    return m.isoformat() if m else ""
+def _exports_line(opted_out: bool, required: bool, consent: bool) -> str:
+    if opted_out:
+        return "you are opted out: your data is left out of every export (/privacy optin to take part again)"
+    if required and not consent:
+        return "this community exports a member's data only with consent, and you have not given it (/privacy consent yes)"
+    return "your reactions may appear in research exports under a pseudonymous id (/privacy optout to stop)"
 
 
-async def _held(s: AsyncSession, actor: Actor) -> dict[str, list[dict[str, object]]]:
-    """Everything the bot holds about the member in this community, as plain data."""
-    community, member = actor.community, actor.member
-    reactions = (
-        await s.exec(
-            select(ReactionEventRow)
-            .where(ReactionEventRow.community == community, ReactionEventRow.member == member)
-            .order_by(col(ReactionEventRow.id))
-        )
-    ).all()
-    ballots = (
-        await s.exec(
-            select(BallotEventRow)
-            .where(BallotEventRow.community == community, BallotEventRow.member == member)
-            .order_by(col(BallotEventRow.id))
-        )
-    ).all()
-    rounds = select(RoundRow.id).where(RoundRow.community == community)
-    written = (
-        await s.exec(
-            select(CandidateRow)
-            .where(col(CandidateRow.round_id).in_(rounds), CandidateRow.author_member == member)
-            .order_by(col(CandidateRow.id))
-        )
-    ).all()
-    amendments = (
-        await s.exec(
-            select(AmendmentRow)
-            .where(AmendmentRow.community == community, AmendmentRow.proposed_by == member)
-            .order_by(col(AmendmentRow.id))
-        )
-    ).all()
-    return {
-        "reactions": [
-            {
-                "at": _iso(r.at),
-                "round_id": r.round_id,
-                "candidate_id": r.candidate_id,
-                "stance": r.stance,
-                "action": r.action,
-                "reason": r.reason,
-            }
-            for r in reactions
-        ],
-        "ballots": [
-            {"at": _iso(b.at), "round_id": b.round_id, "amendment_id": b.amendment_id, "choice": b.choice} for b in ballots
-        ],
-        "responses_written": [
-            {"candidate_id": c.id, "round_id": c.round_id, "scenario_id": c.scenario_id, "text": c.text} for c in written
-        ],
-        "amendments_proposed": [
-            {"amendment_id": a.id, "round_id": a.round_id, "kind": a.kind, "text": a.text, "rationale": a.rationale}
-            for a in amendments
-        ],
-        "tries": await held_tries(s, community, member),  # /try: the member's private tries
-    }
+def _summary(f: Found, model: dict[str, int]) -> str:
+    """What the bot holds, counted (the attached file has all of it)."""
+    reasons = sum(1 for r in f.reactions if r.reason)
+    parts = [
+        f"{len(f.reactions)} reaction events ({reasons} with a written reason)",
+        f"{len(f.ballots)} ballot events",
+        f"{len(f.written)} responses you wrote",
+        f"{len(f.scenarios)} scenarios you wrote",
+        f"{len(f.amendments)} amendments you proposed",
+        f"{len(f.drafts)} bot drafts made from your words",
+        f"{len(f.answers)} model answers to your words",
+        f"{model['cached_answers']} cached model answers and {model['log_lines']} model-call log lines "
+        "of requests that carried your words",
+    ]
+    return ", ".join(parts)
 
 
 async def privacy_show(cmd: PrivacyShow, svc: Services) -> Outcome:
     actor = cmd.actor
     async with svc.uow() as uow:
         s = uow.session
-        held = await _held(s, actor)
-        row = (
-            await s.exec(
-                select(MemberPrivacyRow).where(
-                    MemberPrivacyRow.community == actor.community, MemberPrivacyRow.member == actor.member
-                )
-            )
-        ).first()
+        found = await find(s, actor.community, actor.member, [actor.display_name])
+        document = await held(s, found)
+        model = await count_rows(s, found)
         required = await _consent_required(s, actor.community)
-    opted_out = bool(row and row.export_opt_out)
-    consent = bool(row and row.export_consent)
-    attrs = parse_attributes_json(row.attributes_json) if row and row.attributes_consent else {}
-    reactions = held["reactions"]
-    reasons = sum(1 for r in reactions if r["reason"])
-    if opted_out:
-        exports = "you are opted out: your data is left out of every export (/privacy optin to take part again)"
-    elif required and not consent:
-        exports = "this community exports a member's data only with consent, and you have not given it (/privacy consent yes)"
-    else:
-        exports = "your reactions may appear in research exports under a pseudonymous id (/privacy optout to stop)"
+    settings = document["settings"]
+    attrs = settings["attributes"]
     fields = [
-        Field("Exports", exports),
-        Field(
-            "What the bot holds",
-            f"{len(reactions)} reaction events ({reasons} with a written reason), {len(held['ballots'])} ballot events, "
-            f"{len(held['responses_written'])} responses you wrote, {len(held['amendments_proposed'])} amendments you proposed",
-        ),
+        Field("Exports", _exports_line(settings["export_opt_out"], required, settings["export_consent"])),
+        Field("What the bot holds", _summary(found, model)),
         Field(
             "Self-described attributes",
             ", ".join(f"{k}={v}" for k, v in attrs.items()) if attrs else "none (/privacy attributes)",
         ),
+        Field(
+            "Shown as",
+            f"“{settings['shown_name']}” on what you write (/privacy name off)"
+            if settings["shown_name"]
+            else f"“{ANONYMOUS_MEMBER}” on what you write (/privacy name on shows your display name)",
+        ),
     ]
-    if row is not None and row.erased_at is not None:
-        fields.append(Field("Erased", f"you erased your data on {_iso(row.erased_at)[:10]}"))
     secret = svc.options.export_secret
     platform = await _platform(svc, actor)
     if secret and platform:
         fields.append(Field("Your id in exports", annotator_id(secret.encode("utf-8"), platform, actor.community, actor.member)))
-    document = {
-        "community": actor.community,
-        "member": actor.member,
-        "export_opt_out": opted_out,
-        "export_consent": consent,
-        "community_requires_consent": required,
-        "attributes": attrs,
-        **held,
-    }
+    document["community_requires_consent"] = required
     data = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
     return Outcome(
         Reply(
-            "What policybot holds about you in this community (the attached file has all of it). Erase it with /privacy erase.",
+            "What policybot holds about you in this community (the attached file has all of it, including your words "
+            "inside records made from them). Erase it with /privacy erase.",
             fields=tuple(fields),
             attachment=Attachment("my-policybot-data.json", data, "application/json"),
         )
@@ -277,41 +190,30 @@ async def privacy_attributes(cmd: PrivacyAttributes, svc: Services) -> Outcome:
     return Outcome(Reply(f"Recorded with your consent: {shown}. Remove them any time with /privacy attributes clear."))
 
 
+def _erase_summary(f: Found, model: dict[str, int]) -> str:
+    own = len(f.own_words)
+    return (
+        f"{len(f.reactions)} reaction events (with any reasons you wrote), {len(f.ballots)} ballot events, "
+        f"the text of {len(f.written)} responses you wrote and of {len(f.scenarios)} scenarios you wrote, "
+        f"your name on {len(f.amendments)} amendments and the text and rationale of {own} of them "
+        f"({len(f.amendments) - own} adopted into the policy keep their text), "
+        f"{len(f.answers)} model answers to your words and the rationale of {len(f.drafts)} bot drafts made from them, "
+        f"{model['cached_answers']} cached model answers, the prompts and answers of {model['tries']} /try, "
+        "your name wherever a record or post carries it, and your privacy settings"
+    )
+
+
 async def privacy_erase(cmd: PrivacyErase, svc: Services) -> Outcome:
     actor = cmd.actor
-    now = svc.now()
-    community, member = actor.community, actor.member
-    rounds = select(RoundRow.id).where(RoundRow.community == community)
     if cmd.confirm:
-        # reactions received before this command may still be in the group commit: let them land
-        # first, or one confirmed a moment ago could be written just after the erasure
+        # reactions and model-call records received before this command may still be in the group
+        # commits: let them land first, or one confirmed a moment ago could be written just after
         await svc.recorder.flush()
+        await svc.appender.flush()
     async with svc.uow() as uow:
         s = uow.session
-        n_reactions = (
-            await s.exec(select(func.count()).where(ReactionEventRow.community == community, ReactionEventRow.member == member))
-        ).one()
-        n_ballots = (
-            await s.exec(select(func.count()).where(BallotEventRow.community == community, BallotEventRow.member == member))
-        ).one()
-        written = (
-            await s.exec(
-                select(CandidateRow, RoundRow).where(
-                    col(CandidateRow.round_id).in_(rounds),
-                    CandidateRow.author_member == member,
-                    CandidateRow.round_id == RoundRow.id,
-                )
-            )
-        ).all()
-        n_amend = (
-            await s.exec(select(func.count()).where(AmendmentRow.community == community, AmendmentRow.proposed_by == member))
-        ).one()
-        n_tries = await count_tries(s, community, member)  # /try
-        summary = (
-            f"{n_reactions} reaction events (with any reasons you wrote), {n_ballots} ballot events, "
-            f"the text of {len(written)} responses you wrote, your name and rationale on {n_amend} amendments, "
-            f"and the prompts and answers of {n_tries} /try"
-        )
+        found = await find(s, actor.community, actor.member, [actor.display_name])
+        summary = _erase_summary(found, await count_rows(s, found))
         if not cmd.confirm:
             return Outcome(
                 Reply(
@@ -320,48 +222,29 @@ async def privacy_erase(cmd: PrivacyErase, svc: Services) -> Outcome:
                     "To go ahead: /privacy erase confirm"
                 )
             )
-        await record_erased_counts(s, community, member)
-        await s.exec(
-            delete(ReactionEventRow).where(col(ReactionEventRow.community) == community, col(ReactionEventRow.member) == member)
-        )
-        await s.exec(
-            delete(BallotEventRow).where(col(BallotEventRow.community) == community, col(BallotEventRow.member) == member)
-        )
-        await erase_tries(s, community, member)  # /try: prompts and answers blanked, their cached answers dropped
-        # delivery: the answers kept for replayed requests may quote them too
-        await s.exec(
-            delete(HandledRequestRow).where(
-                col(HandledRequestRow.community) == community, col(HandledRequestRow.member) == member
-            )
-        )
-        edits: list[tuple[str, Post]] = []
-        for c, r in written:
-            c.text = ""
-            c.author_member = None
-            s.add(c)
-            erased = Post(
-                channel=r.channel, title=f"Candidate {label(c.position)} (#{c.id}) · erased", text="(erased by its author)"
-            )
-            if c.message_key:
-                edits.append((c.message_key, erased))
-            else:  # not posted yet: the pending post in the outbox is replaced, so the text never goes out
-                await enqueue_edit(
-                    s,
-                    f"{candidate_key(r.id or 0, c.id or 0)}:erased",
-                    erased,
-                    community=community,
-                    of=candidate_key(r.id or 0, c.id or 0),
-                )
-        await s.exec(
-            update(AmendmentRow)
-            .where(col(AmendmentRow.community) == community, col(AmendmentRow.proposed_by) == member)
-            .values(proposed_by=ERASED_AUTHOR, rationale="")
-        )
-        await forget_member(s, community, member)  # the opinion groups' stored states
-        row = await privacy_row(s, actor, now)
-        row.attributes_json = "{}"
-        row.attributes_consent = False
-        row.erased_at = now
-        row.updated_at = now
+        done = await erase(s, found, svc.now())
         await uow.commit()
-    return Outcome(Reply(f"Erased: {summary}. Published vote totals stay as totals."), edits=tuple(edits))
+    edited = f" {done.edits} post(s) that showed your words or your name are being edited." if done.edits else ""
+    return Outcome(Reply(f"Erased: {summary}. Published vote totals stay as totals.{edited}"))
+
+
+async def privacy_name(cmd: PrivacyName, svc: Services) -> Outcome:
+    actor = cmd.actor
+    name = actor.display_name.strip()[:MAX_SHOWN_NAME]
+    if cmd.named and not name:
+        raise CommandError("The platform gave the bot no display name for you here, so there is none to show; nothing changed.")
+    now = svc.now()
+    async with svc.uow() as uow:
+        s = uow.session
+        row = await privacy_row(s, actor, now)
+        row.shown_name = name if cmd.named else ""
+        row.updated_at = now
+        await s.flush()
+        found = await find(s, actor.community, actor.member, [actor.display_name])
+        edited = await credit_posts(s, found, now, row.shown_name or ANONYMOUS_MEMBER)
+        await uow.commit()
+    posts = f" {edited} post(s) of yours are being edited to match." if edited else ""
+    if cmd.named:
+        text = f"What you write (responses, amendments) is now credited to “{name}”.{posts} /privacy name off undoes it."
+        return Outcome(Reply(text))
+    return Outcome(Reply(f"What you write is now credited to “{ANONYMOUS_MEMBER}”, never to your name or id.{posts}"))

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
 from bot.domain.commands import Actor, AdvanceRound, CancelRound, ContributeResponse, OpenRound, RetryScenarios, RoundStatus
-from bot.domain.model import MAX_K, AuthorKind, Phase, check_text, parse_threshold
+from bot.domain.model import ANONYMOUS_MODERATOR, MAX_K, AuthorKind, Phase, check_text, parse_threshold
 from bot.domain.outputs import Outcome, Post, Reply, with_note
 from bot.errors import CommandError
 from bot.generation import diversity
@@ -20,6 +20,7 @@ from bot.generation.candidates import (
     retry_command,
     scenarios_without_candidates,
 )
+from bot.privacy.naming import credit
 from bot.rounds.deadlines import plan_phases, schedule_row
 from bot.rounds.lifecycle import advance
 from bot.rounds.outbox import (
@@ -226,7 +227,7 @@ async def advance_round(cmd: AdvanceRound, svc: Services) -> Outcome:
     if cmd.expected_phase is not None and cmd.expected_phase != phase.value:
         return Outcome(Reply(f"Round #{r.id} is already in {phase.value.upper()}; nothing changed."))
     require_phase(r, (Phase.REVIEW, Phase.AMEND, Phase.VOTE), "advance it")
-    result = await advance(svc, cmd.round_id, phase, reason=f"advanced by {cmd.actor.name}", answered=cmd.actor)
+    result = await advance(svc, cmd.round_id, phase, reason=f"advanced by {ANONYMOUS_MODERATOR}", answered=cmd.actor)
     if not result.changed:
         return Outcome(Reply(f"Round #{r.id} had already moved on from {phase.value.upper()}; nothing changed."))
     return Outcome(with_note(Reply(result.message), result.delivery.note()))
@@ -247,12 +248,12 @@ async def cancel_round(cmd: CancelRound, svc: Services) -> Outcome:
                 phase_changed_at=now,
                 closed_at=now,
                 phase_ends_at=None,
-                note=f"Cancelled by {cmd.actor.name}.",
+                note=f"Cancelled by {ANONYMOUS_MODERATOR}.",
             )
         )
         if done.rowcount != 1:
             raise CommandError(f"Round #{r.id} changed phase meanwhile; try again.")
-        post = Post(r.channel, f"Round #{r.id} was cancelled", f"Cancelled by {cmd.actor.name}. The policy is unchanged.")
+        post = Post(r.channel, f"Round #{r.id} was cancelled", f"Cancelled by {ANONYMOUS_MODERATOR}. The policy is unchanged.")
         await enqueue(s, f"round:{r.id}:cancelled", post, community=r.community, round_id=r.id)
         await uow.commit()
     return Outcome(Reply(f"Cancelled round #{r.id}."))
@@ -306,7 +307,7 @@ async def contribute_response(cmd: ContributeResponse, svc: Services) -> Outcome
         await s.flush()
         assert c.id is not None and r.id is not None
         parent = None if rs.thread_key else scenario_key(r.id, cmd.scenario_id)
-        post = candidate_post(r, c, rs.thread_key)
+        post = candidate_post(r, c, rs.thread_key, await credit(s, r.community, cmd.actor.member))
         await enqueue(s, candidate_key(r.id, c.id), post, community=r.community, round_id=r.id, parent=parent)
         await uow.commit()
     return Outcome(Reply(f"Your response is candidate #{c.id} in round #{r.id}; members can react to it now."))

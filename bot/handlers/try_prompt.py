@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.commands import KeepTry, TryPrompt
@@ -29,7 +29,7 @@ from bot.generation.sampling import parse_single
 from bot.rounds.posts import describe_amendment
 from bot.rounds.queries import clauses_of, get_policy, get_version, policy_of_version, scenario_title
 from bot.services import Services
-from storage.tables import AmendmentRow, LLMCacheRow, PolicyRow, PolicyVersionRow, RoundRow, ScenarioRow, TryRow
+from storage.tables import AmendmentRow, PolicyRow, PolicyVersionRow, RoundRow, ScenarioRow, TryRow
 
 WINDOW = timedelta(hours=24)
 PENDING, OK, FAILED = "pending", "ok", "failed"
@@ -134,8 +134,9 @@ async def try_prompt(cmd: TryPrompt, svc: Services) -> Outcome:
             raise _refusal(limit, used[0])
     prompt = candidate_prompt(target.policy.name, target.clauses, turns, svc.options.temperature)
     bound = svc.options.max_response_chars
+    ctx = CallContext(who.community, None, "try", authors=(who.member,))  # erasure finds its answer by her
     try:
-        answer = await ask(svc, prompt, lambda text: parse_single(text, bound), CallContext(who.community, None, "try"))
+        answer = await ask(svc, prompt, lambda text: parse_single(text, bound), ctx)
     except (GeneratorUnavailable, GeneratorFailed) as e:
         await _finish(svc, row.id or 0, FAILED, "", e.model, "")
         said = "could not be reached" if isinstance(e, GeneratorUnavailable) else "failed"
@@ -182,8 +183,6 @@ async def keep_try(cmd: KeepTry, svc: Services) -> Outcome:
         if row.scenario_id is not None:
             raise CommandError(f"Try #{row.id} is already scenario #{row.scenario_id}.")
         turns = turns_from_json(row.turns_json)
-        if not turns:
-            raise CommandError(f"The prompt of try #{row.id} was erased.")
         scenario = ScenarioRow(
             community=row.community,
             title="",
@@ -203,40 +202,3 @@ async def keep_try(cmd: KeepTry, svc: Services) -> Outcome:
 
 
 # ---------------------------------------------------------------- privacy
-
-
-async def held_tries(s: AsyncSession, community: str, member: str) -> list[dict[str, object]]:
-    """The member's tries, for /privacy show."""
-    rows = (
-        await s.exec(select(TryRow).where(TryRow.community == community, TryRow.member == member).order_by(col(TryRow.id)))
-    ).all()
-    return [
-        {
-            "try_id": t.id,
-            "at": (aware(t.at) or t.at).isoformat(),
-            "prompt": [{"role": x.role, "content": x.content} for x in turns_from_json(t.turns_json)],
-            "answer": t.answer,
-            "scenario_id": t.scenario_id,
-        }
-        for t in rows
-    ]
-
-
-async def erase_tries(s: AsyncSession, community: str, member: str) -> int:
-    """Blank the member's prompts and answers (and drop their cached answers); the rows stay, so the
-    limit still counts them. The number of tries erased."""
-    digests = [
-        d
-        for d in (await s.exec(select(TryRow.prompt_hash).where(TryRow.community == community, TryRow.member == member))).all()
-        if d
-    ]
-    if digests:
-        await s.exec(delete(LLMCacheRow).where(col(LLMCacheRow.prompt_hash).in_(digests)))
-    done = await s.exec(
-        update(TryRow).where(col(TryRow.community) == community, col(TryRow.member) == member).values(turns_json="[]", answer="")
-    )
-    return int(done.rowcount or 0)
-
-
-async def count_tries(s: AsyncSession, community: str, member: str) -> int:
-    return int((await s.exec(select(func.count()).where(TryRow.community == community, TryRow.member == member))).one())

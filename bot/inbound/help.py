@@ -58,7 +58,8 @@ USAGE: dict[str, str] = {
         "/privacy optout | optin   (leave your data out of research exports, or take part again)\n"
         "/privacy consent yes|no   (where the community exports only with consent)\n"
         "/privacy attributes [agree country=… age=25-34 gender=… language=…] | clear   (optional, aggregate only)\n"
-        "/privacy erase [confirm]   (delete your reactions, ballots and free text here)"
+        '/privacy name on|off   (credit what you write to your display name, or to "a member": the default)\n'
+        "/privacy erase [confirm]   (erase your data here: events, words, settings, and your name wherever it is)"
     ),
     # precedents and /try
     "try": (

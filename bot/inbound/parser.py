@@ -499,6 +499,13 @@ def _privacy_erase(line: _Line) -> c.Command:
     return c.PrivacyErase(line.actor, confirm=words == ["confirm"])
 
 
+def _privacy_name(line: _Line) -> c.Command:
+    setting = line.rest.strip().lower()
+    if setting not in ("on", "off"):
+        raise CommandError(f"Say /privacy name on or /privacy name off.\nUsage:\n{USAGE['privacy']}")
+    return c.PrivacyName(line.actor, named=setting == "on")
+
+
 def _privacy_attributes(line: _Line) -> c.Command:
     pairs: list[tuple[str, str]] = []
     flags: set[str] = set()
@@ -521,6 +528,7 @@ _PRIVACY: dict[str, Reader] = {
     "consent": _privacy_consent,
     "erase": _privacy_erase,
     "attributes": _privacy_attributes,
+    "name": _privacy_name,
 }
 
 

@@ -15,15 +15,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.analysis.loading import mark_review_end
 from bot.domain.commands import Actor
-from bot.domain.model import NEXT_PHASE, AmendmentKind, AmendmentStatus, BallotChoice, Phase
-from bot.domain.outputs import Field, Post, time_token
+from bot.domain.model import ANONYMOUS_MEMBER, NEXT_PHASE, AmendmentKind, AmendmentStatus, BallotChoice, Phase
+from bot.domain.outputs import Post, time_token
 from bot.domain.tally import AmendmentSpec, BallotEvent, ClauseValue, apply_amendments, tally
 from bot.generation.drafting import draft_amendments
 from bot.generation.precedent_checks import ballot_line, check_amendments, on_close
 from bot.generation.preview import preview_round
+from bot.privacy.naming import shown_names
 from bot.rounds.deadlines import planned_end
 from bot.rounds.outbox import Delivery, Outgoing, deliver_round, enqueue_all, enqueue_results
-from bot.rounds.posts import ballot_post, describe_amendment
+from bot.rounds.posts import ballot_post, results_post, tally_line
 from bot.rounds.queries import clauses_of, participants, policy_of_version, proposed_amendments, rule_of
 from bot.services import Services
 from storage.tables import (
@@ -129,7 +130,11 @@ async def _transition_posts(
             f"until the vote closes and can be changed until then. Rule: {rule_of(r).describe()}.",
         )
         line = await ballot_line(s, svc, policy.id or 0)  # precedents: the checks edit it in when done
-        ballots = [(f"ballot:{a.id}", ballot_post(r, a, clause_number, precedents=line)) for a in amendments]
+        names = await shown_names(s, r.community, [a.proposed_by for a in amendments])
+        ballots = [
+            (f"ballot:{a.id}", ballot_post(r, a, clause_number, names.get(a.proposed_by, ANONYMOUS_MEMBER), precedents=line))
+            for a in amendments
+        ]
         return f"Round #{r.id} moved to VOTE{why}: {len(amendments)} amendment(s) on the ballot.", [("vote", opening), *ballots]
     if from_phase == Phase.AMEND:
         message = (
@@ -204,17 +209,9 @@ async def _close_vote(
                 ),
             )
         )
-        verdict = "adopted" if res.adopted else "not adopted"
-        lines.append(
-            f"#{a.id} {describe_amendment(a, clause_number)}: {verdict}; {res.count.yes} yes, {res.count.no} no, "
-            f"{res.count.abstain} abstain; {res.reason}."
-        )
-        if res.groups:  # analysis: how each opinion group voted
-            by_group = "; ".join(f"{g}: {c.yes} yes, {c.no} no, {c.abstain} abstain" for g, c in res.groups.items())
-            lines[-1] += f" By opinion group: {by_group}."
-        elif rule.bridging_min_voters:
-            lines[-1] += " No opinion groups could be separated (too few members), so the bridging rule did not apply."
-    fields: list[Field] = []
+        by_group = {g: (c.yes, c.no, c.abstain) for g, c in res.groups.items()}
+        counts = (res.count.yes, res.count.no, res.count.abstain)
+        lines.append(tally_line(a, clause_number, counts, res.adopted, res.reason, by_group, bool(rule.bridging_min_voters)))
     if adopted:
         fresh = iter(range(policy.next_clause_number, policy.next_clause_number + len(adopted)))
         new_clauses = apply_amendments([ClauseValue(c.key, c.text) for c in clauses], adopted, (f"c{n}" for n in fresh))
@@ -239,8 +236,7 @@ async def _close_vote(
     else:
         headline = f"No amendment was adopted; {policy.name} stays at v{version.version}."
     message = f"Round #{r.id} closed. {headline}"
-    fields = [Field(f"Amendment #{res.amendment_id}", line) for res, line in zip(results, lines, strict=True)]
-    return message, Post(r.channel, f"Round #{r.id}: results", headline, tuple(fields[:25]))
+    return message, results_post(r, headline, [(res.amendment_id, line) for res, line in zip(results, lines, strict=True)])
 
 
 def after_transition(svc: Services, round_id: int, from_phase: Phase, to_phase: Phase) -> None:

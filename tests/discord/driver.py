@@ -17,11 +17,12 @@ from bot.inbound.parser import parse
 from storage.tables import CandidateRow
 from tests.discord.fake_discord import FakeDiscord, Member
 
-STRING, INTEGER, NUMBER = 3, 4, 10
+STRING, INTEGER, BOOLEAN, NUMBER = 3, 4, 5, 10
 
 
 def opt(name: str, value: Any) -> dict[str, Any]:
     kind = INTEGER if isinstance(value, int) else NUMBER if isinstance(value, float) else STRING
+    kind = BOOLEAN if isinstance(value, bool) else kind
     return {"name": name, "type": kind, "value": value}
 
 
@@ -61,6 +62,12 @@ def _amendment(cmd: c.ProposeAmendment) -> Slash:
 def _reaction(cmd: c.RecordReaction) -> Slash:
     options = [opt("candidate", cmd.candidate_id), opt("stance", cmd.stance.value), *_some(("reason", cmd.reason))]
     return ("unreact" if cmd.removed else "react"), options
+
+
+def _export_choice(cmd: c.PrivacyExportChoice) -> Slash:
+    if cmd.consent is not None:
+        return "privacy", sub("consent", opt("answer", "yes" if cmd.consent else "no"))
+    return "privacy", sub("optout" if cmd.opt_out else "optin")
 
 
 def _stress(cmd: c.ProposeStressCases) -> Slash:
@@ -114,7 +121,13 @@ SLASH: dict[type[c.Command], Any] = {
     c.SetReminderMessages: lambda cmd, text: ("reminders", [opt("setting", "on" if cmd.enabled else "off")]),
     c.ExportData: lambda cmd, text: ("export", sub("round", opt("round", cmd.round_id))),
     c.PrivacyShow: lambda cmd, text: ("privacy", sub("show")),
-    c.PrivacyExportChoice: lambda cmd, text: ("privacy", sub("optout" if cmd.opt_out else "optin")),
+    c.PrivacyExportChoice: lambda cmd, text: _export_choice(cmd),
+    c.PrivacyErase: lambda cmd, text: ("privacy", sub("erase", *_some(("confirm", cmd.confirm)))),
+    c.PrivacyName: lambda cmd, text: ("privacy", sub("name", opt("setting", "on" if cmd.named else "off"))),
+    c.PrivacyAttributes: lambda cmd, text: (
+        "privacy",
+        sub("attributes", *_some(("agree", cmd.agree), ("clear", cmd.clear), *cmd.attributes)),
+    ),
     c.Help: lambda cmd, text: ("help", _some(("topic", cmd.topic))),
     c.ProposeStressCases: lambda cmd, text: _stress(cmd),
     c.AcceptStressCase: lambda cmd, text: ("stress", sub("accept", opt("case", cmd.case_id))),
@@ -139,8 +152,6 @@ def slash_for(cmd: c.Command, text: str) -> Slash:
     to_slash = SLASH.get(type(cmd))
     if to_slash is None or (isinstance(cmd, c.ExportData) and cmd.round_id is None):
         raise AssertionError(f"the driver does not map {type(cmd).__name__}")
-    if isinstance(cmd, c.PrivacyExportChoice) and cmd.opt_out is None:
-        raise AssertionError("the driver maps /privacy optout and optin only")
     name, options = to_slash(cmd, text)
     return str(name), list(options)
 

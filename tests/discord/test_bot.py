@@ -120,7 +120,7 @@ async def test_command_tree_sync_payload(fake: FakeDiscord, start_bot: StartBot)
     assert export["default_member_permissions"] is None
     assert {o["name"] for o in export["options"]} == {"round", "policy", "community", "settings"}
     privacy = _command(payload, "privacy")
-    assert {o["name"] for o in privacy["options"]} == {"show", "optout", "optin", "consent", "attributes", "erase"}
+    assert {o["name"] for o in privacy["options"]} == {"show", "optout", "optin", "consent", "attributes", "name", "erase"}
     assert {o["name"] for o in _command(payload, "stress")["options"]} == {"propose", "accept"}
 
 

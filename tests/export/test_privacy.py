@@ -16,12 +16,12 @@ from sqlmodel import func, select
 
 from bot.bootstrap import App
 from bot.domain import commands as c
-from bot.domain.model import Stance
+from bot.domain.model import AmendmentOrigin, Stance
 from bot.errors import CommandError
 from bot.export import Scope, verify_bundle
 from bot.export.attributes import SUPPRESSED, aggregate_counts, k_anonymous
 from bot.inbound.parser import parse
-from storage.tables import BallotEventRow, CandidateRow, ReactionEventRow, TallyRow
+from storage.tables import AmendmentRow, BallotEventRow, CandidateRow, ReactionEventRow, TallyRow
 from tests.conftest import actor
 from tests.export.seed import Seeded, seed_round
 from tests.export.test_bundle import aid, export, jsonl
@@ -274,3 +274,36 @@ async def test_bad_export_input_is_refused_and_changes_nothing(xapp: App, tmp_pa
     ):
         reply = await xapp.engine.dispatch(cmd)
         assert not reply.ok and needle in reply.text, (cmd, reply.text)
+
+
+async def test_a_drafts_rationale_quoting_an_opted_out_member_is_withheld(xapp: App, tmp_path: Path) -> None:
+    """The evidence as bot.generation.drafting stores it: the reasons under "reasons", by candidate."""
+    s = await seed_round(xapp)
+    async with xapp.engine.services.uow() as uow:
+        alice_amendment = (await uow.session.exec(select(AmendmentRow).where(AmendmentRow.round_id == s.round_id))).one()
+        evidence = {
+            "candidates": [{"id": 1, "scenario_id": 1, "endorse": 2, "object": 1, "pass": 0, "signals": ["has reasons"]}],
+            "reasons": [{"candidate": 1, "stance": "endorse", "reason": "bob-secret-reason"}],
+            "prompt_hash": "0" * 64,
+        }
+        uow.session.add(
+            AmendmentRow(
+                community=s.community,
+                round_id=s.round_id,
+                kind="replace",
+                clause_key="c3",
+                text="Point to a doctor for medical questions.",
+                rationale="Members asked for this: 'bob-secret-reason'.",
+                proposed_by="policybot",
+                origin=AmendmentOrigin.BOT.value,
+                evidence_json=json.dumps(evidence),
+                status="rejected",
+                created_at=alice_amendment.created_at,
+            )
+        )
+        await uow.commit()
+    await ok(xapp, c.PrivacyExportChoice(s.members["bob"], opt_out=True))
+    root = (await export(xapp, tmp_path, c_scope(s), formats=("amendments",))).directory
+    (bot,) = [r for r in jsonl(root / "amendments.jsonl") if r["author_kind"] == "bot"]
+    assert bot["rationale"] is None and bot["rationale_withheld"] == "quotes_excluded_member"
+    assert "bob-secret-reason" not in everything(root)

@@ -162,7 +162,7 @@ async def test_drafts_cite_evidence_by_group_and_previews_show_before_after(
     (post,) = chat.titled(f"Amendment #{draft.id} drafted by the bot")
     assert post.untrusted and any(f.name == "Evidence" and "3 endorse / 1 object" in f.value for f in post.fields)
     listed = await app.engine.dispatch(c.ListAmendments(mod, 1))
-    assert "bot draft" in listed.text and "erin" in listed.text
+    assert "bot draft" in listed.text and "(by a member)" in listed.text and "erin" not in listed.text
 
     sent = len(openai_server.requests)
     assert (await app.engine.dispatch(c.AdvanceRound(mod, 1))).ok  # AMEND → VOTE: previews

@@ -183,8 +183,9 @@ async def test_member_written_response(app: App, mod: Actor, chat: FakeChat) -> 
     alice = actor("alice")
     reply = await app.engine.dispatch(c.ContributeResponse(alice, 1, 1, "I would say: run it under cool water."))
     assert reply.ok, reply.text
-    human = [p for p in chat.posts.values() if p.subject and p.subject.kind == "candidate" and "written by member" in p.title]
+    human = [p for p in chat.posts.values() if p.subject and p.subject.kind == "candidate" and "written by a member" in p.title]
     assert len(human) == 1 and human[0].thread_parent is not None
+    assert "alice" not in human[0].title.lower()  # never her platform id or name unless she chose to be named
     await refused(app, c.ContributeResponse(alice, 1, 1, "again"), "already contributed")
     await refused(app, c.ContributeResponse(alice, 1, 7, "x"), "not part of round")
     await refused(app, c.ContributeResponse(alice, 1, 1, ""), "empty")

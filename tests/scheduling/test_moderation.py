@@ -55,7 +55,7 @@ async def test_extend_shorten_set_pause_resume_re_arm(
     assert "now ends" in await run(app, c.ExtendPhase(mod, rid, "12h"))
     assert await armed() == (hours(60), {deadline_job_id(rid): hours(60), reminder_job_id(rid): hours(36)})
     post = chat.titled(f"Round #{rid}: REVIEW extended by 12h")[0]
-    assert time_token(hours(60)) in post.text and time_token(hours(48)) in post.text and "Mod" in post.text
+    assert time_token(hours(60)) in post.text and time_token(hours(48)) in post.text and "Changed by a moderator." in post.text
 
     await run(app, c.ShortenPhase(mod, rid, "20h"))
     assert await armed() == (hours(40), {deadline_job_id(rid): hours(40), reminder_job_id(rid): hours(16)})

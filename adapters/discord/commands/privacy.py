@@ -1,4 +1,4 @@
-"""/privacy: what the bot holds about a member, leaving exports, consent, attributes, erasure."""
+"""/privacy: what the bot holds about a member, leaving exports, consent, attributes, naming, erasure."""
 
 from typing import Literal
 
@@ -50,7 +50,12 @@ class PrivacyGroup(AdapterGroup, name="privacy", description="Your data in polic
         pairs = tuple((k, v) for k, v in given.items() if v is not None)
         await self.adapter.run(interaction, lambda a: c.PrivacyAttributes(a, pairs, agree=agree, clear=clear))
 
-    @app_commands.command(name="erase", description="Delete your reactions, ballots and free text in this server")
+    @app_commands.command(name="name", description="Credit what you write to your display name, or to 'a member'")
+    @app_commands.describe(setting="on: your display name is shown on what you write; off: 'a member'")
+    async def naming(self, interaction: Interaction, setting: Literal["on", "off"]) -> None:
+        await self.adapter.run(interaction, lambda a: c.PrivacyName(a, named=setting == "on"))
+
+    @app_commands.command(name="erase", description="Erase your data in this server: events, words, settings, your name")
     @app_commands.describe(confirm="True to erase; without it you see what would be erased")
     async def erase(self, interaction: Interaction, confirm: bool = False) -> None:
         await self.adapter.run(interaction, lambda a: c.PrivacyErase(a, confirm=confirm))
