@@ -180,7 +180,10 @@ def export(
     policy: Annotated[str | None, typer.Option(help="export every round of this policy")] = None,
     formats: Annotated[
         str,
-        typer.Option(help="comma-separated: trl, trl-standard, kto, openai, polis, community-alignment, events, amendments, all"),
+        typer.Option(
+            help="comma-separated: trl, trl-standard, kto, openai, polis, community-alignment, events, amendments, "
+            "precedents, precedent-checks, all"
+        ),
     ] = "all",
     parquet: Annotated[bool, typer.Option("--parquet/--no-parquet", help="also write Parquet files (under parquet/)")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl/--no-jsonl", help="write the JSON Lines and CSV files")] = True,

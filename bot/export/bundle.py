@@ -35,6 +35,7 @@ from bot.export.formats import (
 )
 from bot.export.openai_preference import OpenAIEmitter
 from bot.export.polis import PolisEmitter
+from bot.export.precedents import write_precedents
 from bot.export.pseudonym import Pseudonyms, require_secret
 from bot.export.writers import Output, sha256_of
 from storage.uow import UnitOfWork
@@ -278,9 +279,13 @@ async def _write(
             run.outputs += event_outputs
         if "amendments" in run.formats:
             run.outputs += write_amendments(root, ctx, jsonl=request.jsonl, parquet=request.parquet)
+        precedent_outputs, precedent_counts = await write_precedents(
+            s, root, ctx, run.formats, jsonl=request.jsonl, parquet=request.parquet
+        )
+        run.outputs += precedent_outputs
         erased = await erased_counts(s, ctx.scope.community, ctx.round_ids)
     run.outputs = [_measured(root, o) for o in run.outputs]
-    counts = run.count(ctx, event_counts)
+    counts = {**run.count(ctx, event_counts), **precedent_counts}
     facts = CardFacts(
         outputs=run.outputs,
         counts=counts,

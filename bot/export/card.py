@@ -25,7 +25,18 @@ from bot.export.formats import FORMATS, PARQUET_DIR
 from bot.export.writers import Output
 
 K_NOTE = "values held by fewer than k members are folded into 'suppressed'"
-DEFAULT_ORDER = ("trl", "trl-standard", "kto", "community-alignment", "openai", "events", "amendments", "openai-provenance")
+DEFAULT_ORDER = (
+    "trl",
+    "trl-standard",
+    "kto",
+    "community-alignment",
+    "openai",
+    "events",
+    "amendments",
+    "precedents",
+    "precedent-checks",
+    "openai-provenance",
+)
 
 
 @dataclass
@@ -109,7 +120,9 @@ def card_header(ctx: Context, configs: list[Output], relative_to: str = "") -> s
 
 
 def loadable(outputs: list[Output], *, parquet: bool) -> list[Output]:
-    return [o for o in outputs if o.config and o.path.endswith(".parquet") == parquet]
+    """The files a config of the card declares: `datasets` cannot load a config with no rows, so an
+    empty file (a format with nothing to export in this scope) is listed, but not declared."""
+    return [o for o in outputs if o.config and o.rows and o.path.endswith(".parquet") == parquet]
 
 
 def parquet_card(ctx: Context, outputs: list[Output]) -> str:
@@ -218,6 +231,11 @@ def _count_rows(f: CardFacts, rows: Mapping[str, Output]) -> list[tuple[str, int
         if key in c:
             where = _file(rows, "events.jsonl", "parquet/events.parquet") if key != "amendments" else "`amendments.*`"
             out.append((key.replace("_", " ") + " exported", c[key], where))
+    if "precedents" in c:
+        out.append(("precedents recorded by these rounds", c["precedents"], "`precedents.*`"))
+    if "precedent_checks" in c:
+        out.append(("precedent checks made in these rounds", c["precedent_checks"], "`precedent_checks.*`"))
+        out.append(("… not checked (the model or the judge failed)", c["precedent_checks_not_checked"], "`precedent_checks.*`"))
     return out
 
 
@@ -338,6 +356,9 @@ def _attributes(f: CardFacts) -> list[str]:
 def _formats(f: CardFacts) -> list[str]:
     lines = ["## Files", "", "| file | format | rows |", "| --- | --- | ---: |"]
     lines += [f"| `{o.path}` | {o.format} | {o.rows:,} |" for o in f.outputs]
+    empty = sorted({o.config for o in f.outputs if o.config and not o.rows})
+    if empty:
+        lines += ["", f"Written but empty in this scope, so not declared as configs: {', '.join(f'`{c}`' for c in empty)}."]
     lines += ["", "Checksums (SHA-256) of every file are in `manifest.json`.", "", "Formats:", ""]
     lines += [f"- `{name}`: {text}" for name, text in FORMATS.items() if name not in f.not_written]
     lines += [

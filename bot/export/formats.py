@@ -32,6 +32,8 @@ FORMATS: dict[str, str] = {
     "community-alignment": "the Community Alignment dataset's columns, one row per member and scenario",
     "events": "raw event log: reactions, and ballots of closed rounds",
     "amendments": "every amendment: text, clause, kind, author kind, rationale, tally and result",
+    "precedents": "the precedents the rounds recorded: answers like this and not like this, with their counts",
+    "precedent-checks": "each amendment and published version checked against the precedents: verdict, reason, answer",
 }
 JSONL_ONLY = ("openai", "polis")  # OpenAI reads JSON Lines, Polis tools read CSV
 
@@ -49,6 +51,8 @@ FILES: dict[str, FileSpec] = {
     "community-alignment": FileSpec("community_alignment"),
     "events": FileSpec("events"),
     "amendments": FileSpec("amendments"),
+    "precedents": FileSpec("precedents"),
+    "precedent-checks": FileSpec("precedent_checks"),
 }
 PARQUET_DIR = "parquet"
 

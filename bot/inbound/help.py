@@ -50,7 +50,8 @@ USAGE: dict[str, str] = {
         "/export round <round> [formats=trl,kto,…] [parquet]   (moderators: a zip with data, dataset card, checksums)\n"
         "/export policy <name> [formats=…] [parquet]\n"
         "/export community [formats=…] [parquet]\n"
-        "   formats: trl, trl-standard, kto, openai, polis, community-alignment, events (default: all)\n"
+        "   formats: trl, trl-standard, kto, openai, polis, community-alignment, events, amendments,\n"
+        "            precedents, precedent-checks (default: all)\n"
         "/export settings [licence=CC-BY-4.0] [consent=required|optional]   (moderators; no options: show them)"
     ),
     "privacy": (

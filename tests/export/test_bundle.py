@@ -112,7 +112,8 @@ async def test_every_config_loads_in_datasets_jsonl_and_parquet(xapp: App, seede
         "community-alignment",
         "events",
         "amendments",
-    }
+    }  # precedents and precedent-checks are written empty (the seeded round recorded none): not declared
+    assert "not declared as configs: `precedent-checks`, `precedents`" in (root / "README.md").read_text(encoding="utf-8")
     assert [n for n, c in configs.items() if c.get("default")] == ["trl"]
     assert all(f["path"].endswith(".jsonl") for c in configs.values() for f in c["data_files"])  # one reader for the card
     default = datasets.load_dataset(str(root), cache_dir=str(cache))
