@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import unicodedata
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from bot.errors import CommandError
@@ -31,17 +30,38 @@ def _label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _values(value: object, name: str) -> Iterator[tuple[str, object]]:
-    """Every leaf value of a command with the name of the field it sits in (tuples and nested
-    dataclasses such as Actor and Turn included)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from _values(getattr(value, f.name), f.name)
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The fields of a dataclass type (none for other types), looked up once per type: every
+    command passes through check_command, reactions by the thousand a second."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else ()
+        _FIELDS[cls] = found
+    return found
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _check_value(value: object, name: str) -> None:
+    """Raise CommandError if `value` (or, for tuples and nested dataclasses such as Actor and Turn,
+    any value inside it) cannot be stored; `name` is the field it sits in."""
+    if value is None or isinstance(value, bool | enum.Enum):
+        return
+    if isinstance(value, str):
+        why = _unstorable(value)
+        if why is not None:
+            raise CommandError(f"The {_label(name)} contains {why}, which cannot be stored; remove it and try again.")
+    elif isinstance(value, int):
+        if not MIN_INT <= value <= MAX_INT:
+            shown = str(value) if len(str(value)) <= 24 else str(value)[:20] + "…"
+            raise CommandError(f"The {_label(name)} {shown} is out of range: numbers here go up to {MAX_INT:,}.")
     elif isinstance(value, tuple | list):
         for item in value:
-            yield from _values(item, name)
-    else:
-        yield name, value
+            _check_value(item, name)
+    elif not isinstance(value, type):
+        for field_name in _field_names(type(value)):
+            _check_value(getattr(value, field_name), field_name)
 
 
 def _unstorable(text: str) -> str | None:
@@ -57,16 +77,7 @@ def _unstorable(text: str) -> str | None:
 
 def check_command(cmd: object) -> None:
     """Raise CommandError for the first value of `cmd` the database cannot hold."""
-    for name, value in _values(cmd, "command"):
-        if isinstance(value, bool | enum.Enum) or value is None:
-            continue
-        if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
-            shown = str(value) if len(str(value)) <= 24 else str(value)[:20] + "…"
-            raise CommandError(f"The {_label(name)} {shown} is out of range: numbers here go up to {MAX_INT:,}.")
-        if isinstance(value, str):
-            why = _unstorable(value)
-            if why is not None:
-                raise CommandError(f"The {_label(name)} contains {why}, which cannot be stored; remove it and try again.")
+    _check_value(cmd, "command")
 
 
 def check_moment(moment: datetime, shown: str) -> datetime:
