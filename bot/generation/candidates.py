@@ -20,8 +20,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -294,17 +295,21 @@ async def _open_for_review(
     try:
         async with svc.uow() as uow:
             s = uow.session
+            # Reads first: on SQLite this transaction holds the one write lock from its first write
+            # to its commit, and every member's reaction waits for it meanwhile.
             ends = await planned_end(s, plan.r, Phase.REVIEW, now)  # scheduling: an explicit end time wins
+            r = await get_round(s, plan.r.community, round_id)
             changed = await s.exec(
                 update(RoundRow)
                 .where(col(RoundRow.id) == round_id, col(RoundRow.phase) == Phase.OPENING.value)
                 .values(phase=Phase.REVIEW.value, phase_changed_at=now, phase_ends_at=ends)
+                .execution_options(synchronize_session=False)
             )
             if changed.rowcount != 1:
                 return None
-            s.add_all(candidates)
-            await s.flush()
-            r = await get_round(s, plan.r.community, round_id)
+            s.expunge(r)  # the copy read above, told what the UPDATE wrote (no second read)
+            r.phase, r.phase_changed_at, r.phase_ends_at = Phase.REVIEW.value, now, ends
+            await insert_candidates(s, candidates)
             ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
             final = announcement(r, plan.policy.name, plan.version.version, len(ok), len(candidates))
             if progress_key is None:
@@ -319,6 +324,19 @@ async def _open_for_review(
         await forget(svc, [d.prompt_hash for x in results if not isinstance(x, BaseException) for d in x])
         raise
     return candidates
+
+
+async def insert_candidates(s: AsyncSession, candidates: Sequence[CandidateRow]) -> None:
+    """Many candidates in one INSERT … RETURNING id (the ORM's flush costs far more per row, inside
+    the transaction that holds the write lock); each row is given the id it was stored under."""
+    if not candidates:
+        return
+    table: Any = CandidateRow.__table__  # type: ignore[attr-defined]
+    values = [c.model_dump(exclude={"id"}) for c in candidates]
+    conn = await s.connection()
+    ids = (await conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)).scalars().all()
+    for c, cid in zip(candidates, ids, strict=True):
+        c.id = cid
 
 
 async def enqueue_scenarios(
