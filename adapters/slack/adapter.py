@@ -52,6 +52,14 @@ COMMANDS = (
 EVENTS = ("reaction_added", "reaction_removed")  # the bot events it subscribes to (slack-manifest.yml too)
 ACTIONS = re.compile("^" + re.escape(PREFIX))  # every button template of the core's one list
 NOBODY = Actor("slack", "", "")  # reading a form in its ack, before the member is looked up
+# Requests whose slow work runs at once; the rest wait their turn. The slow work shares the event
+# loop with Bolt's acknowledgements: a burst of 200 requests would otherwise start 200 lazy
+# listeners that all compete with the acks still to be sent, and Slack gives up after 3 s.
+SLOW_WORK_AT_ONCE = 8
+# … and it starts only once no request has been acknowledged for a moment (a burst is acked
+# first), or after a second at most, however busy Slack keeps us.
+ACKS_QUIET_FOR = 0.005
+ACKS_FIRST_AT_MOST = 1.0
 
 
 class SlackAdapter:
@@ -63,6 +71,8 @@ class SlackAdapter:
         self.handled = 0  # requests whose slow work has finished (tests and the bench wait on it)
         self.in_flight = 0
         self._changed = asyncio.Condition()
+        self._slow_work = asyncio.Semaphore(SLOW_WORK_AT_ONCE)
+        self._last_ack = 0.0  # the event loop's clock at the latest acknowledgement
 
     def register(self) -> None:
         for name in COMMANDS:
@@ -75,12 +85,11 @@ class SlackAdapter:
 
     # ------------------------------------------------------------ acknowledgements (fast: no I/O)
 
-    @staticmethod
-    async def _ack(ack: AsyncAck) -> None:
+    async def _ack(self, ack: AsyncAck) -> None:
+        self._last_ack = asyncio.get_running_loop().time()
         await ack()
 
-    @staticmethod
-    async def _ack_form(ack: AsyncAck, body: Body) -> None:
+    async def _ack_form(self, ack: AsyncAck, body: Body) -> None:
         """A form whose fields cannot be read is answered in the modal, at once; a readable one closes."""
         try:
             inbound.submission_command(body, NOBODY)
@@ -89,7 +98,7 @@ class SlackAdapter:
             return
         except CommandError:
             pass  # said privately by the lazy listener
-        await ack()
+        await self._ack(ack)
 
     # ------------------------------------------------------------ bookkeeping of the slow work
 
@@ -98,7 +107,9 @@ class SlackAdapter:
         async with self._changed:
             self.in_flight += 1
         try:
-            yield
+            await self._acks_first()
+            async with self._slow_work:
+                yield
         except Exception:
             log.exception("slack request failed")
         finally:
@@ -106,6 +117,15 @@ class SlackAdapter:
                 self.in_flight -= 1
                 self.handled += 1
                 self._changed.notify_all()
+
+    async def _acks_first(self) -> None:
+        loop = asyncio.get_running_loop()
+        latest = loop.time() + ACKS_FIRST_AT_MOST
+        while True:
+            start_at = min(self._last_ack + ACKS_QUIET_FOR, latest)  # a later ack moves it on
+            if loop.time() >= start_at:
+                return
+            await asyncio.sleep(start_at - loop.time())
 
     async def wait_handled(self, count: int) -> None:
         """Wait until `count` requests in all have had their slow work done."""
