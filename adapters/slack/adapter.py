@@ -48,6 +48,8 @@ COMMANDS = (
     "/policybot",
     "/try",  # precedents and /try
     "/precedent",
+    "/react",  # a stance with a reason (an emoji reaction cannot carry one)
+    "/unreact",
 )
 EVENTS = ("reaction_added", "reaction_removed")  # the bot events it subscribes to (slack-manifest.yml too)
 ACTIONS = re.compile("^" + re.escape(PREFIX))  # every button template of the core's one list
