@@ -131,6 +131,12 @@ def submission_command(body: Body, actor: Actor) -> Command:
     raise CommandError("That form is not one of policybot's, or is out of date.")
 
 
+def request_channel(body: Body) -> str:
+    """The channel a slash command or a button press came from ("" when none: a modal, a DM-less event)."""
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return str(channel or "")
+
+
 def submission_channel(body: Body) -> str:
     """The channel the form was opened from, where a public answer goes."""
     return channel_of(body.get("view") or {})

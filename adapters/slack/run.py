@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.chat import SlackChat, retry_handlers
 from adapters.slack.moderators import SlackModerators
+from adapters.slack.pacing import SlackPacing
 from adapters.slack.settings import SlackSettings
 from bot.bootstrap import App, bootstrap
 from bot.ports import Clock, Generator
@@ -51,8 +52,10 @@ def build(
     generator: Generator | None = None,
     clock: Clock | None = None,
     database: Database | None = None,
+    pacing: SlackPacing | None = None,
 ) -> SlackBot:
-    """The Bolt app, the ChatPort and the core app wired together (the tests use this with a fake Slack)."""
+    """The Bolt app, the ChatPort and the core app wired together (the tests use this with a fake Slack;
+    `pacing`: Slack's rate limits by default, faster ones for tests against the fake)."""
     if slack.bot_token is None:
         raise SystemExit("Set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…), from OAuth & Permissions.")
     client = AsyncWebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url, retry_handlers=retry_handlers())
@@ -67,7 +70,7 @@ def build(
         bolt = AsyncApp(client=client, signing_secret=secret, name="policybot", process_before_response=True)
     finally:
         quiet.setLevel(level)
-    chat = SlackChat(client)
+    chat = SlackChat(client, pacing)
     app = bootstrap(settings, chat, generator=generator, clock=clock, database=database)
     adapter = SlackAdapter(app, bolt, chat, SlackModerators(client, slack.moderator_group))
     adapter.register()
