@@ -141,7 +141,7 @@ class SlackAdapter:
     # ------------------------------------------------------------ actors
 
     async def actor(self, member: Member) -> Actor:
-        return member.actor(await self.moderators.is_moderator(member.user))
+        return member.actor(await self.moderators.is_moderator(member.user, member.team))
 
     async def _dispatch(self, build: Callable[[], Command]) -> Reply:
         try:
@@ -162,6 +162,10 @@ class SlackAdapter:
                 return
             actor = await self.actor(inbound.slash_member(body))
             self.chat.remember(actor, body.get("response_url"), inbound.request_channel(body))
+            setting = inbound.moderators_setting(body)
+            if setting is not None:  # the adapter's own command: who counts as a moderator on Slack
+                await self._answer(body, actor, await self.moderators.command(actor.community, actor.member, setting))
+                return
             reply = await self._dispatch(lambda: inbound.slash_command(body, actor))
             await self._answer(body, actor, reply)
 

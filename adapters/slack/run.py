@@ -72,7 +72,8 @@ def build(
         quiet.setLevel(level)
     chat = SlackChat(client, pacing)
     app = bootstrap(settings, chat, generator=generator, clock=clock, database=database)
-    adapter = SlackAdapter(app, bolt, chat, SlackModerators(client, slack.moderator_group))
+    moderators = SlackModerators(client, slack.moderator_group, uow=app.engine.services.uow)
+    adapter = SlackAdapter(app, bolt, chat, moderators)
     adapter.register()
     return SlackBot(bolt, app, chat, adapter)
 

@@ -59,6 +59,7 @@ class FakeSlack:
     response_posts: list[str] = field(default_factory=list)  # the token of every POST to a response_url, accepted or not
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    usergroup_handles: dict[str, str] = field(default_factory=dict)  # user group id → its handle (no @)
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id → bytes received at its upload URL
     rate_limit: dict[str, int] = field(default_factory=dict)  # method → how many more times to answer 429
     gates: dict[str, asyncio.Event] = field(default_factory=dict)  # method → held until the event is set
@@ -357,6 +358,10 @@ class FakeSlack:
         if group is None:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": group}
+
+    async def m_usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        groups = [{"id": g, "team_id": TEAM, "handle": self.usergroup_handles.get(g, g.lower())} for g in self.usergroups]
+        return {"ok": True, "usergroups": groups}
 
     async def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = dict(args["view"])

@@ -7,8 +7,8 @@ import yaml
 from sqlmodel import col, select
 
 from adapters.slack.adapter import COMMANDS
-from storage.tables import ReactionEventRow
-from tests.slack.conftest import StartSlack
+from storage.tables import CommunityModeratorGroupRow, ReactionEventRow
+from tests.slack.conftest import RunningSlack, StartSlack
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.test_bolt import candidates, open_round
 from tests.slack.test_manifest import ROOT
@@ -48,3 +48,56 @@ async def test_help_names_exactly_the_commands_slack_has(fake: FakeSlack, start_
     unregistered = await slack.sender.command("UALICE", "/help")
     assert unregistered.status == 404  # what Bolt answers a command nobody listens to
     assert "/round open" in await slack.driver.command("alice", "/policybot round")
+
+
+async def created(slack: RunningSlack, user: str, name: str) -> bool:
+    """Whether `user` may create a policy (moderators only)."""
+    sent = await slack.driver._delivered(await slack.sender.command(user, f"/policy create {name} 1. Be kind."))
+    return "Created policy" in slack.driver.fake.response_texts(sent.token)
+
+
+async def moderators(slack: RunningSlack, user: str, text: str) -> str:
+    sent = await slack.driver._delivered(await slack.sender.command(user, f"/policybot moderators {text}".strip()))
+    return slack.driver.fake.response_texts(sent.token)
+
+
+async def stored(slack: RunningSlack) -> list[tuple[str | None, str]]:
+    async with slack.bot.app.engine.services.uow() as uow:
+        rows = (await uow.session.exec(select(CommunityModeratorGroupRow))).all()
+    return [(r.group_id, r.updated_by) for r in rows]
+
+
+async def test_admins_choose_the_moderators_user_group_in_slack(fake: FakeSlack, start_slack: StartSlack) -> None:
+    fake.usergroups |= {"S0MODS": ["UGROUPIE"], "S0ENV": ["UENVMOD"]}
+    fake.usergroup_handles["S0MODS"] = "mods"
+    slack = await start_slack(moderator_group="S0ENV")  # the install's default, until an admin chooses
+    fake.user("UADMIN", admin=True)
+    for user in ("UGROUPIE", "UENVMOD", "UPLAIN"):
+        fake.user(user)
+    assert "S0ENV" in await moderators(slack, "UPLAIN", "") and "POLICYBOT_SLACK_MODERATOR_GROUP" in await moderators(
+        slack, "UPLAIN", ""
+    )
+    assert await created(slack, "UENVMOD", "a") and not await created(slack, "UGROUPIE", "b")
+    # a member who is not an admin is refused, and bad input changes nothing
+    refused = await moderators(slack, "UPLAIN", "<!subteam^S0MODS|@mods>")
+    assert "Only workspace admins and owners" in refused and "nothing changed" in refused
+    assert "is not a user group" in await moderators(slack, "UADMIN", "mods")
+    assert "Slack does not know the user group S0NOPE" in await moderators(slack, "UADMIN", "S0NOPE")
+    assert "no user group @nobody" in await moderators(slack, "UADMIN", "@nobody")
+    assert await stored(slack) == []
+    # the group as Slack sends it when picked from the list: it counts at once (the cache is replaced)
+    chosen = await moderators(slack, "UADMIN", "<!subteam^S0MODS|@mods>")
+    assert "@mods (S0MODS)" in chosen and "now policybot moderators" in chosen
+    assert await stored(slack) == [("S0MODS", "UADMIN")]
+    assert await created(slack, "UGROUPIE", "c") and not await created(slack, "UENVMOD", "d")
+    assert "@mods (S0MODS)" in await moderators(slack, "UPLAIN", "") and "chosen here" in await moderators(slack, "UPLAIN", "")
+    # by handle, by id; and off, which overrides the install's default too
+    assert "now policybot moderators" in await moderators(slack, "UADMIN", "@mods")
+    assert "now policybot moderators" in await moderators(slack, "UADMIN", "S0ENV")
+    assert "only workspace admins and owners" in await moderators(slack, "UADMIN", "off")
+    assert await stored(slack) == [(None, "UADMIN")]
+    assert not await created(slack, "UENVMOD", "e") and not await created(slack, "UGROUPIE", "f")
+    assert await created(slack, "UADMIN", "g")
+    # who chose it is her data: erased with the rest of it
+    await slack.driver.command("admin", "/privacy erase confirm", moderator=True)
+    assert [group for group, by in await stored(slack) if by == "UADMIN"] == []
