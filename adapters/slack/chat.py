@@ -50,6 +50,7 @@ REACTION_STANCE: dict[str, Stance] = {
 }
 RESPONSE_URL_SECONDS = 29 * 60  # Slack accepts a response_url for 30 minutes …
 RESPONSE_URL_USES = 5  # … and 5 times
+KEPT_RESPONSE_URLS = 1000  # past this many, the expired ones are forgotten
 
 # Never let a member's or the model's text turn into a mention or a link preview.
 SAFE: dict[str, Any] = {"link_names": False, "parse": "none", "unfurl_links": False, "unfurl_media": False}
@@ -194,7 +195,11 @@ class SlackChat:
     def remember(self, actor: Actor, response_url: str | None, channel: str = "") -> None:
         """Keep a request's response_url (and its channel) for the answer and later private replies."""
         if response_url and response_url not in self._urls:
-            self._urls[response_url] = ResponseUrl(response_url, channel, time.monotonic())
+            now = time.monotonic()
+            if len(self._urls) >= KEPT_RESPONSE_URLS:  # forget the ones Slack no longer takes
+                self._urls = {u: r for u, r in self._urls.items() if now - r.arrived < RESPONSE_URL_SECONDS}
+                self._latest = {k: r for k, r in self._latest.items() if now - r.arrived < RESPONSE_URL_SECONDS}
+            self._urls[response_url] = ResponseUrl(response_url, channel, now)
         if response_url:
             self._latest[(actor.community, actor.member)] = self._urls[response_url]
 
