@@ -84,7 +84,9 @@ async def post_round(api_url: str, scenarios: int, k: int, scale: float) -> tupl
             title = f"Candidate {'ABCD'[c % 4]} (#{s * k + c + 1})"
             await chat.post(Post(CHANNEL, title, answer, seed_reactions=stances, thread_parent=parent))
             messages, reactions = messages + 1, reactions + len(stances)
-    return time.perf_counter() - started, messages, reactions
+    elapsed = time.perf_counter() - started
+    print(f"waits: messages {chat.pacing.messages.waited:.2f} s, reactions {chat.pacing.reactions.waited:.2f} s", file=sys.stderr)
+    return elapsed, messages, reactions
 
 
 async def main() -> None:
