@@ -101,7 +101,12 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        # No rollback when a connection goes back to the pool: sessions and connections end their
+        # own transactions (commit, or close(), which rolls back), and on SQLite each extra call
+        # is a round trip to the driver's thread that every reaction batch would pay for.
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_reset_on_return=None, **kwargs
+        )
         WriteGate().install(engine)
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.commands import RecordReaction
 from bot.domain.model import Phase, check_text, utc
@@ -50,6 +51,14 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
             .on_conflict_do_nothing(index_elements=["community", "event_key"])
             .returning(table.c.community, table.c.event_key)
         )
+        # The batch's two reads, built once and run on the connection (Core, not the ORM): a batch's
+        # fixed cost is what every reaction waits for while members react by the hundred a second.
+        self._targets = select(CandidateRow.id, RoundRow.id, RoundRow.community, RoundRow.phase).where(
+            col(CandidateRow.id).in_(bindparam("ids", expanding=True)), CandidateRow.round_id == RoundRow.id
+        )
+        self._keys = select(CandidateRow.id, CandidateRow.message_key).where(
+            col(CandidateRow.message_key).in_(bindparam("keys", expanding=True))
+        )
 
     async def record(self, cmd: RecordReaction) -> Recorded:
         if (cmd.candidate_id is None) == (cmd.message_key is None):
@@ -63,9 +72,9 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
     async def write(self, batch: Sequence[RecordReaction]) -> list[Recorded | Exception]:
         now = utc(self._clock.now())
         async with self._uow() as uow:
-            s = uow.session
-            await self._learn_message_keys(s, batch)
-            info = await self._rounds_of(s, batch)
+            conn = await uow.session.connection()
+            await self._learn_message_keys(conn, batch)
+            info = await self._rounds_of(conn, batch)
             results: list[Recorded | Exception] = []
             rows: list[dict[str, Any]] = []
             seen: set[tuple[str, str]] = set()
@@ -83,7 +92,6 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
             if rows:
                 # one statement, compiled once and cached; SQLAlchemy sends the rows as multi-row
                 # INSERTs ("insertmanyvalues") and gathers what each inserted
-                conn = await s.connection()
                 inserted = {(c, k) for c, k in (await conn.execute(self._statement, rows)).all()}
             await uow.commit()
         final: list[Recorded | Exception] = []
@@ -93,24 +101,20 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
             final.append(res)
         return final
 
-    async def _learn_message_keys(self, s: AsyncSession, batch: Sequence[RecordReaction]) -> None:
+    async def _learn_message_keys(self, conn: AsyncConnection, batch: Sequence[RecordReaction]) -> None:
         unknown = {cmd.message_key for cmd in batch if cmd.message_key and cmd.message_key not in self._by_message}
         if not unknown:
             return
-        q = select(CandidateRow.id, CandidateRow.message_key).where(col(CandidateRow.message_key).in_(unknown))
-        for cid, mkey in (await s.exec(q)).all():
+        for cid, mkey in (await conn.execute(self._keys, {"keys": sorted(unknown)})).all():
             if mkey is not None and cid is not None:
                 self._by_message[mkey] = cid
 
-    async def _rounds_of(self, s: AsyncSession, batch: Sequence[RecordReaction]) -> dict[int, tuple[int, str, str]]:
+    async def _rounds_of(self, conn: AsyncConnection, batch: Sequence[RecordReaction]) -> dict[int, tuple[int, str, str]]:
         """candidate id → (round id, community, phase) for the batch's targets."""
-        ids = {self._target(cmd) for cmd in batch} - {None}
+        ids = {cid for cmd in batch if (cid := self._target(cmd)) is not None}
         info: dict[int, tuple[int, str, str]] = {}
         if ids:
-            q = select(CandidateRow.id, RoundRow.id, RoundRow.community, RoundRow.phase).where(
-                col(CandidateRow.id).in_(ids), CandidateRow.round_id == RoundRow.id
-            )
-            for cid, rid, community, phase in (await s.exec(q)).all():
+            for cid, rid, community, phase in (await conn.execute(self._targets, {"ids": sorted(ids)})).all():
                 if cid is not None and rid is not None:
                     info[cid] = (rid, community, phase)
         return info
