@@ -281,6 +281,7 @@ async def main() -> None:
         f"engine / raw sqlite ratio: {sqlite_rate / limit:.2f} x",
         "target sqlite ingest: 5000 events/s",
         "target p99 latency while generating: 20 ms",
+        f"machine load average (1 min) at the end, on {os.cpu_count()} cores: {os.getloadavg()[0]:.1f}",
     ]
     print("\n".join(lines))
 
