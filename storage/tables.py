@@ -632,7 +632,6 @@ class PromptAuthorRow(SQLModel, table=True):
     prompt_hash: str = Field(max_length=64)
 
 
-
 # ---------------------------------------------------------------- Slack installations (OAuth mode)
 
 # Bolt's OAuth flow keeps each workspace's installation (its bot token) and the state of installs in

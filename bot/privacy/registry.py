@@ -30,7 +30,7 @@ class Holds:
 
 
 _MESSAGE = "a platform message key (channel and message id), never a member id"
-_SLACK_TOKEN = "a workspace's bot token: a secret of the workspace, not a member's data"
+_CREDENTIAL = "a workspace's bot token: a secret of the workspace, not a member's data"
 _SLACK_BOT = {
     "client_id": "the Slack app's client id",
     "app_id": "the Slack app's id",
@@ -38,8 +38,8 @@ _SLACK_BOT = {
     "enterprise_name": "an Enterprise Grid organisation's name",
     "team_id": "the workspace's id (the community)",
     "team_name": "the workspace's name",
-    "bot_token": _SLACK_TOKEN,
-    "bot_refresh_token": _SLACK_TOKEN,
+    "bot_token": _CREDENTIAL,
+    "bot_refresh_token": _CREDENTIAL,
     "bot_id": "the bot's id in the workspace",
     "bot_user_id": "the bot's own user id in the workspace",
     "bot_scopes": "the scopes the workspace granted the bot",
