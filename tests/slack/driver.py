@@ -215,17 +215,18 @@ class Installed:
 
 
 async def install(
-    session: aiohttp.ClientSession, base: str, fake: FakeSlack, team: str, *, state: str | None = None
+    session: aiohttp.ClientSession, base: str, fake: FakeSlack, team: str, *, state: str | None = None, back_to: str = ""
 ) -> Installed:
     """Bolt's OAuth flow as an installer's browser goes through it: /slack/install sends it to Slack's
     consent page with a state (also set as a cookie); Slack sends it back to /slack/oauth_redirect with
     a code and the state, and the app exchanges the code (oauth.v2.access on the fake). `state`: what
-    the browser brings back instead of the state it was given (a forged or replayed one)."""
+    the browser brings back instead of the state it was given (a forged or replayed one); `back_to`: the
+    address the redirect reaches, when another process behind the same URL takes it."""
     async with session.get(f"{base}{INSTALL_PATH}", allow_redirects=False) as r:
         assert r.status == 302, (r.status, await r.text())
         location = r.headers["Location"]
         cookie = r.headers["Set-Cookie"].split(";")[0]  # slack-app-oauth-state=…
     given = parse_qs(urlsplit(location).query)["state"][0]
     query = urlencode({"code": fake.install(team), "state": given if state is None else state})
-    async with session.get(f"{base}{REDIRECT_PATH}?{query}", headers={"Cookie": cookie}, allow_redirects=False) as r:
+    async with session.get(f"{back_to or base}{REDIRECT_PATH}?{query}", headers={"Cookie": cookie}, allow_redirects=False) as r:
         return Installed(r.status, await r.text(), given, location)

@@ -41,6 +41,7 @@ class Call:
     args: dict[str, Any]
     token: str
     status: int = 200
+    error: str = ""  # what Slack answered a call it refused (invalid_auth, token_revoked, …)
 
 
 @dataclass
@@ -188,6 +189,7 @@ class FakeSlack:
         self.calls.append(Call(method, args, token))
         refused = self._refused_token(method, token, request.headers.get("Authorization", ""))
         if refused is not None:
+            self.calls[-1].error = refused
             return self._json({"ok": False, "error": refused})
         if method == "auth.test":
             return self._json(self._auth_test(token))
