@@ -106,67 +106,22 @@ async def listening(p: Process, session: aiohttp.ClientSession) -> bool:
         return False
 
 
-async def test_two_processes_on_one_database_serve_two_workspaces_each_post_once(
-    fake: FakeSlack, openai_server: FakeOpenAIServer, pg_url: str, tmp_path: Path
-) -> None:
-    fake.tokens.pop(BOT_TOKEN)  # OAuth mode: the only tokens are those the installs got
+@dataclass
+class Running:
+    procs: list[Process]
+    session: aiohttp.ClientSession
+
+
+@pytest.fixture
+async def running(fake: FakeSlack, openai_server: FakeOpenAIServer, pg_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    """Two processes listening; stopped with an interrupt afterwards, which they must survive cleanly."""
     session = aiohttp.ClientSession()
     procs: list[Process] = []
     try:
         procs += [await start(name, pg_url, fake, openai_server, tmp_path) for name in ("slack-1", "slack-2")]
         for p in procs:
             await until(f"{p.name} to listen", lambda p=p: listening(p, session))  # type: ignore[misc]
-        # A installs through the first process; B starts at the first and comes back to the second
-        assert (await install(session, procs[0].base, fake, A.team)).status == 200
-        assert (await install(session, procs[0].base, fake, B.team, back_to=procs[1].base)).status == 200
-        for w in ALL:
-            fake.user(w.mod, admin=True)
-        senders = [SlackSender(events_url(p.port), fake, session) for p in procs]
-        home = {A.team: senders[0], B.team: senders[1]}
-        away = {A.team: senders[1], B.team: senders[0]}
-
-        async def say(w: Workspace, line: str, sender: SlackSender) -> str:
-            d = await sender.command(w.mod, line, channel=w.channel, team=w.team)
-            assert d.status == 200, d.body
-
-            async def answered() -> bool:
-                return bool(fake.responses.get(d.token))
-
-            await until(f"an answer to {line!r}", answered)
-            return fake.response_texts(d.token)
-
-        start_calls = len(fake.calls)
-        for number, w in enumerate(ALL, 1):  # ids are global: A's scenario and round are #1, B's #2
-            assert "Created policy" in await say(w, POLICY, home[w.team])
-            assert "Added scenario" in await say(w, "/scenario add How do I treat a small burn?", away[w.team])
-            opened = await say(w, f"/round open kind scenarios={number} k=2 review=3s", home[w.team])
-            assert f"Opening round #{number}" in opened, opened
-        for w in ALL:  # both processes know both workspaces
-            for sender in senders:
-                assert "kind" in await say(w, "/policy list", sender)
-
-        async def both_amend() -> bool:
-            return await phases(pg_url) == ["amend", "amend"]
-
-        await until("both rounds to reach the amend phase", both_amend)  # both schedulers race for each deadline
-
-        async def all_out() -> bool:
-            return await pending(pg_url) == 0
-
-        await until("every post to be delivered", all_out)
-        calls = fake.calls[start_calls:]
-        assert not [c for c in calls if c.error], [(c.method, c.error) for c in calls if c.error]
-        assert tokens_by_workspace(fake, calls) == {A.team: {A.team}, B.team: {B.team}}
-        for w in ALL:
-            mine = [m for m in fake.posted() if m["channel"] == w.channel]
-            firsts = [fake.texts_of(m)[0] for m in mine if not m.get("thread_ts")]
-            threaded = [fake.texts_of(m)[0] for m in mine if m.get("thread_ts")]
-            assert max(Counter(firsts).values()) == 1 and max(Counter(threaded).values()) == 1, (firsts, threaded)
-            opened_amend = [t for t in firsts if "amendments are open" in t]
-            assert len(opened_amend) == 1, firsts  # the transition happened once, whichever process made it
-        assert await message_keys_once(pg_url)
-        holders = await claimed_by(pg_url)
-        assert holders <= {"slack-1", "slack-2"}, holders
+        yield Running(procs, session)
     finally:
         for p in procs:
             if p.proc.returncode is None:
@@ -178,6 +133,69 @@ async def test_two_processes_on_one_database_serve_two_workspaces_each_post_once
         log = p.log.read_text(errors="replace")
         assert p.proc.returncode in (0, 130, -2), log[-3000:]
         assert "Traceback" not in log, log[-3000:]
+
+
+def assert_each_post_once(fake: FakeSlack, w: Workspace) -> None:
+    mine = [m for m in fake.posted() if m["channel"] == w.channel]
+    firsts = [fake.texts_of(m)[0] for m in mine if not m.get("thread_ts")]
+    threaded = [fake.texts_of(m)[0] for m in mine if m.get("thread_ts")]
+    assert max(Counter(firsts).values()) == 1 and max(Counter(threaded).values()) == 1, (firsts, threaded)
+    opened_amend = [t for t in firsts if "amendments are open" in t]
+    assert len(opened_amend) == 1, firsts  # the transition happened once, whichever process made it
+
+
+@pytest.mark.slow
+async def test_two_processes_on_one_database_serve_two_workspaces_each_post_once(
+    fake: FakeSlack, running: Running, pg_url: str
+) -> None:
+    fake.tokens.pop(BOT_TOKEN)  # OAuth mode: the only tokens are those the installs got
+    procs, session = running.procs, running.session
+    # A installs through the first process; B starts at the first and comes back to the second
+    assert (await install(session, procs[0].base, fake, A.team)).status == 200
+    assert (await install(session, procs[0].base, fake, B.team, back_to=procs[1].base)).status == 200
+    for w in ALL:
+        fake.user(w.mod, admin=True)
+    senders = [SlackSender(events_url(p.port), fake, session) for p in procs]
+    home = {A.team: senders[0], B.team: senders[1]}
+    away = {A.team: senders[1], B.team: senders[0]}
+
+    async def say(w: Workspace, line: str, sender: SlackSender) -> str:
+        d = await sender.command(w.mod, line, channel=w.channel, team=w.team)
+        assert d.status == 200, d.body
+
+        async def answered() -> bool:
+            return bool(fake.responses.get(d.token))
+
+        await until(f"an answer to {line!r}", answered)
+        return fake.response_texts(d.token)
+
+    start_calls = len(fake.calls)
+    for number, w in enumerate(ALL, 1):  # ids are global: A's scenario and round are #1, B's #2
+        assert "Created policy" in await say(w, POLICY, home[w.team])
+        assert "Added scenario" in await say(w, "/scenario add How do I treat a small burn?", away[w.team])
+        opened = await say(w, f"/round open kind scenarios={number} k=2 review=3s", home[w.team])
+        assert f"Opening round #{number}" in opened, opened
+    for w in ALL:  # both processes know both workspaces
+        for sender in senders:
+            assert "kind" in await say(w, "/policy list", sender)
+
+    async def both_amend() -> bool:
+        return await phases(pg_url) == ["amend", "amend"]
+
+    await until("both rounds to reach the amend phase", both_amend)  # both schedulers race for each deadline
+
+    async def all_out() -> bool:
+        return await pending(pg_url) == 0
+
+    await until("every post to be delivered", all_out)
+    calls = fake.calls[start_calls:]
+    assert not [c for c in calls if c.error], [(c.method, c.error) for c in calls if c.error]
+    assert tokens_by_workspace(fake, calls) == {A.team: {A.team}, B.team: {B.team}}
+    for w in ALL:
+        assert_each_post_once(fake, w)
+    assert await message_keys_once(pg_url)
+    holders = await claimed_by(pg_url)
+    assert holders <= {"slack-1", "slack-2"}, holders
 
 
 async def _query(url: str, sql: str) -> list[tuple[object, ...]]:
