@@ -5,7 +5,10 @@ up with files_upload_v2.
 
 Message keys are "{channel}:{ts}". A Post whose thread_parent is "{channel}:{ts}" is sent with
 thread_ts={ts}: Slack threads are the replies to a message, so every scenario's post is the parent
-of its candidates' thread."""
+of its candidates' thread.
+
+Every call uses the token of the workspace it concerns (adapters/slack/installations.py): a post's
+`community`, a member's Actor.community."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.slack.installations import TOKEN_GONE, Workspaces, not_installed
 from adapters.slack.render import OutMessage, messages_for_post, messages_for_reply, plain
 from bot.domain.commands import Actor
 from bot.domain.model import Stance
@@ -86,22 +90,36 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     return [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=5)]
 
 
+def refused(workspaces: Workspaces, team: str, channel: str, e: SlackApiError) -> ChatRefused | None:
+    """A Web API error a moderator can fix (the channel's, or the workspace's token gone), as a refusal."""
+    error = str(e.response.get("error", ""))
+    if error in TOKEN_GONE:
+        workspaces.forget(team)
+        return ChatRefused(not_installed(team, error))
+    refusal = refusal_for(error, channel)
+    return ChatRefused(refusal) if refusal is not None else None
+
+
 class SlackChat:
-    def __init__(self, client: AsyncWebClient) -> None:
-        self.client = client
+    def __init__(self, workspaces: Workspaces) -> None:
+        self.workspaces = workspaces
         # (team, member) → [response_url, when it arrived, times used]
         self._responders: dict[tuple[str, str], list[Any]] = {}
 
     # ------------------------------------------------------------ sending
 
-    async def _send(self, channel: str, m: OutMessage, thread_ts: str | None) -> str:
+    async def _client(self, team: str) -> AsyncWebClient:
+        return await self.workspaces.client(team)
+
+    async def _send(self, team: str, channel: str, m: OutMessage, thread_ts: str | None) -> str:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        client = await self._client(team)
         try:
-            response = await self.client.chat_postMessage(channel=channel, text=m.text, blocks=m.blocks, **SAFE, **extra)
+            response = await client.chat_postMessage(channel=channel, text=m.text, blocks=m.blocks, **SAFE, **extra)
         except SlackApiError as e:
-            refusal = refusal_for(str(e.response.get("error", "")), channel)
+            refusal = refused(self.workspaces, team, channel, e)
             if refusal is not None:
-                raise ChatRefused(refusal) from e
+                raise refusal from e
             raise
         return str(response["ts"])
 
@@ -109,13 +127,15 @@ class SlackChat:
         """Slack says whether the bot is a member of the channel (conversations.info → is_member);
         slash commands work in any channel, posts only where the bot was invited."""
         try:
-            response = await self.client.conversations_info(channel=channel)
+            client = await self._client(actor.community)
+            response = await client.conversations_info(channel=channel)
+        except ChatRefused as e:
+            return e.refusal
         except SlackApiError as e:
-            error = str(e.response.get("error", ""))
-            refusal = refusal_for(error, channel)
+            refusal = refused(self.workspaces, actor.community, channel, e)
             if refusal is None:
-                log.warning("conversations.info for %s failed: %s; posting will tell", channel, error)
-            return refusal
+                log.warning("conversations.info for %s failed: %s; posting will tell", channel, e.response.get("error"))
+            return refusal.refusal if refusal is not None else None
         info = response.get("channel") or {}
         name = f"#{info['name']}" if info.get("name") else f"<#{channel}>"
         if info.get("is_archived"):
@@ -127,36 +147,46 @@ class SlackChat:
     async def post(self, post: Post, *, delivery_key: str = "") -> str:
         channel, thread_ts = parse_key(post.thread_parent) if post.thread_parent else (post.channel, None)
         messages = messages_for_post(post)
-        ts = await self._send(channel, messages[0], thread_ts)
+        team = post.community
+        ts = await self._send(team, channel, messages[0], thread_ts)
         rest_thread = thread_ts or ts  # a long post continues in its own thread (or the thread it is in)
+        client = await self._client(team)
         for stance in post.seed_reactions:
             try:
-                await self.client.reactions_add(channel=channel, timestamp=ts, name=STANCE_REACTION[stance])
+                await client.reactions_add(channel=channel, timestamp=ts, name=STANCE_REACTION[stance])
             except SlackApiError as e:  # a missing seed reaction is not worth losing the post over
                 log.warning("could not seed %s on %s:%s: %s", stance.value, channel, ts, e.response.get("error"))
         for m in messages[1:]:
-            await self._send(channel, m, rest_thread)
+            await self._send(team, channel, m, rest_thread)
         if post.attachment is not None:
-            await self._upload(channel, post.attachment, "", rest_thread)
+            await self._upload(team, channel, post.attachment, "", rest_thread)
         return message_key(channel, ts)
 
     async def edit(self, message_key: str, post: Post) -> None:
         channel, ts = parse_key(message_key)
         first = messages_for_post(post)[0]
-        await self.client.chat_update(channel=channel, ts=ts, text=first.text, blocks=first.blocks, **SAFE)
+        client = await self._client(post.community)
+        try:
+            await client.chat_update(channel=channel, ts=ts, text=first.text, blocks=first.blocks, **SAFE)
+        except SlackApiError as e:
+            refusal = refused(self.workspaces, post.community, channel, e)
+            if refusal is not None:
+                raise refusal from e
+            raise
 
-    async def _upload(self, channel: str, attachment: Attachment, text: str, thread_ts: str | None = None) -> str:
+    async def _upload(self, team: str, channel: str, attachment: Attachment, text: str, thread_ts: str | None = None) -> str:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         if text:
             extra["initial_comment"] = plain(text)
-        response = await self.client.files_upload_v2(
+        client = await self._client(team)
+        response = await client.files_upload_v2(
             channel=channel, content=attachment.data, filename=attachment.filename, title=attachment.filename, **extra
         )
         files = response.get("files") or [{}]
         return f"{channel}:{files[0].get('id', '')}"
 
-    async def upload(self, channel: str, attachment: Attachment, text: str = "") -> str:
-        return await self._upload(channel, attachment, text)
+    async def upload(self, channel: str, attachment: Attachment, text: str = "", *, community: str = "") -> str:
+        return await self._upload(community, channel, attachment, text)
 
     # ------------------------------------------------------------ private replies
 
@@ -184,7 +214,7 @@ class SlackChat:
     async def direct(self, actor: Actor, reply: Reply) -> None:
         """A message in the member's direct messages with the app."""
         for m in messages_for_reply(reply):
-            await self._send(actor.member, m, None)
+            await self._send(actor.community, actor.member, m, None)
 
     async def reply_privately(self, actor: Actor, reply: Reply) -> None:
         try:
@@ -197,21 +227,27 @@ class SlackChat:
                 await self.send_file_privately(actor, reply.attachment)
         except SlackApiError as e:
             log.warning("could not reach member %s privately: %s", actor.member, e.response.get("error"))
+        except ChatRefused as e:
+            log.warning("could not reach member %s privately: %s", actor.member, e.refusal.describe())
 
     async def send_file_privately(self, actor: Actor, attachment: Attachment) -> None:
         """Files are never ephemeral on Slack: a private file goes to the member's direct messages."""
-        opened = await self.client.conversations_open(users=actor.member)
-        await self._upload(str(opened["channel"]["id"]), attachment, "")
+        client = await self._client(actor.community)
+        opened = await client.conversations_open(users=actor.member)
+        await self._upload(actor.community, str(opened["channel"]["id"]), attachment, "")
 
     async def ephemeral(self, channel: str, actor: Actor, reply: Reply) -> None:
         """A message only this member sees, in a channel they are in."""
         try:
+            client = await self._client(actor.community)
             for m in messages_for_reply(reply):
-                await self.client.chat_postEphemeral(channel=channel, user=actor.member, text=m.text, blocks=m.blocks, **SAFE)
+                await client.chat_postEphemeral(channel=channel, user=actor.member, text=m.text, blocks=m.blocks, **SAFE)
         except SlackApiError as e:
             log.warning("could not answer %s in %s: %s", actor.member, channel, e.response.get("error"))
+        except ChatRefused as e:
+            log.warning("could not answer %s in %s: %s", actor.member, channel, e.refusal.describe())
 
-    async def post_reply(self, channel: str, reply: Reply) -> None:
+    async def post_reply(self, community: str, channel: str, reply: Reply) -> None:
         """A public reply (reply.public) posted in the channel."""
         for m in messages_for_reply(reply):
-            await self._send(channel, m, None)
+            await self._send(community, channel, m, None)

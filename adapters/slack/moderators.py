@@ -2,7 +2,8 @@
 group named by POLICYBOT_SLACK_MODERATOR_GROUP (usergroups.users.list). The adapter resolves this
 and passes it to the core in Actor.is_moderator; the core enforces it.
 
-Answers are cached for a minute: usergroups.users.list is a Tier 2 method (about 20 calls a minute)."""
+Answers are cached for a minute: usergroups.users.list is a Tier 2 method (about 20 calls a minute).
+Each workspace is asked with its own token, and its answers are kept apart."""
 
 from __future__ import annotations
 
@@ -10,47 +11,52 @@ import logging
 import time
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.installations import Workspaces
+from bot.ports import ChatRefused
 
 log = logging.getLogger("policybot.slack")
 
 
 class SlackModerators:
-    def __init__(self, client: AsyncWebClient, group: str | None = None, ttl: float = 60.0) -> None:
-        self.client = client
+    def __init__(self, workspaces: Workspaces, group: str | None = None, ttl: float = 60.0) -> None:
+        self.workspaces = workspaces
         self.group = group or None
         self.ttl = ttl
-        self._admins: dict[str, tuple[bool, float]] = {}
-        self._group: tuple[frozenset[str], float] | None = None
+        self._admins: dict[tuple[str, str], tuple[bool, float]] = {}  # (team, user) → (admin?, when)
+        self._group: dict[str, tuple[frozenset[str], float]] = {}  # team → (the group's members, when)
 
-    async def is_admin(self, user: str) -> bool:
-        found = self._admins.get(user)
+    async def is_admin(self, team: str, user: str) -> bool:
+        found = self._admins.get((team, user))
         if found is not None and time.monotonic() - found[1] < self.ttl:
             return found[0]
         try:
-            info = (await self.client.users_info(user=user)).get("user") or {}
-        except SlackApiError as e:
-            log.warning("users.info for %s failed: %s", user, e.response.get("error"))
+            client = await self.workspaces.client(team)
+            info = (await client.users_info(user=user)).get("user") or {}
+        except (SlackApiError, ChatRefused) as e:
+            log.warning("users.info for %s failed: %s", user, e)
             return False
         admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
-        self._admins[user] = (admin, time.monotonic())
+        self._admins[(team, user)] = (admin, time.monotonic())
         return admin
 
-    async def group_members(self) -> frozenset[str]:
+    async def group_members(self, team: str) -> frozenset[str]:
         if self.group is None:
             return frozenset()
-        if self._group is not None and time.monotonic() - self._group[1] < self.ttl:
-            return self._group[0]
+        found = self._group.get(team)
+        if found is not None and time.monotonic() - found[1] < self.ttl:
+            return found[0]
         try:
-            users = (await self.client.usergroups_users_list(usergroup=self.group)).get("users") or []
-        except SlackApiError as e:
-            log.warning("usergroups.users.list for %s failed: %s", self.group, e.response.get("error"))
+            client = await self.workspaces.client(team)
+            users = (await client.usergroups_users_list(usergroup=self.group)).get("users") or []
+        except (SlackApiError, ChatRefused) as e:
+            log.warning("usergroups.users.list for %s failed: %s", self.group, e)
             return frozenset()
         members = frozenset(str(u) for u in users)
-        self._group = (members, time.monotonic())
+        self._group[team] = (members, time.monotonic())
         return members
 
-    async def is_moderator(self, user: str) -> bool:
-        if await self.is_admin(user):
+    async def is_moderator(self, team: str, user: str) -> bool:
+        if await self.is_admin(team, user):
             return True
-        return user in await self.group_members()
+        return user in await self.group_members(team)

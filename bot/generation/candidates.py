@@ -118,6 +118,7 @@ class Progress:
             title=f"Policy round #{p.r.id}: {p.policy.name} v{p.version.version}",
             text=f"Generating candidates with {self.svc.generator.model}: {self.done}/{self.total}…",
             subject=Subject("round", p.r.id or 0),
+            community=p.r.community,
         )
 
     async def add(self, n: int) -> None:
@@ -251,7 +252,8 @@ async def _generate_round(svc: Services, round_id: int, moderator: Actor) -> Non
         if progress.key is not None:
             title = f"Policy round #{r.id}: {plan.policy.name} v{plan.version.version}"
             with contextlib.suppress(Exception):  # a courtesy: the opener is told below either way
-                await svc.chat.edit(progress.key, Post(r.channel, title, "This round could not be opened and was cancelled."))
+                cancelled = Post(r.channel, title, "This round could not be opened and was cancelled.", community=r.community)
+                await svc.chat.edit(progress.key, cancelled)
         await _tell(svc, moderator, Reply(f"Round #{round_id} was not opened: {why}", ok=False))
         return
     ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]

@@ -371,6 +371,7 @@ async def _send(svc: Services, row: OutboxRow, post: Post | None, known: dict[st
     if row.kind == RESULTS:
         return await _send_results(svc, row)
     assert post is not None
+    post = dataclasses.replace(post, community=row.community)
     parent = None
     if row.parent_key:
         if row.parent_key not in known:
@@ -397,7 +398,7 @@ async def _send_results(svc: Services, row: OutboxRow) -> str | None:
     posts = await transition_posts(svc, row.round_id, Phase(phases["from"]), Phase(phases["to"]))
     key = None
     for post in posts:
-        key = await svc.chat.post(post, delivery_key=row.key)
+        key = await svc.chat.post(dataclasses.replace(post, community=row.community), delivery_key=row.key)
     return key
 
 
