@@ -17,6 +17,7 @@ Run: python bench/analysis.py   (results are printed last, one per line, beside 
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -169,6 +170,7 @@ def main() -> None:
     results.append(("peak memory of the batched fit (tracemalloc)", f"{peak / 2**20:.0f} MiB"))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
     results.append(("peak resident memory of the whole run", f"{rss:.0f} MiB"))
+    results.append((f"machine load average (1 min) at the end, on {os.cpu_count()} cores", f"{os.getloadavg()[0]:.1f}"))
 
     print()
     for what, value in results:

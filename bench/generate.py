@@ -197,6 +197,7 @@ async def main() -> None:
             f"{short} max event-loop stall: {r['stall'] * 1000:.1f} ms",
         ]
     lines += ["target ratio to ideal: 1.150 x", "target max event-loop stall: 50.0 ms"]
+    lines += [f"machine load average (1 min) at the end, on {os.cpu_count()} cores: {os.getloadavg()[0]:.1f}"]
     print("\n".join(lines))
 
 

@@ -9,8 +9,11 @@ flight); every reply is awaited, and a reply is sent only after the event's batc
 Latency: events arrive at a steady rate (open loop) while another round's candidates are generated
 by real litellm against a slow local OpenAI-compatible server (in its own process, as a remote
 provider would be). Its p99 is over the events that arrived from /round open until that round is
-open and posted; the whole window's p99 is printed beside it. The limit beside it: raw sqlite3 executemany of the same rows in one
-transaction. Results are printed last, one per line."""
+open and posted; the whole window's p99 is printed beside it. The references, measured in the same
+run: for the rate, raw sqlite3 executemany of the same rows in one transaction; for the latency, a
+bare insert loop (sqlite3 on the event loop, one INSERT and COMMIT per event, into a file of its
+own) fed at the same rate in the same process while a third round generates and posts the same way. Results
+are printed last, one per line."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +57,9 @@ async def prepare(url: str, api_base: str) -> tuple[App, list[int]]:
     settings = Settings(database_url=url, model="openai/bench-model", llm_api_base=api_base, llm_timeout=30, llm_retries=0)
     app = bootstrap(settings, FakeChat(), database=Database(url))
     e = app.engine
-    for name in ("target", "busy"):
+    for name in ("target", "busy", "reference"):
         assert (await e.dispatch(c.CreatePolicy(MOD, name, "1. Be kind.\n2. Cite sources."))).ok
-    for i in range(20):
+    for i in range(30):
         assert (await e.dispatch(c.AddScenario(MOD, (Turn("user", f"Scenario {i}?"),)))).ok
     assert (await e.dispatch(c.OpenRound(MOD, "target", "general", tuple(range(1, 11)), k=4))).ok
     await e.drain()
@@ -97,23 +101,27 @@ class Window:
     latencies: list[float]  # ms, every event of the window
     during: list[float]  # ms, the events that arrived while the round was generating and posting
     generating_s: float  # how long that took, from /round open to the round open for review and posted
+    busy: float  # share of that time the event loop's thread spent on the CPU
 
 
-async def latency_while_generating(app: App, candidates: list[int], rate: float, seconds: float) -> Window:
-    """Open-loop arrivals at `rate` per second while the 'busy' round generates 10 × 4 candidates."""
-    opened = time.perf_counter()
-    assert (await app.engine.dispatch(c.OpenRound(MOD, "busy", "general", tuple(range(11, 21)), k=4))).ok
+async def while_generating(
+    app: App, policy: str, scenarios: range, send: Callable[[int], Awaitable[None]], rate: float, seconds: float
+) -> Window:
+    """Open-loop arrivals at `rate` per second, each handled by `send`, while a round of `policy`
+    generates 10 × 4 candidates and posts them."""
+    opened, cpu = time.perf_counter(), time.thread_time()
+    assert (await app.engine.dispatch(c.OpenRound(MOD, policy, "general", tuple(scenarios), k=4))).ok
     (generation,) = [t for t in asyncio.all_tasks() if t.get_name().startswith("generate-round")]
     generated: list[float] = []
-    generation.add_done_callback(lambda _t: generated.append(time.perf_counter()))
+    generation.add_done_callback(lambda _t: generated.extend((time.perf_counter(), time.thread_time())))
     timed: list[tuple[float, float]] = []  # (arrival, latency in ms)
     tasks: list[asyncio.Task[None]] = []
 
-    async def one(i: int) -> None:
-        t0 = time.perf_counter()
-        reply = await app.engine.dispatch(reaction(i, candidates))
-        timed.append((t0, (time.perf_counter() - t0) * 1000))
-        assert reply.ok, reply.text
+    async def one(i: int, due: float) -> None:
+        # timed from when the event was due, not from when its task first ran: a busy event loop
+        # delays both, and a member waits for both
+        await send(i)
+        timed.append((due, (time.perf_counter() - due) * 1000))
 
     start = time.perf_counter()
     i = 0
@@ -122,13 +130,46 @@ async def latency_while_generating(app: App, candidates: list[int], rate: float,
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(1_000_000 + i)))
+        tasks.append(asyncio.create_task(one(1_000_000 + i, due)))
         i += 1
     await asyncio.gather(*tasks)
     await app.engine.drain()
     assert generated and generated[0] < start + seconds, "the window must outlast the round's generation"
     during = [ms for t0, ms in timed if t0 <= generated[0]]
-    return Window([ms for _, ms in timed], during, generated[0] - opened)
+    return Window([ms for _, ms in timed], during, generated[0] - opened, (generated[1] - cpu) / (generated[0] - opened))
+
+
+async def latency_while_generating(app: App, candidates: list[int], rate: float, seconds: float) -> Window:
+    """Reactions through the engine while the 'busy' round generates."""
+
+    async def react(i: int) -> None:
+        reply = await app.engine.dispatch(reaction(i, candidates))
+        assert reply.ok, reply.text
+
+    return await while_generating(app, "busy", range(11, 21), react, rate, seconds)
+
+
+async def bare_loop_while_generating(app: App, rate: float, seconds: float) -> Window:
+    """The reference: the same arrivals each stored at once by a bare sqlite3 INSERT and COMMIT on
+    the event loop (a file of its own, no driver thread, no batching) while the 'reference' round
+    generates and posts: what this machine and the concurrent generation leave for any store here."""
+    path = Path(tempfile.mkdtemp()) / "bare.db"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("create table reaction_event (id integer primary key, member text, stance text, event_key text unique, at text)")
+
+    async def store(i: int) -> None:
+        con.execute(
+            "insert into reaction_event (member, stance, event_key, at) values (?, ?, ?, ?)",
+            (f"member-{i % 5000}", STANCES[i % 3].value, f"evt-{i}", "2026-12-02T00:00:00"),
+        )
+        con.commit()
+
+    try:
+        return await while_generating(app, "reference", range(21, 31), store, rate, seconds)
+    finally:
+        con.close()
 
 
 def raw_sqlite_limit(n: int) -> float:
@@ -169,6 +210,7 @@ async def run_backend(label: str, url: str, api_base: str, events: int, rate: fl
         per_second = await throughput(app, candidates, events)
         window = await latency_while_generating(app, candidates, rate, seconds)
         stored = await count_events(app)
+        bare = await bare_loop_while_generating(app, rate, seconds) if label == "sqlite" else None
         expected = events + len(window.latencies)
         assert stored == expected, f"lost events: stored {stored}, sent {expected}"
         print(
@@ -177,13 +219,21 @@ async def run_backend(label: str, url: str, api_base: str, events: int, rate: fl
             f"{stored} stored (none lost)",
             file=sys.stderr,
         )
-        return [
+        p99 = pct(window.during, 99)
+        lines = [
             f"{label} ingest: {per_second:.0f} events/s",
             f"{label} p50 latency while generating: {pct(window.during, 50):.1f} ms",
-            f"{label} p99 latency while generating: {pct(window.during, 99):.1f} ms",
+            f"{label} p99 latency while generating: {p99:.1f} ms",
             f"{label} p99 latency, whole {seconds:.0f} s window: {pct(window.latencies, 99):.1f} ms",
             f"{label} events lost: {expected - stored} events",
+            f"{label} event loop on the CPU while generating: {window.busy * 100:.0f} %",
         ]
+        if bare is not None:
+            lines += [
+                f"reference p99, bare insert loop while a round generates: {pct(bare.during, 99):.1f} ms",
+                f"{label} p99 / bare insert loop p99: {p99 / pct(bare.during, 99):.1f} x",
+            ]
+        return lines
 
 
 async def reset_pg(url: str) -> str:
@@ -231,6 +281,7 @@ async def main() -> None:
         f"engine / raw sqlite ratio: {sqlite_rate / limit:.2f} x",
         "target sqlite ingest: 5000 events/s",
         "target p99 latency while generating: 20 ms",
+        f"machine load average (1 min) at the end, on {os.cpu_count()} cores: {os.getloadavg()[0]:.1f}",
     ]
     print("\n".join(lines))
 

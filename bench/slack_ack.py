@@ -303,6 +303,7 @@ async def bench(n: int, latency: float) -> None:
     print(f"ratio to bare Bolt: {pct(acks, 99) / pct(bare, 99):.1f} x")
     print(f"target p99 ack: {TARGET_P99_MS:.0f} ms")
     print(f"target ratio to bare Bolt: {TARGET_RATIO:.0f} x")
+    print(f"machine load average (1 min) at the end, on {os.cpu_count()} cores: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:

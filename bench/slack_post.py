@@ -66,12 +66,13 @@ async def post_round(api_url: str, scenarios: int, k: int, scale: float) -> tupl
     from slack_sdk.web.async_client import AsyncWebClient
 
     from adapters.slack.chat import SlackChat, retry_handlers
+    from adapters.slack.installations import OneWorkspace
     from adapters.slack.pacing import SlackLimits, SlackPacing
     from bot.domain.model import Stance
     from bot.domain.outputs import Post
 
     client = AsyncWebClient(token="xoxb-bench", base_url=api_url, retry_handlers=retry_handlers())
-    chat = SlackChat(client, SlackPacing(SlackLimits().scaled(scale)))
+    chat = SlackChat(OneWorkspace(client), SlackPacing(SlackLimits().scaled(scale)))
     stances = (Stance.ENDORSE, Stance.OBJECT, Stance.PASS)
     answer = "A careful answer under the draft policy, with the reasons it gives. " * 12
     started = time.perf_counter()

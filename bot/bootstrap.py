@@ -18,6 +18,7 @@ from bot.rounds.recording import ReactionRecorder
 from bot.scheduler import RoundScheduler
 from bot.services import EngineOptions, Services, SystemClock
 from bot.settings import Settings
+from storage.batching import RowAppender
 from storage.database import Database
 from storage.uow import UnitOfWorkFactory
 
@@ -102,7 +103,9 @@ def bootstrap(
         generator=generator,
         clock=clock,
         options=EngineOptions.from_settings(settings),
-        recorder=ReactionRecorder(uow, clock, "sqlite" if database.is_sqlite else "postgresql"),
+        recorder=ReactionRecorder(database, clock),
+        appender=RowAppender(database),
+        database=database,
         opinion_groups=opinion_groups,
         embedder=embedder,
     )

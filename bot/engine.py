@@ -119,7 +119,7 @@ class Engine:
                 notes.append(delivery.note())
         for key, post in outcome.edits:
             try:
-                await svc.chat.edit(key, post)
+                await svc.chat.edit(key, dataclasses.replace(post, community=actor.community))
             except Exception as e:
                 log.warning("edit of %s failed", key, exc_info=True)
                 notes.append(f"Updating an earlier message failed ({type(e).__name__}).")

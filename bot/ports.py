@@ -34,7 +34,10 @@ class ChatPort(Protocol):
     """Where posts go. Message keys are opaque strings chosen by the adapter.
 
     `delivery_key` is the outbox's stable key of the post: an adapter whose platform can deduplicate
-    a message create (Discord's nonce) passes it on, so a post delivered twice appears once."""
+    a message create (Discord's nonce) passes it on, so a post delivered twice appears once.
+
+    A post's (or an edit's) `community` is the one its channel is in: the core sets it on every post it
+    delivers; an adapter that serves several workspaces with their own tokens (Slack) goes by it."""
 
     async def post(self, post: Post, *, delivery_key: str = "") -> str: ...
 
@@ -48,7 +51,9 @@ class ChatPort(Protocol):
 
     async def reply_privately(self, actor: Actor, reply: Reply) -> None: ...
 
-    async def upload(self, channel: str, attachment: Attachment, text: str = "") -> str: ...
+    async def upload(self, channel: str, attachment: Attachment, text: str = "", *, community: str = "") -> str:
+        """`community`: the one the channel is in (as Post.community)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from bot.domain.model import utc
 from bot.ports import ChatPort, Clock, Embedder, Generator
 from bot.settings import Settings
 from storage.batching import RowAppender
+from storage.database import Database
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -94,15 +95,13 @@ class Services:
     clock: Clock
     options: EngineOptions
     recorder: ReactionRecorder  # members' reactions, by group commit
+    appender: RowAppender  # log lines and cache entries, by group commit
+    database: Database  # Database.write: the writes that come by the hundred a second
     opinion_groups: OpinionGroups
     embedder: Embedder | None = None  # for the embedding diversity figure
     schedule: ScheduleChanges = field(default_factory=ScheduleChanges)
-    appender: RowAppender = field(init=False)  # log lines and cache entries, by group commit
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _delivery: asyncio.Lock | None = None
-
-    def __post_init__(self) -> None:
-        self.appender = RowAppender(self.uow)
 
     def schedule_changed(self, round_id: int) -> None:
         """Tell the scheduler, if one runs, that a round's phase or deadline changed."""

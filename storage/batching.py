@@ -11,15 +11,16 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel
 
-from storage.uow import UnitOfWork
+from storage.database import Database
 
 log = logging.getLogger("policybot.batching")
 
@@ -136,9 +137,9 @@ class RowAppender(GroupCommit[tuple[NewRow, ...], None]):
 
     name = "row-appender"
 
-    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+    def __init__(self, database: Database) -> None:
         super().__init__()
-        self._uow = uow
+        self._database = database
         self._statements: dict[tuple[str, type[SQLModel], tuple[str, ...]], Any] = {}
 
     async def append(self, *rows: NewRow) -> None:
@@ -151,12 +152,12 @@ class RowAppender(GroupCommit[tuple[NewRow, ...], None]):
         for rows in items:
             for row in rows:
                 groups.setdefault((row.table, row.unique, tuple(sorted(row.values))), []).append(row.values)
-        async with self._uow() as uow:
-            conn = await uow.session.connection()
-            dialect = conn.dialect.name
+
+        def append_all(conn: Connection) -> None:
             for (model, unique, _), values in groups.items():
-                await conn.execute(self._statement(dialect, model, unique), values)
-            await uow.commit()
+                conn.execute(self._statement(conn.dialect.name, model, unique), values)
+
+        await self._database.write(append_all)  # one transaction: one trip to SQLite's writer thread
         return [None] * len(items)
 
     def _statement(self, dialect: str, model: type[SQLModel], unique: tuple[str, ...]) -> Any:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import re
 import sqlite3
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,6 +29,7 @@ CHECKPOINT_EVERY = 0.25  # seconds between background checkpoints
 
 
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+T = TypeVar("T")
 
 
 class WriteGate:
@@ -51,6 +55,18 @@ class WriteGate:
             found = self._locks[loop] = asyncio.Lock()
         return found
 
+    async def acquire(self) -> asyncio.Lock:
+        """Wait for the gate and hold it; the caller releases the lock it returns."""
+        lock = self.lock()
+        try:
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):  # no extra task, unlike wait_for
+                await lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError(
+                f"database is locked: another writer of this process held it for {SQLITE_BUSY_TIMEOUT_MS} ms"
+            ) from None
+        return lock
+
     def install(self, engine: AsyncEngine) -> None:
         sync_engine = engine.sync_engine
 
@@ -59,20 +75,13 @@ class WriteGate:
             driver = conn.connection.dbapi_connection
             if driver in self._held or not _WRITE.match(statement):
                 return
-            lock = self.lock()
 
             async def acquire(_driver: object) -> None:
-                try:
-                    async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):  # no extra task, unlike wait_for
-                        await lock.acquire()
-                except TimeoutError:
-                    raise sqlite3.OperationalError(
-                        f"database is locked: another writer of this process held it for {SQLITE_BUSY_TIMEOUT_MS} ms"
-                    ) from None
+                await self.acquire()
 
             # run_async: SQLAlchemy's documented way to await from a sync event of an async engine
             driver.run_async(acquire)
-            self._held[driver] = lock
+            self._held[driver] = self.lock()
 
         def _release(driver: Any, *_: Any) -> None:
             lock = self._held.pop(driver, None)
@@ -98,24 +107,29 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers go on while the ingest writer commits; NORMAL sync is durable in WAL
+    # against a process crash (what we promise), and much faster than FULL.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def create_engine(url: str, gate: WriteGate | None = None, **kwargs: Any) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
-        WriteGate().install(engine)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            # WAL lets readers go on while the ingest writer commits; NORMAL sync is durable in WAL
-            # against a process crash (what we promise), and much faster than FULL.
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
+        # No rollback when a connection goes back to the pool: sessions and connections end their
+        # own transactions (commit, or close(), which rolls back), and on SQLite each extra call
+        # is a round trip to the driver's thread that every reaction batch would pay for.
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_reset_on_return=None, **kwargs
+        )
+        (gate or WriteGate()).install(engine)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -128,9 +142,11 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self._is_sqlite = is_sqlite(url)  # asked at every session: parse the URL once
-        self.engine = create_engine(url)
+        self._gate = WriteGate() if self._is_sqlite else None
+        self.engine = create_engine(url, self._gate)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._checkpointer: asyncio.Task[None] | None = None
+        self._writer: tuple[Engine, concurrent.futures.ThreadPoolExecutor] | None = None  # SQLite, on first use
 
     @property
     def is_sqlite(self) -> bool:
@@ -144,6 +160,42 @@ class Database:
             if running is None or running.done() or running.get_loop() is not loop:  # (a new loop: tests)
                 self._checkpointer = loop.create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
         return self.sessions()
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """One write transaction: `work` runs its statements on a plain connection and the
+        transaction commits when it returns (rolls back if it raises).
+
+        For the writes that come by the hundred a second (reactions, log lines, cache entries). On
+        SQLite the whole transaction is one trip to a writer thread, taken after this process's
+        write gate: through the async driver every statement is several trips between the event
+        loop and the driver's thread, each waiting its turn on a busy loop while the gate is held
+        and every other writer waits. On PostgreSQL it runs on the async connection."""
+        if self._gate is None:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(work)
+        engine, thread = self._sqlite_writer()
+        loop = asyncio.get_running_loop()
+        lock = await self._gate.acquire()
+        try:
+            done = thread.submit(_in_transaction, engine, work)
+        except BaseException:
+            lock.release()
+            raise
+        # the gate is let go when the thread has finished, even if the caller stops waiting first
+        done.add_done_callback(lambda _f: loop.call_soon_threadsafe(lock.release))
+        return await asyncio.wrap_future(done)
+
+    def _sqlite_writer(self) -> tuple[Engine, concurrent.futures.ThreadPoolExecutor]:
+        if self._writer is None:
+            url = make_url(self.url).set(drivername="sqlite+pysqlite")
+            engine = create_sync_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            self._writer = engine, concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        return self._writer
+
+    def sync_engines(self) -> list[Engine]:
+        """The engines whose commits make this database's writes durable (tests count commits)."""
+        return [self.engine.sync_engine, *([self._sqlite_writer()[0]] if self._is_sqlite else [])]
 
     async def checkpoint(self) -> None:
         async with self.engine.connect() as conn:
@@ -163,4 +215,14 @@ class Database:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            engine, thread = writer
+            await asyncio.get_running_loop().run_in_executor(None, thread.shutdown)
+            engine.dispose()
         await self.engine.dispose()
+
+
+def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.begin() as conn:
+        return work(conn)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint, func, text
 from sqlalchemy import DateTime as SADateTime
 from sqlmodel import Field, SQLModel
 
@@ -644,3 +644,59 @@ class PromptAuthorRow(SQLModel, table=True):
     community: str = Field(max_length=128)
     member: str = Field(max_length=128)
     prompt_hash: str = Field(max_length=64)
+
+
+# ---------------------------------------------------------------- Slack installations (OAuth mode)
+
+# Bolt's OAuth flow keeps each workspace's installation (its bot token) and the state of installs in
+# progress here, through slack_sdk's own SQLAlchemy stores (adapters/slack/installations.py). These
+# are the library's tables, column for column (slack_sdk 3.47's build_*_table): written out so that
+# storage, and the core through it, never imports a platform library; tests/slack/test_installations.py
+# fails if the library's definitions drift from these.
+
+
+def _slack_table(name: str, *columns: Column, index: tuple[str, ...] = ()) -> Table:  # type: ignore[type-arg]
+    extra = (Index(f"{name}_idx", *index),) if index else ()
+    return Table(name, SQLModel.metadata, Column("id", Integer, primary_key=True, autoincrement=True), *columns, *extra)
+
+
+def _s(name: str, length: int, *, nullable: bool = True) -> Column:  # type: ignore[type-arg]
+    return Column(name, String(length), nullable=nullable)
+
+
+def _bot_columns() -> list[Column]:  # type: ignore[type-arg]
+    return [_s("bot_token", 200), _s("bot_id", 32), _s("bot_user_id", 32), _s("bot_scopes", 1000),
+            _s("bot_refresh_token", 200), Column("bot_token_expires_at", SADateTime)]  # fmt: skip
+
+
+def _installed_at() -> Column:  # type: ignore[type-arg]
+    return Column("installed_at", SADateTime, nullable=False, default=func.now())
+
+
+def _enterprise_install() -> Column:  # type: ignore[type-arg]
+    return Column("is_enterprise_install", Boolean, default=False, nullable=False)
+
+
+SLACK_INSTALLATIONS = "slack_installations"
+SLACK_BOTS = "slack_bots"
+SLACK_OAUTH_STATES = "slack_oauth_states"
+slack_installations = _slack_table(
+    SLACK_INSTALLATIONS,
+    _s("client_id", 32, nullable=False), _s("app_id", 32, nullable=False), _s("enterprise_id", 32),
+    _s("enterprise_name", 200), _s("enterprise_url", 200), _s("team_id", 32), _s("team_name", 200), *_bot_columns(),
+    _s("user_id", 32, nullable=False), _s("user_token", 200), _s("user_scopes", 1000), _s("user_refresh_token", 200),
+    Column("user_token_expires_at", SADateTime), _s("incoming_webhook_url", 200), _s("incoming_webhook_channel", 200),
+    _s("incoming_webhook_channel_id", 200), _s("incoming_webhook_configuration_url", 200), _enterprise_install(),
+    _s("token_type", 32), _installed_at(),
+    index=("client_id", "enterprise_id", "team_id", "user_id", "installed_at"),
+)  # fmt: skip
+slack_bots = _slack_table(
+    SLACK_BOTS,
+    _s("client_id", 32, nullable=False), _s("app_id", 32, nullable=False), _s("enterprise_id", 32),
+    _s("enterprise_name", 200), _s("team_id", 32), _s("team_name", 200), *_bot_columns(), _enterprise_install(),
+    _installed_at(),
+    index=("client_id", "enterprise_id", "team_id", "installed_at"),
+)  # fmt: skip
+slack_oauth_states = _slack_table(
+    SLACK_OAUTH_STATES, _s("state", 200, nullable=False), Column("expire_at", SADateTime, nullable=False)
+)

@@ -86,7 +86,7 @@ class ConsoleChat:
     async def reply_privately(self, actor: Actor, reply: Reply) -> None:
         self._write(f"(to {actor.name}) {render_reply(reply, self.save(reply.attachment))}")
 
-    async def upload(self, channel: str, attachment: Attachment, text: str = "") -> str:
+    async def upload(self, channel: str, attachment: Attachment, text: str = "", *, community: str = "") -> str:
         key = f"m{next(self._ids)}"
         self._write(f"── {_file_line(attachment, self.save(attachment))} ──  [{key}] {text}")
         return key

@@ -170,7 +170,7 @@ class DiscordChat:
         message = self._target(channel_id).get_partial_message(message_id)
         await message.edit(embed=first.embed, view=view_for(first.buttons), allowed_mentions=NO_MENTIONS)
 
-    async def upload(self, channel: str, attachment: Attachment, text: str = "") -> str:
+    async def upload(self, channel: str, attachment: Attachment, text: str = "", *, community: str = "") -> str:
         m = OutMessage(content=cut(text, 2000) if text else None, attachment=attachment)
         sent = await self._send(int(channel), m)
         return message_key(int(channel), sent.id)

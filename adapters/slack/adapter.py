@@ -141,7 +141,7 @@ class SlackAdapter:
     # ------------------------------------------------------------ actors
 
     async def actor(self, member: Member) -> Actor:
-        return member.actor(await self.moderators.is_moderator(member.user, member.team))
+        return member.actor(await self.moderators.is_moderator(member.team, member.user))
 
     async def _dispatch(self, build: Callable[[], Command]) -> Reply:
         try:
@@ -210,7 +210,7 @@ class SlackAdapter:
             reply = await self._dispatch(lambda: cmd)
             channel = inbound.submission_channel(body)
             if reply.public and channel:
-                await self.chat.post_reply(channel, reply)
+                await self.chat.post_reply(actor.community, channel, reply)
             await self.chat.reply_privately(actor, reply)
 
     # ------------------------------------------------------------ reactions

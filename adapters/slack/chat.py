@@ -10,7 +10,10 @@ app. If every route fails, the log says exactly which messages of whose reply we
 
 Message keys are "{channel}:{ts}". A Post whose thread_parent is "{channel}:{ts}" is sent with
 thread_ts={ts}: Slack threads are the replies to a message, so every scenario's post is the parent
-of its candidates' thread."""
+of its candidates' thread.
+
+Every call uses the token of the workspace it concerns (adapters/slack/installations.py): a post's
+`community`, a member's Actor.community."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.slack.installations import TOKEN_GONE, Workspaces, not_installed
 from adapters.slack.pacing import SlackPacing
 from adapters.slack.render import OutMessage, messages_for_post, messages_for_reply, plain
 from bot.domain.commands import Actor
@@ -95,6 +99,16 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     return [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=5)]
 
 
+def refused(workspaces: Workspaces, team: str, channel: str, e: SlackApiError) -> ChatRefused | None:
+    """A Web API error a moderator can fix (the channel's, or the workspace's token gone), as a refusal."""
+    error = str(e.response.get("error", ""))
+    if error in TOKEN_GONE:
+        workspaces.forget(team)
+        return ChatRefused(not_installed(team, error))
+    refusal = refusal_for(error, channel)
+    return ChatRefused(refusal) if refusal is not None else None
+
+
 @dataclass
 class ResponseUrl:
     """A response_url Slack sent with a command or a press, and what is left of it."""
@@ -113,23 +127,27 @@ Route = tuple[str, Callable[[OutMessage], Awaitable[bool]]]  # (its name for the
 
 
 class SlackChat:
-    def __init__(self, client: AsyncWebClient, pacing: SlackPacing | None = None) -> None:
-        self.client = client
+    def __init__(self, workspaces: Workspaces, pacing: SlackPacing | None = None) -> None:
+        self.workspaces = workspaces
         self.pacing = pacing or SlackPacing()
         self._urls: dict[str, ResponseUrl] = {}  # response_url → its budget
         self._latest: dict[tuple[str, str], ResponseUrl] = {}  # (team, member) → their latest response_url
 
     # ------------------------------------------------------------ sending
 
-    async def _send(self, channel: str, m: OutMessage, thread_ts: str | None) -> str:
+    async def _client(self, team: str) -> AsyncWebClient:
+        return await self.workspaces.client(team)
+
+    async def _send(self, team: str, channel: str, m: OutMessage, thread_ts: str | None) -> str:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        client = await self._client(team)
         try:
             async with self.pacing.message(channel):
-                response = await self.client.chat_postMessage(channel=channel, text=m.text, blocks=m.blocks, **SAFE, **extra)
+                response = await client.chat_postMessage(channel=channel, text=m.text, blocks=m.blocks, **SAFE, **extra)
         except SlackApiError as e:
-            refusal = refusal_for(str(e.response.get("error", "")), channel)
+            refusal = refused(self.workspaces, team, channel, e)
             if refusal is not None:
-                raise ChatRefused(refusal) from e
+                raise refusal from e
             raise
         return str(response["ts"])
 
@@ -137,13 +155,15 @@ class SlackChat:
         """Slack says whether the bot is a member of the channel (conversations.info → is_member);
         slash commands work in any channel, posts only where the bot was invited."""
         try:
-            response = await self.client.conversations_info(channel=channel)
+            client = await self._client(actor.community)
+            response = await client.conversations_info(channel=channel)
+        except ChatRefused as e:
+            return e.refusal
         except SlackApiError as e:
-            error = str(e.response.get("error", ""))
-            refusal = refusal_for(error, channel)
+            refusal = refused(self.workspaces, actor.community, channel, e)
             if refusal is None:
-                log.warning("conversations.info for %s failed: %s; posting will tell", channel, error)
-            return refusal
+                log.warning("conversations.info for %s failed: %s; posting will tell", channel, e.response.get("error"))
+            return refusal.refusal if refusal is not None else None
         info = response.get("channel") or {}
         name = f"#{info['name']}" if info.get("name") else f"<#{channel}>"
         if info.get("is_archived"):
@@ -158,37 +178,47 @@ class SlackChat:
         reactions per message, and members react to each candidate, so each needs its own."""
         channel, thread_ts = parse_key(post.thread_parent) if post.thread_parent else (post.channel, None)
         messages = messages_for_post(post)
-        ts = await self._send(channel, messages[0], thread_ts)
+        team = post.community
+        ts = await self._send(team, channel, messages[0], thread_ts)
         rest_thread = thread_ts or ts  # a long post continues in its own thread (or the thread it is in)
+        client = await self._client(team)
         for stance in post.seed_reactions:
             try:
-                async with self.pacing.reaction():
-                    await self.client.reactions_add(channel=channel, timestamp=ts, name=STANCE_REACTION[stance])
+                async with self.pacing.reaction(team):
+                    await client.reactions_add(channel=channel, timestamp=ts, name=STANCE_REACTION[stance])
             except SlackApiError as e:  # a missing seed reaction is not worth losing the post over
                 log.warning("could not seed %s on %s:%s: %s", stance.value, channel, ts, e.response.get("error"))
         for m in messages[1:]:
-            await self._send(channel, m, rest_thread)
+            await self._send(team, channel, m, rest_thread)
         if post.attachment is not None:
-            await self._upload(channel, post.attachment, "", rest_thread)
+            await self._upload(team, channel, post.attachment, "", rest_thread)
         return message_key(channel, ts)
 
     async def edit(self, message_key: str, post: Post) -> None:
         channel, ts = parse_key(message_key)
         first = messages_for_post(post)[0]
-        await self.client.chat_update(channel=channel, ts=ts, text=first.text, blocks=first.blocks, **SAFE)
+        client = await self._client(post.community)
+        try:
+            await client.chat_update(channel=channel, ts=ts, text=first.text, blocks=first.blocks, **SAFE)
+        except SlackApiError as e:
+            refusal = refused(self.workspaces, post.community, channel, e)
+            if refusal is not None:
+                raise refusal from e
+            raise
 
-    async def _upload(self, channel: str, attachment: Attachment, text: str, thread_ts: str | None = None) -> str:
+    async def _upload(self, team: str, channel: str, attachment: Attachment, text: str, thread_ts: str | None = None) -> str:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         if text:
             extra["initial_comment"] = plain(text)
-        response = await self.client.files_upload_v2(
+        client = await self._client(team)
+        response = await client.files_upload_v2(
             channel=channel, content=attachment.data, filename=attachment.filename, title=attachment.filename, **extra
         )
         files = response.get("files") or [{}]
         return f"{channel}:{files[0].get('id', '')}"
 
-    async def upload(self, channel: str, attachment: Attachment, text: str = "") -> str:
-        return await self._upload(channel, attachment, text)
+    async def upload(self, channel: str, attachment: Attachment, text: str = "", *, community: str = "") -> str:
+        return await self._upload(community, channel, attachment, text)
 
     # ------------------------------------------------------------ private replies
 
@@ -209,7 +239,7 @@ class SlackChat:
         if via is not None:
             routes.append(("response_url", lambda m: self._respond(via, m, public)))
         if public and channel:
-            routes.append((f"chat.postMessage in {channel}", lambda m: self._to_channel(channel, m)))
+            routes.append((f"chat.postMessage in {channel}", lambda m: self._to_channel(actor, channel, m)))
         if not public and channel:
             routes.append((f"chat.postEphemeral in {channel}", lambda m: self._ephemeral(channel, actor, m)))
         routes.append(("direct message", lambda m: self._direct(actor, m)))
@@ -233,9 +263,9 @@ class SlackChat:
             return False
         return True
 
-    async def _to_channel(self, channel: str, m: OutMessage) -> bool:
+    async def _to_channel(self, actor: Actor, channel: str, m: OutMessage) -> bool:
         try:
-            await self._send(channel, m, None)
+            await self._send(actor.community, channel, m, None)
         except (SlackApiError, ChatRefused) as e:
             log.warning("could not post a public reply in %s: %s", channel, e)
             return False
@@ -243,16 +273,21 @@ class SlackChat:
 
     async def _ephemeral(self, channel: str, actor: Actor, m: OutMessage) -> bool:
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=actor.member, text=m.text, blocks=m.blocks, **SAFE)
+            client = await self._client(actor.community)
+            await client.chat_postEphemeral(channel=channel, user=actor.member, text=m.text, blocks=m.blocks, **SAFE)
         except SlackApiError as e:
             log.warning("chat.postEphemeral to %s in %s failed: %s", actor.member, channel, e.response.get("error"))
+            return False
+        except ChatRefused as e:
+            log.warning("chat.postEphemeral to %s in %s failed: %s", actor.member, channel, e.refusal.describe())
             return False
         return True
 
     async def _direct(self, actor: Actor, m: OutMessage) -> bool:
         try:
-            opened = await self.client.conversations_open(users=actor.member)
-            await self._send(str(opened["channel"]["id"]), m, None)
+            client = await self._client(actor.community)
+            opened = await client.conversations_open(users=actor.member)
+            await self._send(actor.community, str(opened["channel"]["id"]), m, None)
         except (SlackApiError, ChatRefused) as e:
             log.warning("direct message to %s failed: %s", actor.member, e)
             return False
@@ -287,23 +322,23 @@ class SlackChat:
         if reply.attachment is not None:
             try:
                 await self.send_file_privately(actor, reply.attachment)
-            except SlackApiError as e:
+            except (SlackApiError, ChatRefused) as e:
                 log.error(
                     "file %s (%d bytes) for member %s of %s LOST: %s",
-                    reply.attachment.filename, len(reply.attachment.data), actor.member, actor.community,
-                    e.response.get("error"),
+                    reply.attachment.filename, len(reply.attachment.data), actor.member, actor.community, e,
                 )  # fmt: skip
 
     async def send_file_privately(self, actor: Actor, attachment: Attachment) -> None:
         """Files are never ephemeral on Slack: a private file goes to the member's direct messages."""
-        opened = await self.client.conversations_open(users=actor.member)
-        await self._upload(str(opened["channel"]["id"]), attachment, "")
+        client = await self._client(actor.community)
+        opened = await client.conversations_open(users=actor.member)
+        await self._upload(actor.community, str(opened["channel"]["id"]), attachment, "")
 
     async def ephemeral(self, channel: str, actor: Actor, reply: Reply) -> None:
         """A message only this member sees, in a channel they are in (else in their direct messages)."""
         await self._deliver(actor, reply, None, channel)
 
-    async def post_reply(self, channel: str, reply: Reply) -> None:
+    async def post_reply(self, community: str, channel: str, reply: Reply) -> None:
         """A public reply (reply.public) posted in the channel."""
         for m in messages_for_reply(reply):
-            await self._send(channel, m, None)
+            await self._send(community, channel, m, None)

@@ -5,8 +5,9 @@ chosen, POLICYBOT_SLACK_MODERATOR_GROUP is the default (a single-workspace insta
 resolves this and passes it to the core in Actor.is_moderator; the core enforces it.
 
 Answers are cached for a minute: usergroups.users.list is a Tier 2 method (about 20 calls a minute).
-A change made here takes effect at once in this process (its cache entry is replaced); another
-process sharing the database sees it within the minute."""
+Each workspace is asked with its own token, and its answers are kept apart. A change made here
+takes effect at once in this process (its cache entry is replaced); another process sharing the
+database sees it within the minute."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.installations import Workspaces
 from bot.domain.outputs import Reply
+from bot.ports import ChatRefused
 from storage.tables import CommunityModeratorGroupRow
 from storage.uow import UnitOfWork
 
@@ -43,31 +45,32 @@ class GroupSetting:
 class SlackModerators:
     def __init__(
         self,
-        client: AsyncWebClient,
+        workspaces: Workspaces,
         group: str | None = None,
         ttl: float = 60.0,
         *,
         uow: Callable[[], UnitOfWork] | None = None,
     ) -> None:
-        self.client = client
+        self.workspaces = workspaces
         self.default = group or None
         self.ttl = ttl
         self._uow = uow
-        self._admins: dict[str, tuple[bool, float]] = {}
-        self._settings: dict[str, tuple[GroupSetting, float]] = {}  # workspace → its setting
-        self._groups: dict[str, tuple[frozenset[str], float]] = {}  # user group → its members
+        self._admins: dict[tuple[str, str], tuple[bool, float]] = {}  # (team, user) → (admin?, when)
+        self._settings: dict[str, tuple[GroupSetting, float]] = {}  # team → its setting
+        self._groups: dict[tuple[str, str], tuple[frozenset[str], float]] = {}  # (team, user group) → its members
 
-    async def is_admin(self, user: str) -> bool:
-        found = self._admins.get(user)
+    async def is_admin(self, team: str, user: str) -> bool:
+        found = self._admins.get((team, user))
         if found is not None and time.monotonic() - found[1] < self.ttl:
             return found[0]
         try:
-            info = (await self.client.users_info(user=user)).get("user") or {}
-        except SlackApiError as e:
-            log.warning("users.info for %s failed: %s", user, e.response.get("error"))
+            client = await self.workspaces.client(team)
+            info = (await client.users_info(user=user)).get("user") or {}
+        except (SlackApiError, ChatRefused) as e:
+            log.warning("users.info for %s failed: %s", user, e)
             return False
         admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
-        self._admins[user] = (admin, time.monotonic())
+        self._admins[(team, user)] = (admin, time.monotonic())
         return admin
 
     # ------------------------------------------------------------ the setting
@@ -99,25 +102,26 @@ class SlackModerators:
 
     # ------------------------------------------------------------ members
 
-    async def group_members(self, group: str | None) -> frozenset[str]:
+    async def group_members(self, team: str, group: str | None) -> frozenset[str]:
         if group is None:
             return frozenset()
-        found = self._groups.get(group)
+        found = self._groups.get((team, group))
         if found is not None and time.monotonic() - found[1] < self.ttl:
             return found[0]
         try:
-            users = (await self.client.usergroups_users_list(usergroup=group)).get("users") or []
-        except SlackApiError as e:
-            log.warning("usergroups.users.list for %s failed: %s", group, e.response.get("error"))
+            client = await self.workspaces.client(team)
+            users = (await client.usergroups_users_list(usergroup=group)).get("users") or []
+        except (SlackApiError, ChatRefused) as e:
+            log.warning("usergroups.users.list for %s failed: %s", group, e)
             return frozenset()
         members = frozenset(str(u) for u in users)
-        self._groups[group] = (members, time.monotonic())
+        self._groups[(team, group)] = (members, time.monotonic())
         return members
 
-    async def is_moderator(self, user: str, team: str = "") -> bool:
-        if await self.is_admin(user):
+    async def is_moderator(self, team: str, user: str) -> bool:
+        if await self.is_admin(team, user):
             return True
-        return user in await self.group_members((await self.setting(team)).group_id)
+        return user in await self.group_members(team, (await self.setting(team)).group_id)
 
     # ------------------------------------------------------------ /policybot moderators
 
@@ -126,19 +130,19 @@ class SlackModerators:
         text = text.strip()
         if not text:
             return Reply(describe(await self.setting(team)))
-        if not await self.is_admin(user):
+        if not await self.is_admin(team, user):
             return Reply("Only workspace admins and owners can choose the moderators' user group; nothing changed.", ok=False)
         if text.lower() in OFF:
             await self._store(team, GroupSetting(None, "", True), user)
             return Reply("No user group makes moderators here now: only workspace admins and owners are policybot moderators.")
-        chosen = await self._read_group(text)
+        chosen = await self._read_group(team, text)
         if isinstance(chosen, Reply):
             return chosen
         await self._store(team, chosen, user)
-        self._groups.pop(chosen.group_id or "", None)  # its members are read afresh
+        self._groups.pop((team, chosen.group_id or ""), None)  # its members are read afresh
         return Reply(f"Members of the user group {shown(chosen)} are now policybot moderators here, besides admins and owners.")
 
-    async def _read_group(self, text: str) -> GroupSetting | Reply:
+    async def _read_group(self, team: str, text: str) -> GroupSetting | Reply:
         """The user group named by a mention, an id or a handle, checked with Slack; a Reply saying why not."""
         mention, handle = _MENTION.match(text), _HANDLE.match(text)
         if mention:
@@ -146,7 +150,7 @@ class SlackModerators:
         elif _ID.match(text):
             group_id, name = text, ""
         elif handle:
-            found = await self._find_handle(handle.group(1))
+            found = await self._find_handle(team, handle.group(1))
             if found is None:
                 return Reply(f"There is no user group @{handle.group(1)} in this workspace; nothing changed.", ok=False)
             group_id, name = found, handle.group(1)
@@ -157,17 +161,21 @@ class SlackModerators:
                 ok=False,
             )
         try:
-            await self.client.usergroups_users_list(usergroup=group_id)
+            client = await self.workspaces.client(team)
+            await client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as e:
             error = e.response.get("error")
             return Reply(f"Slack does not know the user group {group_id} here (Slack: {error}); nothing changed.", ok=False)
+        except ChatRefused as e:
+            return Reply(f"Could not ask Slack about {group_id}: {e.refusal.describe()}; nothing changed.", ok=False)
         return GroupSetting(group_id, name.lstrip("@"), True)
 
-    async def _find_handle(self, handle: str) -> str | None:
+    async def _find_handle(self, team: str, handle: str) -> str | None:
         try:
-            groups = (await self.client.usergroups_list()).get("usergroups") or []
-        except SlackApiError as e:
-            log.warning("usergroups.list failed: %s", e.response.get("error"))
+            client = await self.workspaces.client(team)
+            groups = (await client.usergroups_list()).get("usergroups") or []
+        except (SlackApiError, ChatRefused) as e:
+            log.warning("usergroups.list failed: %s", e)
             return None
         return next((str(g["id"]) for g in groups if str(g.get("handle", "")).lower() == handle.lower()), None)
 

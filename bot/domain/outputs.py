@@ -57,6 +57,9 @@ class Post:
     attachment: Attachment | None = None
     subject: Subject | None = None
     untrusted: bool = False  # text from a model or a member: never pings, always cut to limits
+    # the community the post goes to: set on delivery (the outbox row's, the command's); a platform whose
+    # channel ids name the community alone (Discord) ignores it, Slack picks the workspace's token by it
+    community: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ def post_to_json(post: Post) -> str:
         "attachment": _attachment_data(post.attachment),
         "subject": [post.subject.kind, post.subject.id] if post.subject else None,
         "untrusted": post.untrusted,
+        "community": post.community,
     }
     return json.dumps(data, ensure_ascii=False)
 
@@ -152,6 +156,7 @@ def post_from_json(text: str) -> Post:
         attachment=_attachment(d["attachment"]),
         subject=Subject(d["subject"][0], d["subject"][1]) if d["subject"] else None,
         untrusted=d["untrusted"],
+        community=d.get("community", ""),  # rows written before posts carried it: the row's own is used
     )
 
 

@@ -118,6 +118,7 @@ class Progress:
             title=f"Policy round #{p.r.id}: {p.policy.name} v{p.version.version}",
             text=f"Generating candidates with {self.svc.generator.model}: {self.done}/{self.total}…",
             subject=Subject("round", p.r.id or 0),
+            community=p.r.community,
         )
 
     async def add(self, n: int) -> None:
@@ -251,7 +252,8 @@ async def _generate_round(svc: Services, round_id: int, moderator: Actor) -> Non
         if progress.key is not None:
             title = f"Policy round #{r.id}: {plan.policy.name} v{plan.version.version}"
             with contextlib.suppress(Exception):  # a courtesy: the opener is told below either way
-                await svc.chat.edit(progress.key, Post(r.channel, title, "This round could not be opened and was cancelled."))
+                cancelled = Post(r.channel, title, "This round could not be opened and was cancelled.", community=r.community)
+                await svc.chat.edit(progress.key, cancelled)
         await _tell(svc, moderator, Reply(f"Round #{round_id} was not opened: {why}", ok=False))
         return
     ok = [(rs, sc) for (rs, sc), x in zip(plan.scenarios, results, strict=True) if not isinstance(x, BaseException)]
@@ -327,16 +329,19 @@ async def _open_for_review(
 
 
 async def insert_candidates(s: AsyncSession, candidates: Sequence[CandidateRow]) -> None:
-    """Many candidates in one INSERT … RETURNING id (the ORM's flush costs far more per row, inside
-    the transaction that holds the write lock); each row is given the id it was stored under."""
+    """Many candidates in one INSERT … RETURNING (the ORM's flush costs far more per row, inside the
+    transaction that holds the write lock); each row is given the id it was stored under. RETURNING's
+    order is not guaranteed, and asking SQLAlchemy to sort it makes one statement per row on SQLite,
+    so each id is matched by the row's place: (round, scenario, amendment, position) is unique."""
     if not candidates:
         return
     table: Any = CandidateRow.__table__  # type: ignore[attr-defined]
-    values = [c.model_dump(exclude={"id"}) for c in candidates]
+    place = (table.c.round_id, table.c.scenario_id, table.c.amendment_id, table.c.position)
     conn = await s.connection()
-    ids = (await conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)).scalars().all()
-    for c, cid in zip(candidates, ids, strict=True):
-        c.id = cid
+    stored = await conn.execute(insert(table).returning(table.c.id, *place), [c.model_dump(exclude={"id"}) for c in candidates])
+    ids = {(rid, sid, aid, pos): cid for cid, rid, sid, aid, pos in stored.all()}
+    for c in candidates:
+        c.id = ids[(c.round_id, c.scenario_id, c.amendment_id, c.position)]
 
 
 async def enqueue_scenarios(

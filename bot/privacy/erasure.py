@@ -84,6 +84,7 @@ from storage.tables import (
     StressCaseRow,
     TallyRow,
     TryRow,
+    slack_installations,
 )
 
 REDACTED = "[erased]"
@@ -412,6 +413,16 @@ async def _polis_state(e: Erasure) -> None:
     await forget_member(e.s, e.community, e.member)
 
 
+async def _slack_installations(e: Erasure) -> None:
+    """Bolt keeps who installed policybot in a workspace (and her user token, had she granted user
+    scopes; policybot asks for none): her id becomes ERASED_AUTHOR and any user token goes. The
+    workspace's bot token stays: it is the workspace's, and its rounds go on."""
+    t = slack_installations
+    mine = (t.c.team_id == e.community, t.c.user_id == e.member)
+    user_token = {"user_token": None, "user_scopes": None, "user_refresh_token": None, "user_token_expires_at": None}
+    await e.s.exec(update(t).where(*mine).values(user_id=ERASED_AUTHOR, **user_token))
+
+
 async def _handled_requests(e: Erasure) -> None:
     """Anyone's answer kept for a replay here may quote her: every kept answer is emptied, and her
     requests lose her id. The request keys stay claimed, so a late replay of one of her requests still
@@ -512,6 +523,7 @@ STEPS: dict[str, Step] = {
     "try_prompt": _tries,
     "handled_request": _handled_requests,
     "outbox": _outbox,
+    "slack_installations": _slack_installations,
 }
 
 

@@ -30,6 +30,20 @@ class Holds:
 
 
 _MESSAGE = "a platform message key (channel and message id), never a member id"
+_CREDENTIAL = "a workspace's bot token: a secret of the workspace, not a member's data"
+_SLACK_BOT = {
+    "client_id": "the Slack app's client id",
+    "app_id": "the Slack app's id",
+    "enterprise_id": "an Enterprise Grid organisation's id",
+    "enterprise_name": "an Enterprise Grid organisation's name",
+    "team_id": "the workspace's id (the community)",
+    "team_name": "the workspace's name",
+    "bot_token": _CREDENTIAL,
+    "bot_refresh_token": _CREDENTIAL,
+    "bot_id": "the bot's id in the workspace",
+    "bot_user_id": "the bot's own user id in the workspace",
+    "bot_scopes": "the scopes the workspace granted the bot",
+}
 
 TABLES: Mapping[str, Holds] = {
     "policy": Holds(ids=("created_by",), free={"name": "the policy's name, the community's"}),
@@ -166,6 +180,22 @@ TABLES: Mapping[str, Holds] = {
             "judge_prompt_version": "a prompt template's version",
         },
     ),
+    # Bolt's installation store (OAuth mode). Installations are the workspace's, not any member's: only
+    # the installer's id (and a user token, had she granted user scopes; none are asked) is hers.
+    "slack_installations": Holds(
+        ids=("user_id", "user_token", "user_scopes", "user_refresh_token"),
+        free={
+            **_SLACK_BOT,
+            "enterprise_url": "an Enterprise Grid organisation's address",
+            "incoming_webhook_url": "an incoming webhook of the workspace (policybot asks for none)",
+            "incoming_webhook_channel": "the webhook's channel name",
+            "incoming_webhook_channel_id": "the webhook's channel id",
+            "incoming_webhook_configuration_url": "the webhook's settings page",
+            "token_type": "bot or user",
+        },
+    ),
+    "slack_bots": Holds(free=_SLACK_BOT),
+    "slack_oauth_states": Holds(free={"state": "a random one-time value of an install in progress"}),
     "try_prompt": Holds(
         ids=("member",),
         words=("turns_json",),

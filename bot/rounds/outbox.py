@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, or_, select
@@ -371,6 +371,7 @@ async def _send(svc: Services, row: OutboxRow, post: Post | None, known: dict[st
     if row.kind == RESULTS:
         return await _send_results(svc, row)
     assert post is not None
+    post = dataclasses.replace(post, community=row.community)
     parent = None
     if row.parent_key:
         if row.parent_key not in known:
@@ -397,7 +398,7 @@ async def _send_results(svc: Services, row: OutboxRow) -> str | None:
     posts = await transition_posts(svc, row.round_id, Phase(phases["from"]), Phase(phases["to"]))
     key = None
     for post in posts:
-        key = await svc.chat.post(post, delivery_key=row.key)
+        key = await svc.chat.post(dataclasses.replace(post, community=row.community), delivery_key=row.key)
     return key
 
 
@@ -414,32 +415,38 @@ async def _failed(svc: Services, row: OutboxRow, error: str) -> None:
 
 async def _delivered(svc: Services, row: OutboxRow, post: Post | None, message: str | None) -> None:
     """Mark the row delivered and remember its subject's message key, in one transaction. Its
-    content is emptied: the message on the platform is the post from now on."""
-    async with svc.uow() as uow:
-        s = uow.session
-        await s.exec(
-            update(OutboxRow)
-            .where(col(OutboxRow.id) == row.id)
-            .values(delivered_at=svc.now(), message_key=message, content="{}", attempts=col(OutboxRow.attempts) + 1)
-        )
-        if post is not None and message is not None and row.kind == POST:
-            await remember_in(s, [(post, message)])
-        await uow.commit()
+    content is emptied: the message on the platform is the post from now on. One Database.write:
+    a round's fifty posts are fifty of these while members react."""
+    mark = (
+        update(OutboxRow)
+        .where(col(OutboxRow.id) == row.id)
+        .values(delivered_at=svc.now(), message_key=message, content="{}", attempts=col(OutboxRow.attempts) + 1)
+    )
+    posted = [(post, message)] if post is not None and message is not None and row.kind == POST else []
+
+    def write(conn: Connection) -> None:
+        conn.execute(mark)
+        remember_on(conn, posted)
+
+    await svc.database.write(write)
 
 
 async def remember_in(s: AsyncSession, posted: Sequence[tuple[Post, str]]) -> None:
     """Remember in the session's transaction which message shows which subject."""
+    conn = await s.connection()
+    await conn.run_sync(remember_on, posted)
+
+
+def remember_on(conn: Connection, posted: Sequence[tuple[Post, str]]) -> None:
+    """Remember, in the connection's transaction, which message shows which subject."""
     by_kind: dict[str, list[dict[str, object]]] = {}
     for post, key in posted:
         if post.subject is not None and post.subject.kind in _KEY_COLUMN:
             by_kind.setdefault(post.subject.kind, []).append({"subject_id": post.subject.id, "message_key": key})
-    if not by_kind:
-        return
-    conn = await s.connection()
     for kind, rows in by_kind.items():
         table, column = _KEY_COLUMN[kind]
         stmt = update(table).where(table.c.id == bindparam("subject_id")).values({column: bindparam("message_key")})
-        await conn.execute(stmt, rows)
+        conn.execute(stmt, rows)
 
 
 # ---------------------------------------------------------------- when a post fails: stop the clock, say so

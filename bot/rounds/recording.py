@@ -7,15 +7,15 @@ one INSERT … ON CONFLICT DO NOTHING), which is what makes thousands per second
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.commands import RecordReaction
 from bot.domain.model import Phase, check_text, utc
@@ -23,8 +23,8 @@ from bot.errors import CommandError
 from bot.ports import Clock
 from bot.rounds.queries import REACTION_PHASES
 from storage.batching import GroupCommit
+from storage.database import Database
 from storage.tables import CandidateRow, ReactionEventRow, RoundRow
-from storage.uow import UnitOfWork
 
 log = logging.getLogger("policybot.ingest")
 
@@ -38,17 +38,26 @@ class Recorded:
 class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
     name = "reaction-writer"
 
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock, dialect: str) -> None:
+    def __init__(self, database: Database, clock: Clock) -> None:
         super().__init__()
-        self._uow = uow
+        self._database = database
         self._clock = clock
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert = sqlite_insert if database.is_sqlite else pg_insert
         self._by_message: dict[str, int] = {}  # message key → candidate id (never changes once set)
         table: Any = ReactionEventRow.__table__  # type: ignore[attr-defined]
         self._statement = (
             insert(table)
             .on_conflict_do_nothing(index_elements=["community", "event_key"])
             .returning(table.c.community, table.c.event_key)
+        )
+        # The batch's two reads, built once and run on the connection (Core, not the ORM), and the
+        # whole batch one Database.write: a batch's fixed cost is what every reaction in it waits
+        # for while members react by the hundred a second.
+        self._targets = select(CandidateRow.id, RoundRow.id, RoundRow.community, RoundRow.phase).where(
+            col(CandidateRow.id).in_(bindparam("ids", expanding=True)), CandidateRow.round_id == RoundRow.id
+        )
+        self._keys = select(CandidateRow.id, CandidateRow.message_key).where(
+            col(CandidateRow.message_key).in_(bindparam("keys", expanding=True))
         )
 
     async def record(self, cmd: RecordReaction) -> Recorded:
@@ -62,30 +71,29 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
 
     async def write(self, batch: Sequence[RecordReaction]) -> list[Recorded | Exception]:
         now = utc(self._clock.now())
-        async with self._uow() as uow:
-            s = uow.session
-            await self._learn_message_keys(s, batch)
-            info = await self._rounds_of(s, batch)
-            results: list[Recorded | Exception] = []
-            rows: list[dict[str, Any]] = []
-            seen: set[tuple[str, str]] = set()
-            for cmd in batch:
-                target = self._check(cmd, info)
-                if isinstance(target, CommandError):
-                    results.append(target)
-                    continue
-                key = (cmd.actor.community, cmd.event_key)
-                results.append(Recorded(target[0], duplicate=key in seen))
-                if key not in seen:
-                    seen.add(key)
-                    rows.append(_row(cmd, target[0], target[1], now))
-            inserted: set[tuple[str, str]] = set()
-            if rows:
-                # one statement, compiled once and cached; SQLAlchemy sends the rows as multi-row
-                # INSERTs ("insertmanyvalues") and gathers what each inserted
-                conn = await s.connection()
-                inserted = {(c, k) for c, k in (await conn.execute(self._statement, rows)).all()}
-            await uow.commit()
+        return await self._database.write(lambda conn: self._write_in(conn, batch, now))
+
+    def _write_in(self, conn: Connection, batch: Sequence[RecordReaction], now: datetime) -> list[Recorded | Exception]:
+        self._learn_message_keys(conn, batch)
+        info = self._rounds_of(conn, batch)
+        results: list[Recorded | Exception] = []
+        rows: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        for cmd in batch:
+            target = self._check(cmd, info)
+            if isinstance(target, CommandError):
+                results.append(target)
+                continue
+            key = (cmd.actor.community, cmd.event_key)
+            results.append(Recorded(target[0], duplicate=key in seen))
+            if key not in seen:
+                seen.add(key)
+                rows.append(_row(cmd, target[0], target[1], now))
+        inserted: set[tuple[str, str]] = set()
+        if rows:
+            # one statement, compiled once and cached; SQLAlchemy sends the rows as multi-row
+            # INSERTs ("insertmanyvalues") and gathers what each inserted
+            inserted = {(c, k) for c, k in conn.execute(self._statement, rows).all()}
         final: list[Recorded | Exception] = []
         for cmd, res in zip(batch, results, strict=True):
             if isinstance(res, Recorded) and not res.duplicate and (cmd.actor.community, cmd.event_key) not in inserted:
@@ -93,24 +101,20 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
             final.append(res)
         return final
 
-    async def _learn_message_keys(self, s: AsyncSession, batch: Sequence[RecordReaction]) -> None:
+    def _learn_message_keys(self, conn: Connection, batch: Sequence[RecordReaction]) -> None:
         unknown = {cmd.message_key for cmd in batch if cmd.message_key and cmd.message_key not in self._by_message}
         if not unknown:
             return
-        q = select(CandidateRow.id, CandidateRow.message_key).where(col(CandidateRow.message_key).in_(unknown))
-        for cid, mkey in (await s.exec(q)).all():
+        for cid, mkey in conn.execute(self._keys, {"keys": sorted(unknown)}).all():
             if mkey is not None and cid is not None:
                 self._by_message[mkey] = cid
 
-    async def _rounds_of(self, s: AsyncSession, batch: Sequence[RecordReaction]) -> dict[int, tuple[int, str, str]]:
+    def _rounds_of(self, conn: Connection, batch: Sequence[RecordReaction]) -> dict[int, tuple[int, str, str]]:
         """candidate id → (round id, community, phase) for the batch's targets."""
-        ids = {self._target(cmd) for cmd in batch} - {None}
+        ids = {cid for cmd in batch if (cid := self._target(cmd)) is not None}
         info: dict[int, tuple[int, str, str]] = {}
         if ids:
-            q = select(CandidateRow.id, RoundRow.id, RoundRow.community, RoundRow.phase).where(
-                col(CandidateRow.id).in_(ids), CandidateRow.round_id == RoundRow.id
-            )
-            for cid, rid, community, phase in (await s.exec(q)).all():
+            for cid, rid, community, phase in conn.execute(self._targets, {"ids": sorted(ids)}).all():
                 if cid is not None and rid is not None:
                     info[cid] = (rid, community, phase)
         return info

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func
+from sqlalchemy import Connection, event, func, insert
 from sqlalchemy.exc import OperationalError
-from sqlmodel import select
+from sqlmodel import col, select
 
 import storage.database
 from storage.batching import GroupCommit, NewRow, RowAppender
@@ -21,6 +22,7 @@ from storage.tables import LLMCacheRow, LLMCallRow, PolicyRow
 from storage.uow import UnitOfWorkFactory
 
 AT = datetime(2026, 11, 23, tzinfo=UTC)
+Work = Callable[[Connection], None]
 
 
 @pytest.fixture
@@ -94,6 +96,75 @@ async def test_an_invalidated_connection_releases_the_gate(sqlite_db: Database) 
     async with uow() as u:
         u.session.add(PolicyRow(community="c", name="kept", created_by="m", created_at=AT))
         await asyncio.wait_for(u.commit(), 5)
+    await sqlite_db.dispose()
+
+
+def insert_policy(name: str, started: threading.Event | None = None, go: threading.Event | None = None) -> Work:
+    """A Database.write that inserts a policy; with events, it stops half-way until told to go on."""
+
+    def work(conn: Connection) -> None:
+        conn.execute(insert(PolicyRow.__table__), {"community": "c", "name": name, "created_by": "m", "created_at": AT})  # type: ignore[attr-defined]
+        if started is not None and go is not None:
+            started.set()
+            go.wait(10)
+
+    return work
+
+
+async def policy_names(db: Database) -> list[str]:
+    async with UnitOfWorkFactory(db)() as u:
+        return list((await u.session.exec(select(PolicyRow.name).order_by(col(PolicyRow.id)))).all())
+
+
+async def session_writer(db: Database, name: str) -> None:
+    async with UnitOfWorkFactory(db)() as uow:
+        uow.session.add(PolicyRow(community="c", name=name, created_by="m", created_at=AT))
+        await uow.commit()
+
+
+async def test_a_write_in_the_writer_thread_and_a_session_share_one_gate(sqlite_db: Database) -> None:
+    log: list[str] = []
+    statements(sqlite_db, log, {})
+    started, go = threading.Event(), threading.Event()
+    first = asyncio.create_task(sqlite_db.write(insert_policy("thread", started, go)))
+    await asyncio.to_thread(started.wait, 10)
+    second = asyncio.create_task(session_writer(sqlite_db, "session"))
+    for _ in range(20):  # every chance to get past the gate if it did not wait
+        await asyncio.sleep(0.01)
+    assert log == [] and not second.done()  # at the gate, not in SQLite's busy handler
+    go.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 20)
+    assert log == ["? insert"]
+    assert await policy_names(sqlite_db) == ["thread", "session"]
+    await sqlite_db.dispose()
+
+
+async def test_a_write_that_raises_changes_nothing_and_lets_the_next_one_in(sqlite_db: Database) -> None:
+    def half_way(conn: Connection) -> None:
+        insert_policy("lost")(conn)
+        raise RuntimeError("half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        await sqlite_db.write(half_way)
+    await asyncio.wait_for(sqlite_db.write(insert_policy("kept")), 10)
+    assert await policy_names(sqlite_db) == ["kept"]
+    await sqlite_db.dispose()
+
+
+async def test_a_caller_that_stops_waiting_does_not_open_the_gate_early(sqlite_db: Database) -> None:
+    log: list[str] = []
+    statements(sqlite_db, log, {})
+    started, go = threading.Event(), threading.Event()
+    first = asyncio.create_task(sqlite_db.write(insert_policy("slow", started, go)))
+    await asyncio.to_thread(started.wait, 10)
+    first.cancel()  # the thread goes on writing: the gate stays shut until it has committed
+    second = asyncio.create_task(session_writer(sqlite_db, "next"))
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert log == [] and not second.done()
+    go.set()
+    await asyncio.wait_for(second, 20)
+    assert await policy_names(sqlite_db) == ["slow", "next"]
     await sqlite_db.dispose()
 
 
@@ -175,8 +246,9 @@ def cache_row(digest: str, text: str) -> NewRow:
 
 async def test_appends_that_arrive_together_share_one_commit(database: Database) -> None:
     commits: list[None] = []
-    event.listen(database.engine.sync_engine, "commit", lambda _conn: commits.append(None))
-    appender = RowAppender(UnitOfWorkFactory(database))
+    for engine in database.sync_engines():
+        event.listen(engine, "commit", lambda _conn: commits.append(None))
+    appender = RowAppender(database)
     # 20 tasks append at once; the second answer for h1 repeats a cache key and is skipped
     await asyncio.gather(
         *(appender.append(call_row(i), cache_row(f"h{i}", f"answer {i}")) for i in range(20)),
@@ -192,7 +264,7 @@ async def test_appends_that_arrive_together_share_one_commit(database: Database)
 
 
 async def test_a_batch_that_fails_confirms_none_of_its_rows(database: Database) -> None:
-    appender = RowAppender(UnitOfWorkFactory(database))
+    appender = RowAppender(database)
     bad = NewRow(LLMCallRow, {"community": "c", "purpose": "x", "outcome": "ok"})  # no model, prompt hash or time
     results = await asyncio.gather(appender.append(call_row(1)), appender.append(bad), return_exceptions=True)
     assert all(isinstance(r, Exception) for r in results[1:])

@@ -18,7 +18,7 @@ from bot.ports import Generator
 from bot.settings import Settings
 from storage.database import Database
 from tests.slack.driver import SIGNING_SECRET, SlackDriver, SlackSender, events_url
-from tests.slack.fake_slack import BOT_TOKEN, FakeSlack
+from tests.slack.fake_slack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, FakeSlack
 from tests.support.fakes import FakeGenerator
 
 
@@ -61,15 +61,23 @@ async def start_slack(fake: FakeSlack, database: Database) -> AsyncIterator[Star
     session = aiohttp.ClientSession()
 
     async def start(
-        *, generator: Generator | None = None, moderator_group: str | None = None, limits: SlackLimits | None = None
+        *,
+        generator: Generator | None = None,
+        moderator_group: str | None = None,
+        oauth: bool = False,
+        limits: SlackLimits | None = None,
     ) -> RunningSlack:
+        """The bot with SLACK_BOT_TOKEN, or in OAuth mode (`oauth`): workspaces install it at /slack/install."""
+        credentials: dict[str, object] = (
+            {"client_id": CLIENT_ID, "client_secret": SecretStr(CLIENT_SECRET)} if oauth else {"bot_token": SecretStr(BOT_TOKEN)}
+        )
         bot = build(
             slack_settings(database, fake),
             SlackSettings(
-                bot_token=SecretStr(BOT_TOKEN),
                 signing_secret=SecretStr(SIGNING_SECRET),
                 api_url=fake.api_url,
                 moderator_group=moderator_group,
+                **credentials,  # type: ignore[arg-type]
             ),
             generator=generator or FakeGenerator(),
             database=database,

@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from adapters.slack.chat import STANCE_REACTION
 from adapters.slack.run import EVENTS_PATH, SlackBot
+from adapters.slack.settings import INSTALL_PATH, REDIRECT_PATH
 from bot.bootstrap import App
 from bot.domain.model import Stance
 from storage.tables import CandidateRow
@@ -60,20 +61,20 @@ class SlackSender:
             text = await response.text()
             return Delivery(response.status, text, (time.perf_counter() - started) * 1000)
 
-    def command_body(self, user: str, command: str, text: str, *, channel: str = CHANNEL) -> tuple[str, str]:
+    def command_body(self, user: str, command: str, text: str, *, channel: str = CHANNEL, team: str = TEAM) -> tuple[str, str]:
         token = f"cmd{next(self._n)}-{uuid.uuid4().hex[:8]}"
         text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # as Slack sends a command's text
         form = {
-            "token": "legacy", "team_id": TEAM, "team_domain": "policy", "channel_id": channel, "channel_name": "rounds",
+            "token": "legacy", "team_id": team, "team_domain": "policy", "channel_id": channel, "channel_name": "rounds",
             "user_id": user, "user_name": user.lower(), "command": command, "text": text, "api_app_id": "A0POLICY",
             "is_enterprise_install": "false", "response_url": self.fake.response_url(token), "trigger_id": f"trig.{token}",
         }  # fmt: skip
         return urlencode(form), token
 
-    async def command(self, user: str, line: str, **sign: Any) -> Delivery:
+    async def command(self, user: str, line: str, *, channel: str = CHANNEL, team: str = TEAM, **sign: Any) -> Delivery:
         """A slash command given as its text form, e.g. '/round open kind scenarios=1,2'."""
         command, _, text = line.partition(" ")
-        body, token = self.command_body(user, command, text.strip())
+        body, token = self.command_body(user, command, text.strip(), channel=channel, team=team)
         d = await self.post(body, "application/x-www-form-urlencoded", **sign)
         d.token = token
         return d
@@ -114,12 +115,15 @@ class SlackSender:
         }  # fmt: skip
         return await self.interactive(payload)
 
-    def event_body(self, event: dict[str, Any], event_id: str | None = None) -> str:
+    def event_body(self, event: dict[str, Any], event_id: str | None = None, *, team: str = TEAM) -> str:
         return json.dumps({
-            "token": "legacy", "team_id": TEAM, "api_app_id": "A0POLICY", "type": "event_callback",
+            "token": "legacy", "team_id": team, "api_app_id": "A0POLICY", "type": "event_callback",
             "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM, "user_id": "UBOT0001", "is_bot": True}], "event": event,
+            "authorizations": [{"team_id": team, "user_id": "UBOT0001", "is_bot": True}], "event": event,
         })  # fmt: skip
+
+    async def event(self, event: dict[str, Any], *, team: str = TEAM) -> Delivery:
+        return await self.post(self.event_body(event, team=team), "application/json")
 
     async def reaction(
         self, user: str, channel: str, ts: str, name: str, *, removed: bool = False, event_id: str | None = None, retry: int = 0
@@ -200,3 +204,29 @@ class SlackDriver:
 
 def events_url(port: int) -> str:
     return f"http://127.0.0.1:{port}{EVENTS_PATH}"
+
+
+@dataclass
+class Installed:
+    status: int
+    body: str
+    state: str
+    authorize_url: str
+
+
+async def install(
+    session: aiohttp.ClientSession, base: str, fake: FakeSlack, team: str, *, state: str | None = None, back_to: str = ""
+) -> Installed:
+    """Bolt's OAuth flow as an installer's browser goes through it: /slack/install sends it to Slack's
+    consent page with a state (also set as a cookie); Slack sends it back to /slack/oauth_redirect with
+    a code and the state, and the app exchanges the code (oauth.v2.access on the fake). `state`: what
+    the browser brings back instead of the state it was given (a forged or replayed one); `back_to`: the
+    address the redirect reaches, when another process behind the same URL takes it."""
+    async with session.get(f"{base}{INSTALL_PATH}", allow_redirects=False) as r:
+        assert r.status == 302, (r.status, await r.text())
+        location = r.headers["Location"]
+        cookie = r.headers["Set-Cookie"].split(";")[0]  # slack-app-oauth-state=…
+    given = parse_qs(urlsplit(location).query)["state"][0]
+    query = urlencode({"code": fake.install(team), "state": given if state is None else state})
+    async with session.get(f"{back_to or base}{REDIRECT_PATH}?{query}", headers={"Cookie": cookie}, allow_redirects=False) as r:
+        return Installed(r.status, await r.text(), given, location)

@@ -3,12 +3,19 @@ records every call, in the spirit of bolt-python's tests/mock_web_api_server.
 
 It answers the methods policybot uses with the shapes Slack documents (auth.test, chat.postMessage,
 chat.update, chat.postEphemeral, reactions.add, users.info, usergroups.users.list, views.open,
-conversations.open, files.getUploadURLExternal + the upload URL + files.completeUploadExternal),
-and can be told to answer a method with 429 + Retry-After, or to hold a method until released."""
+conversations.open, files.getUploadURLExternal + the upload URL + files.completeUploadExternal,
+and oauth.v2.access for Bolt's OAuth flow), and can be told to answer a method with 429 +
+Retry-After, or to hold a method until released.
+
+It knows several workspaces, each with its bot token (`tokens`; BOT_TOKEN is TEAM's): a call with a
+token it never issued answers invalid_auth, one with a revoked token token_revoked, as Slack does, and
+every call records the token it came with. `install(team)` makes a workspace installable: the code
+Slack would hand the installer's browser, which oauth.v2.access exchanges for the workspace's token."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import math
@@ -26,6 +33,9 @@ TEAM = "T0POLICY"
 BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
 BOT_TOKEN = "xoxb-test-token"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "fake-client-secret"
+APP_ID = "A0POLICY"
 
 
 @dataclass
@@ -34,6 +44,7 @@ class Call:
     args: dict[str, Any]
     token: str
     status: int = 200
+    error: str = ""  # what Slack answered a call it refused (invalid_auth, token_revoked, …)
     at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
@@ -74,6 +85,10 @@ class FakeSlack:
     dm_refused: set[str] = field(default_factory=set)  # users conversations.open refuses
     sockets: list[web.WebSocketResponse] = field(default_factory=list)  # Socket Mode connections
     socket_acks: list[dict[str, Any]] = field(default_factory=list)  # what clients sent back over them
+    tokens: dict[str, str] = field(default_factory=lambda: {BOT_TOKEN: TEAM})  # bot token → its workspace
+    bot_users: dict[str, str] = field(default_factory=lambda: {TEAM: BOT_USER})  # workspace → the bot's user id
+    revoked: set[str] = field(default_factory=set)  # tokens uninstalled or revoked
+    codes: dict[str, str] = field(default_factory=dict)  # OAuth code → the workspace it installs
     port: int = 0
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
@@ -122,6 +137,20 @@ class FakeSlack:
         return found
 
     # ------------------------------------------------------------ what was received
+
+    def install(self, team: str, name: str = "") -> str:
+        """A workspace the app can be installed in: the OAuth code its installer brings back."""
+        self.bot_users.setdefault(team, f"UBOT{team[-4:]}")
+        code = f"code-{team}-{next(self._ids)}"
+        self.codes[code] = team
+        return code
+
+    def uninstall(self, team: str) -> None:
+        """Slack revokes every token of the workspace (then sends app_uninstalled)."""
+        self.revoked |= {t for t, owner in self.tokens.items() if owner == team}
+
+    def tokens_of(self, team: str) -> set[str]:
+        return {t for t, owner in self.tokens.items() if owner == team}
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -187,6 +216,12 @@ class FakeSlack:
             self.calls.append(Call(method, args, token, 429))
             return self._json({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(max(1, math.ceil(wait)))})
         self.calls.append(Call(method, args, token))
+        refused = self._refused_token(method, token, request.headers.get("Authorization", ""))
+        if refused is not None:
+            self.calls[-1].error = refused
+            return self._json({"ok": False, "error": refused})
+        if method == "auth.test":
+            return self._json(self._auth_test(token))
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return self._json({"ok": False, "error": "unknown_method"}, 404)
@@ -308,9 +343,33 @@ class FakeSlack:
     def _new_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
 
-    async def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://policy.slack.com/", "team": "Policy", "user": "policybot", "team_id": TEAM,
-                "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}  # fmt: skip
+    def _refused_token(self, method: str, token: str, authorization: str) -> str | None:
+        """What Slack answers a call whose credentials do not hold, or None."""
+        if method == "oauth.v2.access":  # the app's client id and secret, as HTTP basic auth
+            expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            return None if authorization == f"Basic {expected}" else "invalid_client_id"
+        if method == "apps.connections.open" or token.startswith("xapp-"):
+            return None
+        if token in self.revoked:
+            return "token_revoked"
+        return None if token in self.tokens else "invalid_auth"
+
+    def _auth_test(self, token: str) -> dict[str, Any]:
+        team = self.tokens[token]
+        return {"ok": True, "url": "https://policy.slack.com/", "team": "Policy", "user": "policybot", "team_id": team,
+                "user_id": self.bot_users.get(team, BOT_USER), "bot_id": BOT_ID, "is_enterprise_install": False}  # fmt: skip
+
+    async def m_oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        team = self.codes.pop(str(args.get("code")), None)  # a code is good once
+        if team is None:
+            return {"ok": False, "error": "invalid_code"}
+        token = f"xoxb-{team}-{next(self._ids)}"
+        self.tokens[token] = team
+        return {
+            "ok": True, "app_id": APP_ID, "authed_user": {"id": f"UINST{team[-4:]}"}, "scope": "commands,chat:write",
+            "token_type": "bot", "access_token": token, "bot_user_id": self.bot_users[team],
+            "team": {"id": team, "name": f"Workspace {team}"}, "enterprise": None, "is_enterprise_install": False,
+        }  # fmt: skip
 
     async def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args["channel"])

@@ -9,7 +9,9 @@ from pathlib import Path
 import yaml
 
 from adapters.slack.adapter import COMMANDS, EVENTS
+from adapters.slack.installations import LIFECYCLE_EVENTS
 from adapters.slack.run import EVENTS_PATH
+from adapters.slack.settings import BOT_SCOPES, REDIRECT_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +40,7 @@ def test_commands_and_events_are_the_adapters() -> None:
     commands = m["features"]["slash_commands"]
     assert [c["command"] for c in commands] == list(COMMANDS)
     assert all(c["url"].endswith(EVENTS_PATH) and c["should_escape"] is False for c in commands)
-    assert m["settings"]["event_subscriptions"]["bot_events"] == list(EVENTS)
+    assert m["settings"]["event_subscriptions"]["bot_events"] == [*EVENTS, *LIFECYCLE_EVENTS]
     assert m["settings"]["event_subscriptions"]["request_url"].endswith(EVENTS_PATH)
     assert m["settings"]["interactivity"]["is_enabled"] is True
     assert m["settings"]["interactivity"]["request_url"].endswith(EVENTS_PATH)
@@ -54,3 +56,11 @@ def test_scopes_are_exactly_those_of_the_methods_called() -> None:
         "groups:read",
     }  # slash commands; reaction events
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
+    assert manifest()["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)  # what the OAuth flow asks for
+
+
+def test_the_oauth_redirect_is_bolts() -> None:
+    """OAuth mode: Slack sends the installer back to Bolt's redirect path on the same address."""
+    [url] = manifest()["oauth_config"]["redirect_urls"]
+    assert url.startswith("https://") and url.endswith(REDIRECT_PATH)
+    assert "user" not in manifest()["oauth_config"]["scopes"]  # no user token is ever asked for

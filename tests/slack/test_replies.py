@@ -12,6 +12,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.chat import RESPONSE_URL_USES, SlackChat, retry_handlers
+from adapters.slack.installations import OneWorkspace
 from adapters.slack.pacing import SlackPacing
 from adapters.slack.render import messages_for_reply, texts_of_blocks
 from bot.domain.commands import Actor
@@ -39,7 +40,7 @@ def arrived(fake: FakeSlack, token: str) -> list[str]:
 @pytest.fixture
 async def chat(fake: FakeSlack) -> AsyncIterator[SlackChat]:
     client = AsyncWebClient(token=BOT_TOKEN, base_url=fake.api_url, retry_handlers=retry_handlers())
-    yield SlackChat(client, SlackPacing(FAST))
+    yield SlackChat(OneWorkspace(client), SlackPacing(FAST))
 
 
 async def test_a_thirty_chunk_reply_takes_few_response_url_uses(fake: FakeSlack, chat: SlackChat) -> None:

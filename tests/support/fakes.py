@@ -54,7 +54,7 @@ class FakeChat:
     async def reply_privately(self, actor: Actor, reply: Reply) -> None:
         self.private.append((actor, reply))
 
-    async def upload(self, channel: str, attachment: Attachment, text: str = "") -> str:
+    async def upload(self, channel: str, attachment: Attachment, text: str = "", *, community: str = "") -> str:
         key = f"m{next(self._ids)}"
         self.uploads.append((channel, attachment, text))
         return key
