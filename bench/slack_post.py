@@ -71,7 +71,9 @@ async def post_round(api_url: str, scenarios: int, k: int, scale: float) -> tupl
     from bot.domain.model import Stance
     from bot.domain.outputs import Post
 
-    client = AsyncWebClient(token="xoxb-bench", base_url=api_url, retry_handlers=retry_handlers())
+    from tests.slack.fake_slack import BOT_TOKEN
+
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=api_url, retry_handlers=retry_handlers())
     chat = SlackChat(OneWorkspace(client), SlackPacing(SlackLimits().scaled(scale)))
     stances = (Stance.ENDORSE, Stance.OBJECT, Stance.PASS)
     answer = "A careful answer under the draft policy, with the reasons it gives. " * 12
@@ -119,6 +121,7 @@ async def main() -> None:
         f"time at Slack's own limits (scaled back): {elapsed / args.scale:.1f} s",
         f"ratio to ideal: {elapsed / best:.3f} x",
         f"target ratio to ideal: {TARGET_RATIO:.3f} x",
+        f"machine load average (1 min) at the end, on {os.cpu_count()} cores: {os.getloadavg()[0]:.1f}",
     ]
     print("\n".join(lines))
 
