@@ -70,7 +70,6 @@ async def post_round(api_url: str, scenarios: int, k: int, scale: float) -> tupl
     from adapters.slack.pacing import SlackLimits, SlackPacing
     from bot.domain.model import Stance
     from bot.domain.outputs import Post
-
     from tests.slack.fake_slack import BOT_TOKEN
 
     client = AsyncWebClient(token=BOT_TOKEN, base_url=api_url, retry_handlers=retry_handlers())
