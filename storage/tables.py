@@ -236,6 +236,20 @@ class DiscordGuildSettingsRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_ts())
 
 
+class CommunityModeratorGroupRow(SQLModel, table=True):
+    """The group whose members are moderators of a community, chosen there by an admin: on Slack a
+    user group (S…). No row: the adapter's default (POLICYBOT_SLACK_MODERATOR_GROUP); a row whose
+    group_id is None: no group, even where a default is set."""
+
+    __tablename__ = "community_moderator_group"
+
+    community: str = Field(primary_key=True, max_length=128)
+    group_id: str | None = Field(default=None, max_length=32)
+    group_name: str = Field(default="", max_length=128)  # its handle when chosen, for showing the setting
+    updated_by: str = Field(max_length=128)
+    updated_at: datetime = Field(sa_column=_ts())
+
+
 # ---------------------------------------------------------------- generation: LLM calls, diversity, stress cases
 
 

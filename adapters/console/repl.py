@@ -15,11 +15,17 @@ from typing import TextIO
 
 from adapters.console.chat import ConsoleChat, render_reply
 from bot.bootstrap import App
-from bot.domain.commands import Actor, RecordReaction
+from bot.domain.commands import Actor, PlatformCommands, RecordReaction
 from bot.errors import CommandError
-from bot.inbound.parser import parse
+from bot.inbound.parser import command_names, parse
 
 _PERSONA = re.compile(r"^([A-Za-z0-9_.-]{1,40})(\*?)>\s*(.*)$", re.DOTALL)
+
+# The console reads every command of the core's text parser, spelled as the parser reads it, and two of its own.
+CONSOLE_COMMANDS = PlatformCommands(
+    spelling={name.split()[0]: "/" + name.split()[0] for name in command_names()},
+    own={"console": "/as <member> [mod]   (act as another member; mod: with moderator rights)\n/quit   (or /exit)"},
+)
 
 
 class ConsoleSession:
@@ -75,7 +81,7 @@ class ConsoleSession:
             self.emit(result)
             return result
         try:
-            cmd = parse(text, actor, self.channel, read_file=self._read_file, event_key=event_key)
+            cmd = parse(text, actor, self.channel, read_file=self._read_file, event_key=event_key, commands=CONSOLE_COMMANDS)
             if not isinstance(cmd, RecordReaction):  # reactions keep their own event keys
                 # each line is its own request; a replayed delivery (event_key) is the same request
                 cmd = dataclasses.replace(cmd, request_key=f"console:{event_key or uuid.uuid4().hex}")

@@ -48,6 +48,8 @@ COMMANDS = (
     "/policybot",
     "/try",  # precedents and /try
     "/precedent",
+    "/react",  # a stance with a reason (an emoji reaction cannot carry one)
+    "/unreact",
 )
 EVENTS = ("reaction_added", "reaction_removed")  # the bot events it subscribes to (slack-manifest.yml too)
 ACTIONS = re.compile("^" + re.escape(PREFIX))  # every button template of the core's one list
@@ -159,14 +161,18 @@ class SlackAdapter:
                 await self._open_modal(body, client, view)
                 return
             actor = await self.actor(inbound.slash_member(body))
-            self.chat.remember(actor, body.get("response_url"), used=1)  # the answer below is its first use
+            self.chat.remember(actor, body.get("response_url"), inbound.request_channel(body))
+            setting = inbound.moderators_setting(body)
+            if setting is not None:  # the adapter's own command: who counts as a moderator on Slack
+                await self._answer(body, actor, await self.moderators.command(actor.community, actor.member, setting))
+                return
             reply = await self._dispatch(lambda: inbound.slash_command(body, actor))
             await self._answer(body, actor, reply)
 
     async def _open_modal(self, body: Body, client: AsyncWebClient, view: inbound.View) -> None:
         who = inbound.slash_member(body)
         actor = Actor("slack", who.team, who.user)
-        self.chat.remember(actor, body.get("response_url"))
+        self.chat.remember(actor, body.get("response_url"), inbound.request_channel(body))
         try:
             await client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as e:
@@ -175,12 +181,10 @@ class SlackAdapter:
 
     async def _answer(self, body: Body, actor: Actor, reply: Reply) -> None:
         url = body.get("response_url")
-        if url:
-            await self.chat.respond(str(url), reply)
-            if reply.attachment is not None:
-                await self.chat.send_file_privately(actor, reply.attachment)
-        else:
-            await self.chat.reply_privately(actor, reply)
+        self.chat.remember(actor, str(url) if url else None, inbound.request_channel(body))
+        await self.chat.reply_privately(
+            actor, reply, response_url=str(url) if url else None, channel=inbound.request_channel(body)
+        )
 
     # ------------------------------------------------------------ buttons
 

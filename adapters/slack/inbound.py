@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.slack.chat import message_key, stance_for_reaction
+from adapters.slack.help import SLACK_COMMANDS
 from adapters.slack.modals import AMEND, OPEN_ROUND, amend_command, amend_view, channel_of, open_round_command, open_round_view
 from bot.domain.commands import Actor, Command, RecordReaction
 from bot.errors import CommandError
@@ -83,7 +84,16 @@ def slash_command(body: Body, actor: Actor) -> Command:
     request acts once. CommandError (with the usage) for anything that does not parse."""
     line = command_line(str(body.get("command", "")), str(body.get("text", "")))
     key = f"slack:command:{body.get('trigger_id', '')}"
-    return parse(line, actor, str(body.get("channel_id", "")), event_key=key)
+    return parse(line, actor, str(body.get("channel_id", "")), event_key=key, commands=SLACK_COMMANDS)
+
+
+def moderators_setting(body: Body) -> str | None:
+    """`/policybot moderators [group]`, the adapter's own command: the words after `moderators`
+    (what was typed, unescaped); None for every other command."""
+    if body.get("command") != "/policybot":
+        return None
+    word, _, rest = unescape(str(body.get("text", ""))).strip().partition(" ")
+    return rest.strip() if word.lower() == "moderators" else None
 
 
 # ---------------------------------------------------------------- buttons and modals (interactivity)
@@ -119,6 +129,12 @@ def submission_command(body: Body, actor: Actor) -> Command:
     if callback == AMEND:
         return amend_command(view, actor)
     raise CommandError("That form is not one of policybot's, or is out of date.")
+
+
+def request_channel(body: Body) -> str:
+    """The channel a slash command or a button press came from ("" when none: a modal, a DM-less event)."""
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return str(channel or "")
 
 
 def submission_channel(body: Body) -> str:

@@ -22,6 +22,7 @@ BUTTON_TEXT_LIMIT = 75
 ACTION_ID_LIMIT = 255
 FALLBACK_LIMIT = 3000  # the notification text beside the blocks: short is kind to phones
 MESSAGE_CHARS_BUDGET = 12000  # keep each message readable: long candidates continue in the thread
+REPLY_CHARS_LIMIT = 40000  # a reply is packed up to Slack's size of a message: each response_url use counts
 
 Block = dict[str, Any]
 
@@ -113,13 +114,15 @@ def _length(blocks: list[Block]) -> int:
     return sum(len(b.get("text", {}).get("text", "")) for b in blocks)
 
 
-def pack(title_block: Block, body: list[Block], tail: list[Block], fallback: str, continued: str) -> list[OutMessage]:
-    """Blocks into messages of at most 50 blocks (and a readable length): the first message has the
+def pack(
+    title_block: Block, body: list[Block], tail: list[Block], fallback: str, continued: str, budget: int = MESSAGE_CHARS_BUDGET
+) -> list[OutMessage]:
+    """Blocks into messages of at most 50 blocks and `budget` characters: the first message has the
     title and the tail (buttons); the rest continue the body, each marked as a continuation."""
     first: list[Block] = [title_block]
     room = BLOCKS_PER_MESSAGE - len(tail) - 2  # the title and a "continued" note
     i = 0
-    while i < len(body) and len(first) - 1 < room and _length(first) + _length(body[i : i + 1]) <= MESSAGE_CHARS_BUDGET:
+    while i < len(body) and len(first) - 1 < room and _length(first) + _length(body[i : i + 1]) <= budget:
         first.append(body[i])
         i += 1
     rest = body[i:]
@@ -130,11 +133,7 @@ def pack(title_block: Block, body: list[Block], tail: list[Block], fallback: str
     messages.append(OutMessage(cut(fallback, FALLBACK_LIMIT), first))
     while rest:
         chunk: list[Block] = []
-        while (
-            rest
-            and len(chunk) < BLOCKS_PER_MESSAGE - 1
-            and (not chunk or _length(chunk) + _length(rest[:1]) <= MESSAGE_CHARS_BUDGET)
-        ):
+        while rest and len(chunk) < BLOCKS_PER_MESSAGE - 1 and (not chunk or _length(chunk) + _length(rest[:1]) <= budget):
             chunk.append(rest.pop(0))
         messages.append(OutMessage(cut(plain(continued), FALLBACK_LIMIT), [context(mrkdwn(continued)), *chunk]))
     return messages
@@ -165,7 +164,7 @@ def messages_for_reply(reply: Reply) -> list[OutMessage]:
     text = (mark + reply.text.strip()) or "Done."
     chunks = mrkdwn_chunks(text)
     body = [section(c) for c in chunks[1:]] + field_blocks(reply.fields)
-    return pack(section(chunks[0]), body, [], plain(text), "(continued)")
+    return pack(section(chunks[0]), body, [], plain(text), "(continued)", REPLY_CHARS_LIMIT)
 
 
 def texts_of_blocks(blocks: list[Block]) -> list[str]:

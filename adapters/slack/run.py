@@ -27,6 +27,7 @@ from adapters.slack.adapter import SlackAdapter
 from adapters.slack.chat import SlackChat, retry_handlers
 from adapters.slack.installations import InstalledWorkspaces, OneWorkspace, Workspaces, oauth_settings, register_lifecycle, stores
 from adapters.slack.moderators import SlackModerators
+from adapters.slack.pacing import SlackPacing
 from adapters.slack.settings import INSTALL_PATH, SlackSettings
 from bot.bootstrap import App, bootstrap
 from bot.ports import Clock, Generator
@@ -58,8 +59,10 @@ def build(
     generator: Generator | None = None,
     clock: Clock | None = None,
     database: Database | None = None,
+    pacing: SlackPacing | None = None,
 ) -> SlackBot:
-    """The Bolt app, the ChatPort and the core app wired together (the tests use this with a fake Slack)."""
+    """The Bolt app, the ChatPort and the core app wired together (the tests use this with a fake Slack;
+    `pacing`: Slack's rate limits by default, faster ones for tests against the fake)."""
     mode = slack.mode()
     database = database or Database(settings.database_url)
     workspaces: Workspaces
@@ -77,9 +80,10 @@ def build(
             installations, api_url=slack.api_url, retry_handlers=retry_handlers(), ttl=slack.token_cache_seconds
         )
         bolt = _bolt(slack, client, oauth_settings=oauth_settings(slack, installations, states))
-    chat = SlackChat(workspaces)
+    chat = SlackChat(workspaces, pacing)
     app = bootstrap(settings, chat, generator=generator, clock=clock, database=database)
-    adapter = SlackAdapter(app, bolt, chat, SlackModerators(workspaces, slack.moderator_group))
+    moderators = SlackModerators(workspaces, slack.moderator_group, uow=app.engine.services.uow)
+    adapter = SlackAdapter(app, bolt, chat, moderators)
     adapter.register()
     register_lifecycle(bolt, workspaces)
     return SlackBot(bolt, app, chat, adapter)

@@ -75,7 +75,10 @@ class SlackSettings(BaseSettings):
         "(an uninstall in another process reaches this one within this time)",
     )
     api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
-    moderator_group: str | None = Field(None, description="id of a user group (S…) whose members are moderators too")
+    moderator_group: str | None = Field(
+        None,
+        description="id of a user group (S…) whose members are moderators too, where admins chose none (/policybot moderators)",
+    )
     host: str = Field("0.0.0.0", description="HTTP mode: address to listen on")  # noqa: S104  (a server's default)
     port: int = Field(3000, ge=0, le=65535, description="HTTP mode: port to listen on")
 

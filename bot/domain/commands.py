@@ -6,6 +6,7 @@ carries the Actor it acts for; permission facts (is_moderator) are resolved by t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.domain.model import AmendmentKind, BallotChoice, Stance, Turn
@@ -223,9 +224,28 @@ class CastBallot(Command):
     event_key: str = ""
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PlatformCommands:
+    """What one platform offers of the core's commands and how it spells them, for help written for
+    that platform (bot.inbound.help). `spelling` maps a core command ("round") or one of its
+    subcommands ("stress accept", looked up first) to the platform's spelling ("/round"); a command
+    it does not map, or maps to "", is not offered there. `own` is the usage of the platform's own
+    commands (handled by its adapter), by topic; `note` ends the overview (how reactions work there)."""
+
+    spelling: Mapping[str, str]
+    own: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def spelled(self, command: str, subcommand: str = "") -> str:
+        """The platform's spelling of `/command [subcommand]`'s start, or "" where it has no such command."""
+        found = self.spelling.get(f"{command} {subcommand}".strip()) if subcommand else None
+        return found if found is not None else self.spelling.get(command, "")
+
+
 @dataclass(frozen=True, slots=True)
 class Help(Command):
     topic: str = ""
+    commands: PlatformCommands | None = None  # None: every command, as the core's text parser reads them
 
 
 # ---------------------------------------------------------------- generation: retries, stress cases

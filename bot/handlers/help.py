@@ -1,4 +1,4 @@
-"""`/help [topic]`: the usage of every command, or of one area."""
+"""`/help [topic]`: the usage of every command the asking platform offers, or of one area."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ from bot.services import Services
 
 
 async def show_help(cmd: Help, svc: Services) -> Outcome:
-    return Outcome(Reply(help_text(cmd.topic)))
+    return Outcome(Reply(help_text(cmd.topic, cmd.commands)))

@@ -1,8 +1,15 @@
-"""Usage text for every command, shown by /help and with every parse error."""
+"""Usage text for every command, shown by /help and with every parse error.
+
+Help is written for the platform that asks: its PlatformCommands says which of the core's commands
+it offers and how it spells them (Slack's /help is /policybot; Discord's /stress takes `propose`),
+so a member is never shown a command they cannot type there."""
 
 from __future__ import annotations
 
+import re
+
 from bot.domain.commands import ROUND_DEFAULTS as D  # the defaults shown are the ones /round open takes
+from bot.domain.commands import PlatformCommands
 
 USAGE: dict[str, str] = {
     "policy": (
@@ -56,7 +63,7 @@ USAGE: dict[str, str] = {
     ),
     "privacy": (
         "/privacy show   (what the bot holds about you, as a file)\n"
-        "/privacy optout | optin   (leave your data out of research exports, or take part again)\n"
+        "/privacy optout   /privacy optin   (leave your data out of research exports, or take part again)\n"
         "/privacy consent yes|no   (where the community exports only with consent)\n"
         "/privacy attributes [agree country=… age=25-34 gender=… language=…] | clear   (optional, aggregate only)\n"
         '/privacy name on|off   (credit what you write to your display name, or to "a member": the default)\n'
@@ -78,8 +85,54 @@ USAGE: dict[str, str] = {
 }
 
 
-def help_text(topic: str = "") -> str:
+USAGE["help"] = "/help [topic]   (every command, or one topic's: " + ", ".join(USAGE) + ")"
+
+# a command where a usage line names one: "/round open", "/stress <round>" (no subcommand), never "2/3"
+_NAMED = re.compile(r"(?<![\w/])/([a-z]+)(?: ([a-z][a-z-]*))?")
+
+
+def _respelled(line: str, commands: PlatformCommands) -> str | None:
+    """The line with every command in the platform's spelling; None when it names one the platform lacks."""
+    out: list[str] = []
+    end = 0
+    for m in _NAMED.finditer(line):
+        command, sub = m.group(1), m.group(2) or ""
+        whole = commands.spelling.get(f"{command} {sub}") if sub else None
+        spelled = whole if whole is not None else commands.spelled(command)
+        if not spelled:
+            return None
+        out.append(line[end : m.start()])
+        out.append(spelled if whole is not None else spelled + (f" {sub}" if sub else ""))
+        end = m.end()
+    return "".join(out) + line[end:]
+
+
+def usage_for(topic: str, commands: PlatformCommands | None) -> str:
+    """One topic's usage as the platform offers it ("" when it offers none of it)."""
+    if commands is None:
+        return USAGE.get(topic, "")
+    if topic in commands.own:
+        return commands.own[topic]
+    kept: list[str] = []
+    keep = False
+    for line in USAGE.get(topic, "").splitlines():
+        if line.startswith("/"):  # a command's line; the indented lines after it continue it
+            respelled = _respelled(line, commands)
+            keep = respelled is not None
+            line = respelled or ""
+        elif keep:
+            line = _respelled(line, commands) or line
+        if keep:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def help_text(topic: str = "", commands: PlatformCommands | None = None) -> str:
+    """One topic's usage, or (for no topic or an unknown one) every command the platform offers."""
     topic = topic.strip().lstrip("/").lower()
-    if topic in USAGE:
-        return USAGE[topic]
-    return "Commands:\n" + "\n".join(USAGE.values())
+    found = usage_for(topic, commands) if topic else ""
+    if found:
+        return found
+    topics = [*USAGE, *(commands.own if commands else ())]
+    overview = "Commands:\n" + "\n".join(u for u in (usage_for(t, commands) for t in dict.fromkeys(topics)) if u)
+    return overview + (commands.note if commands else "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.domain import commands as c
@@ -50,15 +50,28 @@ def parse(
     *,
     read_file: ReadFile | None = None,
     event_key: str | None = None,
+    commands: c.PlatformCommands | None = None,
 ) -> c.Command:
+    """`commands`: what the asking platform offers, for the help it is shown (None: the core's every command)."""
     text = line.strip()
+    help_is = commands.spelled("help") if commands else "/help"
     if not text.startswith("/"):
-        raise CommandError("Commands start with '/'. Try /help.")
+        raise CommandError(f"Commands start with '/'. Try {help_is}.")
     head, _, rest = text[1:].partition(" ")
     read = _COMMANDS.get(head.lower())
     if read is None:
-        raise CommandError(f"Unknown command '/{head[:30]}'.\n{help_text()}")
-    return read(_Line(rest.strip(), actor, channel, read_file, event_key))
+        raise CommandError(f"Unknown command '/{head[:30]}'.\n{help_text(commands=commands)}")
+    cmd = read(_Line(rest.strip(), actor, channel, read_file, event_key))
+    return replace(cmd, commands=commands) if isinstance(cmd, c.Help) else cmd
+
+
+def command_names() -> frozenset[str]:
+    """Every command a member can type, as "vote", or "round open" for a command with subcommands."""
+    grouped = {"policy": _POLICY, "scenario": _SCENARIO, "round": _ROUND, "amend": _AMEND}
+    grouped |= {"export": _EXPORT, "privacy": _PRIVACY, "precedent": _PRECEDENT}
+    names = {f"{command} {sub}" for command, readers in grouped.items() for sub in readers if sub}
+    names |= set(_COMMANDS) - set(grouped)
+    return frozenset(names | {"stress accept", "try keep"})  # read by /stress's and /try's own readers
 
 
 # ---------------------------------------------------------------- small readers

@@ -63,6 +63,7 @@ from storage.tables import (
     BallotEventRow,
     CandidateRow,
     CommunityExportSettingsRow,
+    CommunityModeratorGroupRow,
     DiscordGuildSettingsRow,
     ErasureCountRow,
     HandledRequestRow,
@@ -403,6 +404,11 @@ async def _discord_settings(e: Erasure) -> None:
     await _anonymise(e, col(DiscordGuildSettingsRow.updated_by), col(DiscordGuildSettingsRow.guild_id) == e.community)
 
 
+async def _moderator_group(e: Erasure) -> None:
+    G = CommunityModeratorGroupRow
+    await _anonymise(e, col(G.updated_by), col(G.community) == e.community)
+
+
 async def _polis_state(e: Erasure) -> None:
     await forget_member(e.s, e.community, e.member)
 
@@ -510,6 +516,7 @@ STEPS: dict[str, Step] = {
     "member_privacy": _member_privacy,
     "community_export_settings": _export_settings,
     "discord_guild_settings": _discord_settings,
+    "community_moderator_group": _moderator_group,
     "round_polis_state": _polis_state,
     "precedent": _precedents,
     "precedent_check": _precedent_checks,

@@ -18,6 +18,7 @@ from bot.privacy.erasure import Found, count_rows, quoted_reasons
 from bot.rounds.queries import scenario_turns
 from storage.tables import (
     CommunityExportSettingsRow,
+    CommunityModeratorGroupRow,
     DiscordGuildSettingsRow,
     OutboxRow,
     PolicyRow,
@@ -102,7 +103,8 @@ async def _records_naming(s: AsyncSession, f: Found) -> dict[str, Any]:
     names = {p.id: p.name for p in policies}
     settings = await s.get(CommunityExportSettingsRow, f.community)
     guild = await s.get(DiscordGuildSettingsRow, f.community)
-    changed = [x for x in (settings, guild) if x is not None and x.updated_by == f.member]
+    group = await s.get(CommunityModeratorGroupRow, f.community)
+    changed = [x for x in (settings, guild, group) if x is not None and x.updated_by == f.member]
     pending = (
         await s.exec(select(OutboxRow.content).where(OutboxRow.community == f.community, col(OutboxRow.delivered_at).is_(None)))
     ).all()

@@ -107,6 +107,10 @@ TABLES: Mapping[str, Holds] = {
         ids=("updated_by",),
         free={"guild_id": "the community's own id", "moderator_role_id": "a role id"},
     ),
+    "community_moderator_group": Holds(
+        ids=("updated_by",),
+        free={"group_id": "a user group id", "group_name": "a user group's handle, the workspace's"},
+    ),
     "llm_cache": Holds(derived=("text", "prompt_hash"), free={"model": "a model name"}),
     "llm_call": Holds(
         derived=("prompt_hash", "detail"),

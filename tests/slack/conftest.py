@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from adapters.slack.pacing import SlackLimits, SlackPacing
 from adapters.slack.run import SlackBot, build, serve_http
 from adapters.slack.settings import SlackSettings
 from bot.ports import Generator
@@ -40,6 +41,7 @@ class RunningSlack:
 
 
 StartSlack = Callable[..., Awaitable[RunningSlack]]
+FAST = SlackLimits().scaled(0.01)  # Slack's limits on a clock 100 times faster: paced, but quick to test
 
 
 def slack_settings(database: Database, fake: FakeSlack) -> Settings:
@@ -59,7 +61,11 @@ async def start_slack(fake: FakeSlack, database: Database) -> AsyncIterator[Star
     session = aiohttp.ClientSession()
 
     async def start(
-        *, generator: Generator | None = None, moderator_group: str | None = None, oauth: bool = False
+        *,
+        generator: Generator | None = None,
+        moderator_group: str | None = None,
+        oauth: bool = False,
+        limits: SlackLimits | None = None,
     ) -> RunningSlack:
         """The bot with SLACK_BOT_TOKEN, or in OAuth mode (`oauth`): workspaces install it at /slack/install."""
         credentials: dict[str, object] = (
@@ -75,6 +81,7 @@ async def start_slack(fake: FakeSlack, database: Database) -> AsyncIterator[Star
             ),
             generator=generator or FakeGenerator(),
             database=database,
+            pacing=SlackPacing(limits or FAST),
         )
         runner = await serve_http(bot, "127.0.0.1", 0)
         port = runner.addresses[0][1]

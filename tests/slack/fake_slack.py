@@ -18,6 +18,9 @@ import asyncio
 import base64
 import itertools
 import json
+import math
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +45,20 @@ class Call:
     token: str
     status: int = 200
     error: str = ""  # what Slack answered a call it refused (invalid_auth, token_revoked, …)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
+
+
+@dataclass
+class Enforced:
+    """Slack's rate limits, enforced as Slack does: a 429 with Retry-After for a call beyond them."""
+
+    message_seconds: float = 1.0  # chat.postMessage: one per channel in this many seconds
+    reactions: int = 50  # reactions.add: this many per workspace …
+    reaction_seconds: float = 60.0  # … in any window of this many seconds
+
+    def scaled(self, factor: float) -> Enforced:
+        """The same limits on a clock 1/factor times faster."""
+        return Enforced(self.message_seconds * factor, self.reactions, self.reaction_seconds * factor)
 
 
 @dataclass
@@ -50,8 +67,10 @@ class FakeSlack:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # "channel:ts" → the message as posted
     order: list[str] = field(default_factory=list)  # message keys in the order they were posted
     responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # response_url token → bodies
+    response_posts: list[str] = field(default_factory=list)  # the token of every POST to a response_url, accepted or not
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    usergroup_handles: dict[str, str] = field(default_factory=dict)  # user group id → its handle (no @)
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id → bytes received at its upload URL
     rate_limit: dict[str, int] = field(default_factory=dict)  # method → how many more times to answer 429
     gates: dict[str, asyncio.Event] = field(default_factory=dict)  # method → held until the event is set
@@ -60,6 +79,10 @@ class FakeSlack:
     drop: set[str] = field(default_factory=set)  # methods whose held calls, once released, are dropped unanswered
     refuse: dict[str, str] = field(default_factory=dict)  # channel → the error chat.postMessage answers there
     not_member: set[str] = field(default_factory=set)  # channels conversations.info says the bot is not in
+    enforce: Enforced | None = None  # Slack's rate limits, when set
+    expired: set[str] = field(default_factory=set)  # response_url tokens answered 404 expired_url
+    ephemeral_refused: set[str] = field(default_factory=set)  # channels where chat.postEphemeral fails
+    dm_refused: set[str] = field(default_factory=set)  # users conversations.open refuses
     sockets: list[web.WebSocketResponse] = field(default_factory=list)  # Socket Mode connections
     socket_acks: list[dict[str, Any]] = field(default_factory=list)  # what clients sent back over them
     tokens: dict[str, str] = field(default_factory=lambda: {BOT_TOKEN: TEAM})  # bot token → its workspace
@@ -70,6 +93,8 @@ class FakeSlack:
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+    _last_post: dict[str, float] = field(default_factory=dict)  # channel → when its last message was accepted
+    _reactions: deque[float] = field(default_factory=deque)  # when the latest reactions were accepted
 
     # ------------------------------------------------------------ server
 
@@ -186,6 +211,10 @@ class FakeSlack:
             self.rate_limit[method] -= 1
             self.calls.append(Call(method, args, token, 429))
             return self._json({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "0"})
+        wait = self._over_limit(method, args)
+        if wait is not None:
+            self.calls.append(Call(method, args, token, 429))
+            return self._json({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(max(1, math.ceil(wait)))})
         self.calls.append(Call(method, args, token))
         refused = self._refused_token(method, token, request.headers.get("Authorization", ""))
         if refused is not None:
@@ -199,19 +228,49 @@ class FakeSlack:
         result: dict[str, Any] = await handler(args)
         return self._json(result)
 
+    def _over_limit(self, method: str, args: dict[str, Any]) -> float | None:
+        """How long a call beyond the enforced limits must wait (None: it is within them, and counted)."""
+        if self.enforce is None:
+            return None
+        now = time.monotonic()
+        if method == "chat.postMessage":
+            channel = str(args.get("channel"))
+            last = self._last_post.get(channel)
+            if last is not None and now - last < self.enforce.message_seconds:
+                return self.enforce.message_seconds - (now - last)
+            self._last_post[channel] = now
+        elif method == "reactions.add":
+            while self._reactions and now - self._reactions[0] >= self.enforce.reaction_seconds:
+                self._reactions.popleft()
+            if len(self._reactions) >= self.enforce.reactions:
+                return self.enforce.reaction_seconds - (now - self._reactions[0])
+            self._reactions.append(now)
+        return None
+
     async def _upload(self, request: web.Request) -> web.Response:
         self.uploads[request.match_info["file_id"]] = await request.read()
         return web.Response(text="OK - uploaded")
 
     async def _response(self, request: web.Request) -> web.Response:
-        self.responses.setdefault(request.match_info["token"], []).append(await request.json())
+        token = request.match_info["token"]
+        body = await request.json()
+        self.response_posts.append(token)
+        if token in self.expired:
+            return web.Response(status=404, text="expired_url")
+        if len(self.responses.get(token, [])) >= 5:  # Slack takes a response_url 5 times
+            return web.Response(status=404, text="used_url")
+        self.responses.setdefault(token, []).append(body)
         return web.Response(text="ok")
 
     async def _stats(self, request: web.Request) -> web.Response:
         methods: dict[str, int] = {}
+        limited: dict[str, int] = {}
         for c in self.calls:
             methods[c.method] = methods.get(c.method, 0) + 1
-        return self._json({"methods": methods, "responses": sum(len(v) for v in self.responses.values()), "held": self.held})
+            if c.status == 429:
+                limited[c.method] = limited.get(c.method, 0) + 1
+        responses = sum(len(v) for v in self.responses.values())
+        return self._json({"methods": methods, "limited": limited, "responses": responses, "held": self.held})
 
     async def _control(self, request: web.Request) -> web.Response:
         """For a fake run as its own process (crash tests): hold a method after N calls, release it,
@@ -333,6 +392,8 @@ class FakeSlack:
         return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
 
     async def m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if str(args.get("channel")) in self.ephemeral_refused:
+            return {"ok": False, "error": "user_not_in_channel"}
         return {"ok": True, "message_ts": self._new_ts()}
 
     async def m_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -357,6 +418,10 @@ class FakeSlack:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": group}
 
+    async def m_usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        groups = [{"id": g, "team_id": TEAM, "handle": self.usergroup_handles.get(g, g.lower())} for g in self.usergroups]
+        return {"ok": True, "usergroups": groups}
+
     async def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = dict(args["view"])
         view["id"] = f"V{next(self._ids):08d}"
@@ -371,6 +436,8 @@ class FakeSlack:
         return {"ok": True, "channel": info}
 
     async def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if str(args["users"]) in self.dm_refused:
+            return {"ok": False, "error": "cannot_dm_bot"}
         return {"ok": True, "channel": {"id": "D" + str(args["users"])[1:]}}
 
     async def m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -393,15 +460,18 @@ class FakeSlack:
 
 def main() -> None:
     """Run the fake alone (for benchmarks, which need it out of the measured process):
-    python -m tests.slack.fake_slack --admin UMOD  → prints 'port N' and serves until killed."""
+    python -m tests.slack.fake_slack --admin UMOD [--enforce 0.1]  → prints 'port N' and serves until killed."""
     import argparse
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--admin", action="append", default=[], help="a user id that is a workspace admin")
+    parser.add_argument("--enforce", type=float, default=0.0, help="enforce Slack's rate limits on a clock this much faster")
     args = parser.parse_args()
 
     async def serve() -> None:
         fake = FakeSlack()
+        if args.enforce:
+            fake.enforce = Enforced().scaled(args.enforce)
         for user in args.admin:
             fake.user(user, admin=True)
         await fake.start()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.slack import inbound
+from adapters.slack.help import SLACK_COMMANDS
 from adapters.slack.inbound import Member, Press
 from adapters.slack.modals import AMEND, OPEN_ROUND, FormErrors, amend_view, open_round_view
 from bot.domain import commands as c
@@ -120,7 +121,18 @@ def test_round_open_takes_the_core_defaults_and_its_rule() -> None:
 )
 def test_policybot_is_help(command: str, text: str, expected: str) -> None:
     assert inbound.command_line(command, text) == expected
-    assert inbound.slash_command(slash(command, text), ALICE) == c.Help(ALICE, expected.removeprefix("/help").strip())
+    topic = expected.removeprefix("/help").strip()
+    assert inbound.slash_command(slash(command, text), ALICE) == c.Help(ALICE, topic, commands=SLACK_COMMANDS)
+    assert inbound.moderators_setting(slash(command, text)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("moderators", ""), ("moderators &lt;!subteam^S0MODS|@mods&gt;", "<!subteam^S0MODS|@mods>"), ("Moderators off", "off")],
+)
+def test_policybot_moderators_is_the_adapters_own(text: str, expected: str) -> None:
+    assert inbound.moderators_setting(slash("/policybot", text)) == expected
+    assert inbound.moderators_setting(slash("/policy", text)) is None
 
 
 def test_bad_text_is_a_command_error_with_the_usage() -> None:

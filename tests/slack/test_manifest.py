@@ -23,6 +23,7 @@ METHOD_SCOPES = {
     "reactions_add": "reactions:write",
     "users_info": "users:read",
     "usergroups_users_list": "usergroups:read",
+    "usergroups_list": "usergroups:read",  # a group given by its @handle
     "views_open": None,  # needs only a trigger_id
     "conversations_open": "im:write",
     "files_upload_v2": "files:write",

@@ -9,6 +9,7 @@ from adapters.discord import autocomplete as ac
 from adapters.discord.adapter import DiscordAdapter, interaction_key
 from adapters.discord.commands.base import STANCES, Id, Interaction, community
 from bot.domain import commands as c
+from bot.domain.commands import PlatformCommands
 from bot.domain.model import BallotChoice, Stance
 from bot.domain.outputs import Reply
 from bot.inbound.help import help_text
@@ -16,9 +17,36 @@ from bot.inbound.help import help_text
 HelpTopic = Literal[
     "policy", "scenario", "round", "stress", "react", "amend", "vote", "reminders", "export", "privacy", "try", "precedent"
 ]
-DISCORD_HELP = (
-    "\n\nOn Discord, react to candidates with 👍 👎 🤷, press ⭐ for the best of a scenario, and vote with "
-    "the buttons under each amendment. Moderators: members with Manage Server or the role set in /settings."
+# What Discord offers of the core's commands (the tree these modules build) and how it spells them.
+DISCORD_COMMANDS = PlatformCommands(
+    spelling={
+        "help": "/help",
+        "policy": "/policy",
+        "scenario": "/scenario",
+        "round": "/round",
+        "stress": "/stress propose",
+        "stress accept": "/stress accept",
+        "react": "/react",
+        "unreact": "/unreact",
+        "amend": "/amend",
+        "vote": "/vote",
+        "reminders": "/reminders",
+        "export": "/export",
+        "privacy": "/privacy",
+        "try": "/try",
+        "try keep": "/try keep:",  # an option of /try, not a subcommand
+        "precedent": "/precedent",
+    },
+    own={
+        "settings": (
+            "/settings moderator-role [role]   (the server owner: members with this role are moderators too)\n"
+            "/settings show   (who counts as a moderator here)"
+        )
+    },
+    note=(
+        "\n\nOn Discord, react to candidates with 👍 👎 🤷, press ⭐ for the best of a scenario, and vote with "
+        "the buttons under each amendment. Moderators: members with Manage Server or the role set in /settings."
+    ),
 )
 
 CANDIDATE = "the candidate's number, shown on its post (#…)"
@@ -67,7 +95,7 @@ def single_commands(adapter: DiscordAdapter) -> tuple[SingleCommand, ...]:
     @app_commands.describe(topic="a group of commands (default: an overview of them all)")
     async def help_(interaction: Interaction, topic: HelpTopic | None = None) -> None:
         async def compute() -> Reply:
-            return Reply(help_text(topic or "") + (DISCORD_HELP if topic is None else ""))
+            return Reply(help_text(topic or "", DISCORD_COMMANDS))
 
         await adapter.answer(interaction, compute)
 
