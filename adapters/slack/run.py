@@ -27,7 +27,7 @@ from adapters.slack.adapter import SlackAdapter
 from adapters.slack.chat import SlackChat, retry_handlers
 from adapters.slack.installations import InstalledWorkspaces, OneWorkspace, Workspaces, oauth_settings, register_lifecycle, stores
 from adapters.slack.moderators import SlackModerators
-from adapters.slack.pacing import SlackPacing
+from adapters.slack.pacing import SlackLimits, SlackPacing
 from adapters.slack.settings import INSTALL_PATH, SlackSettings
 from bot.bootstrap import App, bootstrap
 from bot.ports import Clock, Generator
@@ -80,7 +80,7 @@ def build(
             installations, api_url=slack.api_url, retry_handlers=retry_handlers(), ttl=slack.token_cache_seconds
         )
         bolt = _bolt(slack, client, oauth_settings=oauth_settings(slack, installations, states))
-    chat = SlackChat(workspaces, pacing)
+    chat = SlackChat(workspaces, pacing or SlackPacing(SlackLimits().scaled(slack.rate_limit_clock)))
     app = bootstrap(settings, chat, generator=generator, clock=clock, database=database)
     moderators = SlackModerators(workspaces, slack.moderator_group, uow=app.engine.services.uow)
     adapter = SlackAdapter(app, bolt, chat, moderators)

@@ -67,6 +67,12 @@ class SlackSettings(BaseSettings):
         "Redirect URLs (needed when more than one is listed there)",
     )
     install_state_seconds: int = Field(600, ge=60, le=86_400, description="OAuth mode: how long an install link stays valid")
+    rate_limit_clock: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Slack's rate limits paced on a clock this much faster (1: Slack's own; tests against a fake Slack use less)",
+    )
     token_cache_seconds: float = Field(
         60.0,
         ge=0,

@@ -81,6 +81,7 @@ class World:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "POLICYBOT_SLACK_API_URL": f"{self.slack.url}/api/",
+            "POLICYBOT_SLACK_RATE_LIMIT_CLOCK": "0.01",  # paced, but quick
             "POLICYBOT_DATABASE_URL": self.database_url,
             "POLICYBOT_MODEL": "openai/test-model",
             "POLICYBOT_LLM_API_BASE": f"{self.llm.url}/v1",

@@ -76,6 +76,7 @@ async def start(name: str, url: str, fake: FakeSlack, llm: FakeOpenAIServer, tmp
         "SLACK_CLIENT_SECRET": CLIENT_SECRET,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "POLICYBOT_SLACK_API_URL": fake.api_url,
+        "POLICYBOT_SLACK_RATE_LIMIT_CLOCK": "0.01",  # paced, but quick
         "POLICYBOT_SLACK_HOST": "127.0.0.1",
         "POLICYBOT_DATABASE_URL": url,
         "POLICYBOT_INSTANCE": name,

@@ -57,6 +57,7 @@ async def test_policybot_run_slack_serves_http(fake: FakeSlack, tmp_path: Path) 
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "POLICYBOT_SLACK_API_URL": fake.api_url,
+        "POLICYBOT_SLACK_RATE_LIMIT_CLOCK": "0.01",  # paced, but quick
         "POLICYBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
         "POLICYBOT_SLACK_HOST": "127.0.0.1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
