@@ -1,7 +1,7 @@
 """Slack's requests in through Bolt, and the core's Reply out as a private response.
 
 Every listener acknowledges at once (Bolt's `ack`, which becomes the HTTP response or the Socket
-Mode envelope ack) and does everything else in a lazy listener that Bolt starts after the ack, so
+Mode envelope ack) and does everything else in a task of its own started after the ack, so
 Slack's 3-second window is never at risk however slow the database, the Web API or the model are.
 What a request means is read by the pure functions of adapters/slack/inbound.py; the listeners here
 only ack, look up the member's moderator right, dispatch and answer."""
@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -75,20 +75,54 @@ class SlackAdapter:
         self._changed = asyncio.Condition()
         self._slow_work = asyncio.Semaphore(SLOW_WORK_AT_ONCE)
         self._last_ack = 0.0  # the event loop's clock at the latest acknowledgement
+        self._acks_quiet = asyncio.Event()  # set once no request has been acknowledged for a moment
+        self._acks_quiet.set()
+        self._quiet_check: asyncio.TimerHandle | None = None  # one timer for all waiting work
+        self._later_tasks: set[asyncio.Task[None]] = set()
 
     def register(self) -> None:
         for name in COMMANDS:
-            self.bolt.command(name)(ack=self._ack, lazy=[self.run_command])
-        self.bolt.action(ACTIONS)(ack=self._ack, lazy=[self.run_action])
+            self.bolt.command(name)(self._on_command)
+        self.bolt.action(ACTIONS)(self._on_action)
         for form in (OPEN_ROUND, AMEND):
-            self.bolt.view(form)(ack=self._ack_form, lazy=[self.run_form])
+            self.bolt.view(form)(self._on_form)
         for event in EVENTS:
-            self.bolt.event(event)(ack=self._ack, lazy=[self.run_reaction])
+            self.bolt.event(event)(self._on_reaction)
+
+    # ------------------------------------------------------------ listeners: acknowledge, then the slow work later
+    # The slow work is our own task started after the ack, not a Bolt lazy listener: Bolt deep-copies
+    # and parses each request again for its lazy listeners before it answers, which in a burst of
+    # requests delays every acknowledgement still to be sent.
+
+    async def _on_command(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await self._ack(ack)
+        self._later(self.run_command(body, client))
+
+    async def _on_action(self, ack: AsyncAck, body: Body) -> None:
+        await self._ack(ack)
+        self._later(self.run_action(body))
+
+    async def _on_form(self, ack: AsyncAck, body: Body) -> None:
+        await self._ack_form(ack, body)
+        self._later(self.run_form(body))
+
+    async def _on_reaction(self, ack: AsyncAck, body: Body, context: dict[str, Any]) -> None:
+        await self._ack(ack)
+        self._later(self.run_reaction(body, {"bot_user_id": context.get("bot_user_id")}))
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._later_tasks.add(task)  # kept until done: the loop holds tasks only weakly
+        task.add_done_callback(self._later_tasks.discard)
 
     # ------------------------------------------------------------ acknowledgements (fast: no I/O)
 
     async def _ack(self, ack: AsyncAck) -> None:
-        self._last_ack = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        self._last_ack = loop.time()
+        self._acks_quiet.clear()
+        if self._quiet_check is None:
+            self._quiet_check = loop.call_later(ACKS_QUIET_FOR, self._check_quiet)
         await ack()
 
     async def _ack_form(self, ack: AsyncAck, body: Body) -> None:
@@ -120,14 +154,21 @@ class SlackAdapter:
                 self.handled += 1
                 self._changed.notify_all()
 
-    async def _acks_first(self) -> None:
+    def _check_quiet(self) -> None:
         loop = asyncio.get_running_loop()
-        latest = loop.time() + ACKS_FIRST_AT_MOST
-        while True:
-            start_at = min(self._last_ack + ACKS_QUIET_FOR, latest)  # a later ack moves it on
-            if loop.time() >= start_at:
-                return
-            await asyncio.sleep(start_at - loop.time())
+        quiet_at = self._last_ack + ACKS_QUIET_FOR
+        if loop.time() >= quiet_at:
+            self._quiet_check = None
+            self._acks_quiet.set()
+        else:  # acknowledged meanwhile: look again when that one has been quiet long enough
+            self._quiet_check = loop.call_at(quiet_at, self._check_quiet)
+
+    async def _acks_first(self) -> None:
+        """Wait (one event for all the waiting work, not a timer each) until acknowledgements have
+        been quiet for a moment, or ACKS_FIRST_AT_MOST at most."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ACKS_FIRST_AT_MOST):
+                await self._acks_quiet.wait()
 
     async def wait_handled(self, count: int) -> None:
         """Wait until `count` requests in all have had their slow work done."""
