@@ -168,8 +168,9 @@ async def bare_bolt(spec: dict[str, Any], fake_url: str, tmp: str) -> list[tuple
     from slack_sdk.web.async_client import AsyncWebClient
 
     from adapters.slack.adapter import COMMANDS, EVENTS
+    from tests.slack.fake_slack import BOT_TOKEN
 
-    client = AsyncWebClient(token="xoxb-bench", base_url=f"{fake_url}/api/")
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=f"{fake_url}/api/")
     bolt = AsyncApp(client=client, signing_secret=SECRET, name="bare", process_before_response=True)
 
     async def ack_only(ack: AsyncAck) -> None:
@@ -222,7 +223,13 @@ async def bench(n: int, latency: float) -> None:
         llm_retries=0,
         llm_concurrency=8,
     )
-    slack = SlackSettings(bot_token=SecretStr("xoxb-bench"), signing_secret=SecretStr(SECRET), api_url=f"{fake_url}/api/")
+    from tests.slack.fake_slack import BOT_TOKEN
+
+    # Posting is paced within Slack's limits (bench/slack_post.py measures that); here the pace runs on
+    # a fast clock, so the busy round's posts are out before the bench ends: acks are not paced.
+    slack = SlackSettings(
+        bot_token=SecretStr(BOT_TOKEN), signing_secret=SecretStr(SECRET), api_url=f"{fake_url}/api/", rate_limit_clock=0.01
+    )
     bot = build(settings, slack, database=Database(url))
     running = bot.app.running()  # as `policybot run slack` does
     await running.__aenter__()
