@@ -21,7 +21,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -121,22 +120,6 @@ async def load(spec: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- the bot (this process)
 
 
-class Process:
-    """A helper server in its own process that prints 'port N' when it listens."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("port "):
-            raise RuntimeError(f"{args[0]} did not start: {line!r}")
-        self.port = int(line.split()[1])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 async def signed_command(session: Any, url: str, fake: str, user: str, line: str) -> None:
     command, _, text = line.partition(" ")
     form = {"team_id": TEAM, "channel_id": "C0TARGET" if "target" in text or "scenario" in command else "C0BUSY",
@@ -207,9 +190,10 @@ async def bench(n: int, latency: float) -> None:
     from storage.database import Database
     from storage.migrate import upgrade_async
     from storage.tables import CandidateRow, ReactionEventRow
+    from tests.support.processes import HelperProcess
 
-    llm = Process("tests.support.openai_server", "--latency", str(latency))
-    fake = Process("tests.slack.fake_slack", "--admin", "UMOD")
+    llm = HelperProcess("tests.support.openai_server", "--latency", str(latency))
+    fake = HelperProcess("tests.slack.fake_slack", "--admin", "UMOD")
     fake_url = f"http://127.0.0.1:{fake.port}"
     tmp = tempfile.mkdtemp(prefix="slack-ack-")
     url = f"sqlite:///{tmp}/bench.db"

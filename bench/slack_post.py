@@ -21,7 +21,6 @@ import asyncio
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,22 +33,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 TARGET_RATIO = 1.15
 CHANNEL = "C0ROUND"
-
-
-class Process:
-    """A helper server in its own process that prints 'port N' when it listens (as in bench/slack_ack.py)."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("port "):
-            raise RuntimeError(f"{args[0]} did not start: {line!r}")
-        self.port = int(line.split()[1])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def ideal(messages: int, reactions: int, scale: float) -> float:
@@ -98,7 +81,9 @@ async def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1, help="Slack's limits on a clock this much faster (1: Slack's own)")
     args = parser.parse_args()
 
-    fake = Process("tests.slack.fake_slack", "--enforce", str(args.scale))
+    from tests.support.processes import HelperProcess
+
+    fake = HelperProcess("tests.slack.fake_slack", "--enforce", str(args.scale))
     try:
         base = f"http://127.0.0.1:{fake.port}"
         elapsed, messages, reactions = await post_round(f"{base}/api/", args.scenarios, args.k, args.scale)

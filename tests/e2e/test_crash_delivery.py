@@ -29,6 +29,7 @@ from sqlalchemy import text
 from storage.database import create_engine
 from tests.slack.driver import SIGNING_SECRET, signed_headers
 from tests.slack.fake_slack import BOT_TOKEN, TEAM
+from tests.support.processes import HelperProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "C0ROUNDS"
@@ -42,22 +43,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Helper:
-    """A helper server in its own process that prints 'port N' when it listens."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("port "):
-            raise RuntimeError(f"{args[0]} did not start: {line!r}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 class World:
     """The fake Slack and model server (kept across restarts) and the bot process (killed, started again)."""
 
@@ -65,8 +50,8 @@ class World:
         self.database_url = database_url
         self.tmp = tmp
         self.session = session
-        self.slack = Helper("tests.slack.fake_slack", "--admin", "UMOD")
-        self.llm = Helper("tests.support.openai_server")
+        self.slack = HelperProcess("tests.slack.fake_slack", "--admin", "UMOD")
+        self.llm = HelperProcess("tests.support.openai_server")
         self.bot: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.responses: list[str] = []  # response_url tokens used, in order
