@@ -113,7 +113,8 @@ class EchoingGenerator:
 # ---------------------------------------------------------------- scans
 
 
-def _texty(column: Any) -> bool:
+def texty_column(column: Any) -> bool:
+    """Whether a column can hold text: strings of any kind, JSON, bytes, and any type not known to be otherwise."""
     if isinstance(column.type, String | JSON | LargeBinary):
         return True
     try:
@@ -130,7 +131,7 @@ async def scan_database(database: Database, her: Her) -> list[str]:
         meta = MetaData()
         await conn.run_sync(meta.reflect)
         for table in meta.sorted_tables:
-            columns = [c for c in table.columns if _texty(c)]
+            columns = [c for c in table.columns if texty_column(c)]
             if not columns:
                 continue
             for row in (await conn.execute(select(*columns))).all():

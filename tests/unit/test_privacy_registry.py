@@ -10,7 +10,7 @@ import pkgutil
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, Table, Text
-from sqlalchemy.types import JSON, LargeBinary, String
+from sqlalchemy.types import String
 from sqlmodel import SQLModel
 
 import adapters
@@ -18,6 +18,7 @@ import bot
 import storage
 from bot.privacy.erasure import STEPS
 from bot.privacy.registry import EVERYWHERE_FREE, TABLES, Holds
+from tests.privacy.support import texty_column
 
 
 def _import_everything() -> None:
@@ -31,15 +32,7 @@ def _import_everything() -> None:
 def text_columns(table: Table) -> set[str]:
     """Columns that can hold text: strings of any kind, JSON, bytes, and any type not known to be otherwise."""
 
-    def texty(column: Any) -> bool:
-        if isinstance(column.type, String | JSON | LargeBinary):
-            return True
-        try:
-            return column.type.python_type in (str, bytes, dict, list)
-        except NotImplementedError:
-            return True
-
-    return {c.name for c in table.columns if texty(c)}
+    return {c.name for c in table.columns if texty_column(c)}
 
 
 def problems(metadata: MetaData, registry: dict[str, Holds] | Any) -> list[str]:
