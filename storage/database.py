@@ -26,6 +26,12 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # background checkpoint (Database) keeps the log short, so this is only a backstop.
 SQLITE_AUTOCHECKPOINT_PAGES = 10_000
 CHECKPOINT_EVERY = 0.25  # seconds between background checkpoints
+# A passive checkpoint copies the log back, but SQLite starts writing the log from its beginning
+# again only when a writer begins with every frame copied back, which never happens while reactions
+# commit every few milliseconds: the log grows to the backstop. Past this many pages, the background
+# checkpoint finishes the copy once inside the write gate, so the next writer restarts the log.
+SQLITE_RESTART_LOG_PAGES = 1_000
+PASSIVE_CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
 
 
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -173,11 +179,16 @@ class Database:
         if self._gate is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
+        return await self._on_writer(lambda engine: _in_transaction(engine, work))
+
+    async def _on_writer(self, job: Callable[[Engine], T]) -> T:
+        """`job` on SQLite's writer thread, inside this process's write gate."""
+        assert self._gate is not None
         engine, thread = self._sqlite_writer()
         loop = asyncio.get_running_loop()
         lock = await self._gate.acquire()
         try:
-            done = thread.submit(_in_transaction, engine, work)
+            done = thread.submit(job, engine)
         except BaseException:
             lock.release()
             raise
@@ -197,9 +208,17 @@ class Database:
         """The engines whose commits make this database's writes durable (tests count commits)."""
         return [self.engine.sync_engine, *([self._sqlite_writer()[0]] if self._is_sqlite else [])]
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self) -> int:
+        """A passive checkpoint (it neither waits for nor blocks a writer); when the log has grown
+        past SQLITE_RESTART_LOG_PAGES, a second one inside the write gate copies back the few frames
+        written meanwhile, so the next writer starts the log again from its beginning. Returns the
+        log's length in pages as SQLite reported it first."""
         async with self.engine.connect() as conn:
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            row: Any = (await conn.exec_driver_sql(PASSIVE_CHECKPOINT)).one()
+        pages = int(row[1])  # (busy, pages in the log, pages copied back)
+        if pages >= SQLITE_RESTART_LOG_PAGES and self._gate is not None:
+            await self._on_writer(_checkpoint)  # the writer thread: one trip, the shortest hold of the gate
+        return pages
 
     async def _checkpoint_loop(self) -> None:
         while True:
@@ -221,6 +240,11 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(None, thread.shutdown)
             engine.dispose()
         await self.engine.dispose()
+
+
+def _checkpoint(engine: Engine) -> None:
+    with engine.connect() as conn:  # no transaction: pysqlite sends no BEGIN for a PRAGMA
+        conn.exec_driver_sql(PASSIVE_CHECKPOINT)
 
 
 def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:

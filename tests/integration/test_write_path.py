@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -189,9 +190,10 @@ async def test_the_background_checkpoint_moves_the_log_into_the_database(
     done: list[None] = []
     real = Database.checkpoint
 
-    async def counted(self: Database) -> None:
-        await real(self)
+    async def counted(self: Database) -> int:
+        pages = await real(self)
         done.append(None)
+        return pages
 
     monkeypatch.setattr(Database, "checkpoint", counted)
     monkeypatch.setattr(storage.database, "CHECKPOINT_EVERY", 3600.0)  # only when this test says
@@ -217,6 +219,48 @@ async def test_the_background_checkpoint_moves_the_log_into_the_database(
     stopped = len(done)
     await asyncio.sleep(0.05)
     assert len(done) == stopped
+
+
+async def test_the_log_starts_again_though_a_write_lands_during_each_checkpoint(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady reactions a write commits while the passive checkpoint runs, so it never
+    catches up with the log and SQLite never starts the log again: it grows to the backstop. Here a
+    write lands right after every passive checkpoint; the checkpoint inside the write gate that
+    follows copies it back too, so the next writer restarts the log and it stays short."""
+    monkeypatch.setattr(storage.database, "SQLITE_RESTART_LOG_PAGES", 1)
+    monkeypatch.setattr(storage.database, "CHECKPOINT_EVERY", 3600.0)  # only when this test says
+    table = LLMCacheRow.__table__  # type: ignore[attr-defined]
+    written = [0]
+
+    def one(conn: Connection) -> None:
+        conn.execute(insert(table), {"prompt_hash": f"h{written[0]}", "model": "m", "text": "x" * 3000, "created_at": AT})
+        written[0] += 1
+
+    # another writer, outside the gate, whose transaction began before the checkpoint ended
+    other = sqlite3.connect(sqlite_db.engine.url.database or "", isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE scratch (t TEXT)")
+
+    @event.listens_for(sqlite_db.engine.sync_engine, "before_cursor_execute")
+    def _begin_meanwhile(_conn: object, _c: object, statement: str, *_: object) -> None:
+        if "wal_checkpoint" in statement:
+            other.execute("BEGIN")
+            other.execute("SELECT count(*) FROM scratch").fetchall()
+
+    @event.listens_for(sqlite_db.engine.sync_engine, "after_cursor_execute")
+    def _commit_meanwhile(_conn: object, _c: object, statement: str, *_: object) -> None:
+        if "wal_checkpoint" in statement:
+            other.execute("INSERT INTO scratch VALUES (?)", ("y" * 3000,))
+            other.execute("COMMIT")
+
+    lengths = []
+    for _ in range(30):
+        for _ in range(5):
+            await sqlite_db.write(one)
+        lengths.append(await sqlite_db.checkpoint())
+    other.close()
+    await sqlite_db.dispose()
+    assert max(lengths) <= 2 * lengths[1], f"the log grew: {lengths}"
 
 
 def call_row(i: int, **extra: object) -> NewRow:
