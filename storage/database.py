@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -38,35 +39,75 @@ _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 T = TypeVar("T")
 
 
+class Turns:
+    """A lock whose waiters are let in urgent ones first, then in the order they came; the lock is
+    handed straight to the next waiter on release, so nobody can slip in between."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: tuple[collections.deque[asyncio.Future[None]], ...] = (collections.deque(), collections.deque())
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held and not any(self._waiting):
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiting[0 if urgent else 1]
+        queue.append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():  # handed the lock as it gave up: pass it on
+                self.release()
+            elif turn in queue:
+                queue.remove(turn)
+            raise
+
+    def release(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)  # the lock stays held, now by that waiter
+                    return
+        self._held = False
+
+
 class WriteGate:
-    """One writing transaction at a time within this process, queued in order on the event loop.
+    """One writing transaction at a time within this process, queued in order on the event loop,
+    members' reactions first.
 
     SQLite lets one connection write at a time; a second writer is put to sleep by SQLite's busy
     handler in growing steps (1, 2, 5, 10, 15 ms, …) and wakes on its schedule, not when the lock
     is free. A few of those in a row cost a member's reaction tens of milliseconds. Writers of this
     process instead wait here, before their first INSERT/UPDATE/DELETE, and the next one starts
-    the moment the previous transaction's connection is returned. Other processes on the same file
-    still meet SQLite's own lock and busy timeout."""
+    the moment the previous transaction's connection is returned. An urgent writer (a batch of
+    reactions, which members wait for) goes before the others waiting (log lines, deliveries,
+    checkpoints), never before the one writing. Other processes on the same file still meet
+    SQLite's own lock and busy timeout."""
 
     def __init__(self) -> None:
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turns] = weakref.WeakKeyDictionary()
         # driver connection → the gate it holds. Kept here, not in the connection's .info, which
         # SQLAlchemy clears when a connection is invalidated: the gate must be released all the same.
-        self._held: dict[object, asyncio.Lock] = {}
+        self._held: dict[object, Turns] = {}
 
-    def lock(self) -> asyncio.Lock:
+    def lock(self) -> Turns:
         loop = asyncio.get_running_loop()
         found = self._locks.get(loop)
         if found is None:
-            found = self._locks[loop] = asyncio.Lock()
+            found = self._locks[loop] = Turns()
         return found
 
-    async def acquire(self) -> asyncio.Lock:
+    async def acquire(self, *, urgent: bool = False) -> Turns:
         """Wait for the gate and hold it; the caller releases the lock it returns."""
         lock = self.lock()
         try:
             async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):  # no extra task, unlike wait_for
-                await lock.acquire()
+                await lock.acquire(urgent=urgent)
         except TimeoutError:
             raise sqlite3.OperationalError(
                 f"database is locked: another writer of this process held it for {SQLITE_BUSY_TIMEOUT_MS} ms"
@@ -167,9 +208,10 @@ class Database:
                 self._checkpointer = loop.create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
         return self.sessions()
 
-    async def write(self, work: Callable[[Connection], T]) -> T:
+    async def write(self, work: Callable[[Connection], T], *, urgent: bool = False) -> T:
         """One write transaction: `work` runs its statements on a plain connection and the
-        transaction commits when it returns (rolls back if it raises).
+        transaction commits when it returns (rolls back if it raises). `urgent`: members wait for
+        it (reactions); on SQLite it goes before the other writers waiting for the gate.
 
         For the writes that come by the hundred a second (reactions, log lines, cache entries). On
         SQLite the whole transaction is one trip to a writer thread, taken after this process's
@@ -179,14 +221,14 @@ class Database:
         if self._gate is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
-        return await self._on_writer(lambda engine: _in_transaction(engine, work))
+        return await self._on_writer(lambda engine: _in_transaction(engine, work), urgent=urgent)
 
-    async def _on_writer(self, job: Callable[[Engine], T]) -> T:
+    async def _on_writer(self, job: Callable[[Engine], T], *, urgent: bool = False) -> T:
         """`job` on SQLite's writer thread, inside this process's write gate."""
         assert self._gate is not None
         engine, thread = self._sqlite_writer()
         loop = asyncio.get_running_loop()
-        lock = await self._gate.acquire()
+        lock = await self._gate.acquire(urgent=urgent)
         try:
             done = thread.submit(job, engine)
         except BaseException:

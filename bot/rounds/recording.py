@@ -44,18 +44,22 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
         self._clock = clock
         insert = sqlite_insert if database.is_sqlite else pg_insert
         self._by_message: dict[str, int] = {}  # message key → candidate id (never changes once set)
+        self._places: dict[int, tuple[int, str]] = {}  # candidate id → (round id, community): never change
         table: Any = ReactionEventRow.__table__  # type: ignore[attr-defined]
         self._statement = (
             insert(table)
             .on_conflict_do_nothing(index_elements=["community", "event_key"])
             .returning(table.c.community, table.c.event_key)
         )
-        # The batch's two reads, built once and run on the connection (Core, not the ORM), and the
-        # whole batch one Database.write: a batch's fixed cost is what every reaction in it waits
-        # for while members react by the hundred a second.
-        self._targets = select(CandidateRow.id, RoundRow.id, RoundRow.community, RoundRow.phase).where(
+        # The batch's reads, built once and run on the connection (Core, not the ORM), and the whole
+        # batch one Database.write: a batch's fixed cost is what every reaction in it waits for while
+        # members react by the hundred a second. On SQLite the batch runs on the writer thread, which
+        # must win the GIL back from the busy event loop after every step SQLite takes (every row a
+        # query returns), so the phase query returns rounds, not candidates.
+        self._places_of = select(CandidateRow.id, CandidateRow.round_id, RoundRow.community).where(
             col(CandidateRow.id).in_(bindparam("ids", expanding=True)), CandidateRow.round_id == RoundRow.id
         )
+        self._phases = select(RoundRow.id, RoundRow.phase).where(col(RoundRow.id).in_(bindparam("rounds", expanding=True)))
         self._keys = select(CandidateRow.id, CandidateRow.message_key).where(
             col(CandidateRow.message_key).in_(bindparam("keys", expanding=True))
         )
@@ -71,7 +75,7 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
 
     async def write(self, batch: Sequence[RecordReaction]) -> list[Recorded | Exception]:
         now = utc(self._clock.now())
-        return await self._database.write(lambda conn: self._write_in(conn, batch, now))
+        return await self._database.write(lambda conn: self._write_in(conn, batch, now), urgent=True)  # members wait
 
     def _write_in(self, conn: Connection, batch: Sequence[RecordReaction], now: datetime) -> list[Recorded | Exception]:
         self._learn_message_keys(conn, batch)
@@ -112,11 +116,20 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
     def _rounds_of(self, conn: Connection, batch: Sequence[RecordReaction]) -> dict[int, tuple[int, str, str]]:
         """candidate id → (round id, community, phase) for the batch's targets."""
         ids = {cid for cmd in batch if (cid := self._target(cmd)) is not None}
-        info: dict[int, tuple[int, str, str]] = {}
-        if ids:
-            for cid, rid, community, phase in conn.execute(self._targets, {"ids": sorted(ids)}).all():
+        unknown = ids - self._places.keys()
+        if unknown:
+            for cid, rid, community in conn.execute(self._places_of, {"ids": sorted(unknown)}).all():
                 if cid is not None and rid is not None:
-                    info[cid] = (rid, community, phase)
+                    self._places[cid] = (rid, community)
+        rounds = {self._places[cid][0] for cid in ids if cid in self._places}
+        phases: dict[int, str] = {}
+        if rounds:
+            phases = {rid: phase for rid, phase in conn.execute(self._phases, {"rounds": sorted(rounds)}).all()}
+        info: dict[int, tuple[int, str, str]] = {}
+        for cid in ids & self._places.keys():
+            rid, community = self._places[cid]
+            if rid in phases:
+                info[cid] = (rid, community, phases[rid])
         return info
 
     def _check(self, cmd: RecordReaction, info: dict[int, tuple[int, str, str]]) -> tuple[int, int] | CommandError:

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 import storage.database
 from storage.batching import GroupCommit, NewRow, RowAppender
-from storage.database import Database
+from storage.database import Database, Turns
 from storage.migrate import upgrade_async
 from storage.tables import LLMCacheRow, LLMCallRow, PolicyRow
 from storage.uow import UnitOfWorkFactory
@@ -181,6 +181,42 @@ async def test_a_writer_nested_in_another_gets_a_clear_error(sqlite_db: Database
                 await inner.commit()
         await outer.commit()
     await sqlite_db.dispose()
+
+
+async def test_the_gate_lets_urgent_writers_in_first_then_the_others_in_order() -> None:
+    turns = Turns()
+    order: list[str] = []
+    await turns.acquire()  # someone is writing
+
+    async def writer(name: str, urgent: bool) -> None:
+        await turns.acquire(urgent=urgent)
+        order.append(name)
+        await asyncio.sleep(0)
+        turns.release()
+
+    tasks = [asyncio.create_task(writer(n, n.startswith("reaction"))) for n in ("log", "delivery", "reaction-1", "reaction-2")]
+    await asyncio.sleep(0)
+    turns.release()
+    await asyncio.gather(*tasks)
+    assert order == ["reaction-1", "reaction-2", "log", "delivery"]
+    assert not turns.locked()
+
+
+async def test_a_waiter_that_gives_up_never_keeps_the_gate() -> None:
+    turns = Turns()
+    await turns.acquire()
+    given_up = asyncio.create_task(turns.acquire())  # cancelled while it waits
+    handed = asyncio.create_task(turns.acquire(urgent=True))  # cancelled just as the gate is handed to it
+    last = asyncio.create_task(turns.acquire())
+    await asyncio.sleep(0)
+    given_up.cancel()
+    await asyncio.sleep(0)
+    turns.release()  # hands the gate to `handed`, which has not run yet
+    handed.cancel()
+    await asyncio.wait_for(last, 5)  # `handed` passed it on; `given_up` was skipped
+    assert given_up.cancelled() and handed.cancelled()
+    turns.release()
+    assert not turns.locked()
 
 
 async def test_the_background_checkpoint_moves_the_log_into_the_database(
