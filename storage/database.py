@@ -193,7 +193,9 @@ class Database:
         self.engine = create_engine(url, self._gate)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._checkpointer: asyncio.Task[None] | None = None
-        self._writer: tuple[Engine, concurrent.futures.ThreadPoolExecutor] | None = None  # SQLite, on first use
+        # SQLite, on first use: the writer thread's engines, in transactions and in autocommit
+        self._writer: tuple[Engine, Engine, concurrent.futures.ThreadPoolExecutor] | None = None
+        self._autocommit: AsyncEngine | None = None  # PostgreSQL, on first use
 
     @property
     def is_sqlite(self) -> bool:
@@ -208,10 +210,13 @@ class Database:
                 self._checkpointer = loop.create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
         return self.sessions()
 
-    async def write(self, work: Callable[[Connection], T], *, urgent: bool = False) -> T:
+    async def write(self, work: Callable[[Connection], T], *, urgent: bool = False, autocommit: bool = False) -> T:
         """One write transaction: `work` runs its statements on a plain connection and the
         transaction commits when it returns (rolls back if it raises). `urgent`: members wait for
         it (reactions); on SQLite it goes before the other writers waiting for the gate.
+        `autocommit`: for work whose only write is one statement, which then is its own transaction,
+        with no BEGIN or COMMIT to send (on PostgreSQL, from a pool of connections in autocommit,
+        which need no reset when given back).
 
         For the writes that come by the hundred a second (reactions, log lines, cache entries). On
         SQLite the whole transaction is one trip to a writer thread, taken after this process's
@@ -219,14 +224,30 @@ class Database:
         loop and the driver's thread, each waiting its turn on a busy loop while the gate is held
         and every other writer waits. On PostgreSQL it runs on the async connection."""
         if self._gate is None:
+            if autocommit:
+                async with self._autocommit_engine().connect() as conn:
+                    return await conn.run_sync(work)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
+        if autocommit:
+            return await self._on_writer(lambda engine: _alone(engine, work), urgent=urgent, autocommit=True)
         return await self._on_writer(lambda engine: _in_transaction(engine, work), urgent=urgent)
 
-    async def _on_writer(self, job: Callable[[Engine], T], *, urgent: bool = False) -> T:
-        """`job` on SQLite's writer thread, inside this process's write gate."""
+    def _autocommit_engine(self) -> AsyncEngine:
+        if self._autocommit is None:
+            # pinged when taken, as the main pool's are: a connection the server dropped is replaced
+            # before a write meets it
+            self._autocommit = create_async_engine(
+                async_url(self.url), isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_pre_ping=True
+            )
+        return self._autocommit
+
+    async def _on_writer(self, job: Callable[[Engine], T], *, urgent: bool = False, autocommit: bool = False) -> T:
+        """`job` on SQLite's writer thread, inside this process's write gate, given the thread's
+        engine (the one in autocommit with `autocommit`)."""
         assert self._gate is not None
-        engine, thread = self._sqlite_writer()
+        transactional, alone, thread = self._sqlite_writer()
+        engine = alone if autocommit else transactional
         loop = asyncio.get_running_loop()
         lock = await self._gate.acquire(urgent=urgent)
         try:
@@ -238,12 +259,17 @@ class Database:
         done.add_done_callback(lambda _f: loop.call_soon_threadsafe(lock.release))
         return await asyncio.wrap_future(done)
 
-    def _sqlite_writer(self) -> tuple[Engine, concurrent.futures.ThreadPoolExecutor]:
+    def _sqlite_writer(self) -> tuple[Engine, Engine, concurrent.futures.ThreadPoolExecutor]:
         if self._writer is None:
             url = make_url(self.url).set(drivername="sqlite+pysqlite")
-            engine = create_sync_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
-            event.listen(engine, "connect", _sqlite_pragmas)
-            self._writer = engine, concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            engine = create_sync_engine(url, connect_args=args)
+            # its own engine, not an execution option: giving back a connection whose isolation level
+            # was changed costs a PRAGMA, a step inside the write gate
+            alone = create_sync_engine(url, connect_args=args, isolation_level="AUTOCOMMIT")
+            for each in (engine, alone):
+                event.listen(each, "connect", _sqlite_pragmas)
+            self._writer = engine, alone, concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         return self._writer
 
     def sync_engines(self) -> list[Engine]:
@@ -278,9 +304,13 @@ class Database:
                 await task
         writer, self._writer = self._writer, None
         if writer is not None:
-            engine, thread = writer
+            engine, alone, thread = writer
             await asyncio.get_running_loop().run_in_executor(None, thread.shutdown)
             engine.dispose()
+            alone.dispose()
+        autocommit, self._autocommit = self._autocommit, None
+        if autocommit is not None:
+            await autocommit.dispose()
         await self.engine.dispose()
 
 
@@ -291,4 +321,9 @@ def _checkpoint(engine: Engine) -> None:
 
 def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
     with engine.begin() as conn:
+        return work(conn)
+
+
+def _alone(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as conn:  # autocommit: each statement commits as it ends
         return work(conn)

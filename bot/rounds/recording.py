@@ -1,20 +1,22 @@
 """Recording reactions durably and fast, by group commit (storage/batching.py).
 
 Each RecordReaction is answered only after the batch holding its event has committed, so an event
-is never confirmed before it is durable. Many events share one transaction (one validation query,
-one INSERT … ON CONFLICT DO NOTHING), which is what makes thousands per second possible on SQLite."""
+is never confirmed before it is durable. Many events share one statement, an INSERT … SELECT that
+stores the rows whose round is open for reactions and whose event key is new (ON CONFLICT DO
+NOTHING), which is what makes thousands per second possible on SQLite."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import Connection, TextualSelect, bindparam, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
 from bot.domain.commands import RecordReaction
@@ -42,26 +44,21 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
         super().__init__()
         self._database = database
         self._clock = clock
-        insert = sqlite_insert if database.is_sqlite else pg_insert
         self._by_message: dict[str, int] = {}  # message key → candidate id (never changes once set)
         self._places: dict[int, tuple[int, str]] = {}  # candidate id → (round id, community): never change
-        table: Any = ReactionEventRow.__table__  # type: ignore[attr-defined]
-        self._statement = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["community", "event_key"])
-            .returning(table.c.community, table.c.event_key)
-        )
-        # The batch's reads, built once and run on the connection (Core, not the ORM), and the whole
-        # batch one Database.write: a batch's fixed cost is what every reaction in it waits for while
-        # members react by the hundred a second. On SQLite the batch runs on the writer thread, which
-        # must win the GIL back from the busy event loop after every step SQLite takes (every row a
-        # query returns), so the phase query returns rounds, not candidates.
+        self._insert = _sqlite_batch_insert if database.is_sqlite else _postgresql_batch_insert()
+        # The reads, built once and run on the connection (Core, not the ORM). They are needed once
+        # per candidate (its round and community never change) or when a row was not stored.
         self._places_of = select(CandidateRow.id, CandidateRow.round_id, RoundRow.community).where(
             col(CandidateRow.id).in_(bindparam("ids", expanding=True)), CandidateRow.round_id == RoundRow.id
         )
         self._phases = select(RoundRow.id, RoundRow.phase).where(col(RoundRow.id).in_(bindparam("rounds", expanding=True)))
         self._keys = select(CandidateRow.id, CandidateRow.message_key).where(
             col(CandidateRow.message_key).in_(bindparam("keys", expanding=True))
+        )
+        self._stored = select(ReactionEventRow.event_key).where(
+            ReactionEventRow.community == bindparam("community"),
+            col(ReactionEventRow.event_key).in_(bindparam("event_keys", expanding=True)),
         )
 
     async def record(self, cmd: RecordReaction) -> Recorded:
@@ -75,16 +72,21 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
 
     async def write(self, batch: Sequence[RecordReaction]) -> list[Recorded | Exception]:
         now = utc(self._clock.now())
-        return await self._database.write(lambda conn: self._write_in(conn, batch, now), urgent=True)  # members wait
+        # The batch's one write is a single statement that checks the rounds' phases itself, so it
+        # is its own transaction: one round trip to PostgreSQL, one step of SQLite. Members wait
+        # for it, and every step on SQLite's writer thread must win the interpreter back from a
+        # busy event loop.
+        work = lambda conn: self._write_in(conn, batch, now)  # noqa: E731
+        return await self._database.write(work, urgent=True, autocommit=True)
 
     def _write_in(self, conn: Connection, batch: Sequence[RecordReaction], now: datetime) -> list[Recorded | Exception]:
         self._learn_message_keys(conn, batch)
-        info = self._rounds_of(conn, batch)
-        results: list[Recorded | Exception] = []
-        rows: list[dict[str, Any]] = []
+        self._learn_places(conn, batch)
+        results: list[Recorded | CommandError] = []
+        rows: list[_Row] = []
         seen: set[tuple[str, str]] = set()
         for cmd in batch:
-            target = self._check(cmd, info)
+            target = self._check(cmd)
             if isinstance(target, CommandError):
                 results.append(target)
                 continue
@@ -92,18 +94,37 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
             results.append(Recorded(target[0], duplicate=key in seen))
             if key not in seen:
                 seen.add(key)
-                rows.append(_row(cmd, target[0], target[1], now))
+                rows.append(_row(cmd, target[0], target[1]))
         inserted: set[tuple[str, str]] = set()
         if rows:
-            # one statement, compiled once and cached; SQLAlchemy sends the rows as multi-row
-            # INSERTs ("insertmanyvalues") and gathers what each inserted
-            inserted = {(c, k) for c, k in conn.execute(self._statement, rows).all()}
+            inserted = {(c, k) for c, k in self._insert(conn, rows, now).all()}
+        why = self._why_not_stored(conn, [r for r in rows if (r[0], r[7]) not in inserted]) if len(inserted) < len(rows) else {}
         final: list[Recorded | Exception] = []
         for cmd, res in zip(batch, results, strict=True):
-            if isinstance(res, Recorded) and not res.duplicate and (cmd.actor.community, cmd.event_key) not in inserted:
-                res = Recorded(res.candidate_id, duplicate=True)  # delivered before, in an earlier batch
+            key = (cmd.actor.community, cmd.event_key)
+            if isinstance(res, Recorded) and not res.duplicate and key not in inserted:
+                # stored before, in an earlier batch (a platform's redelivery), or refused by its round
+                res = why.get(key) or Recorded(res.candidate_id, duplicate=True)
             final.append(res)
         return final
+
+    def _why_not_stored(self, conn: Connection, rows: list[_Row]) -> dict[tuple[str, str], CommandError]:
+        """For rows the insert skipped: those already stored are duplicates (no entry); the others
+        were refused because their round is no longer open for reactions."""
+        by_community: dict[str, list[str]] = {}
+        for r in rows:
+            by_community.setdefault(r[0], []).append(r[7])
+        stored = {
+            (community, k)
+            for community, keys in by_community.items()
+            for k in conn.execute(self._stored, {"community": community, "event_keys": keys}).scalars()
+        }
+        refused = [r for r in rows if (r[0], r[7]) not in stored]
+        if not refused:
+            return {}
+        rounds = sorted({r[1] for r in refused})
+        phases: dict[int, str] = {rid: phase for rid, phase in conn.execute(self._phases, {"rounds": rounds})}
+        return {(r[0], r[7]): _closed(r[1], phases.get(r[1])) for r in refused}
 
     def _learn_message_keys(self, conn: Connection, batch: Sequence[RecordReaction]) -> None:
         unknown = {cmd.message_key for cmd in batch if cmd.message_key and cmd.message_key not in self._by_message}
@@ -113,35 +134,21 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
             if mkey is not None and cid is not None:
                 self._by_message[mkey] = cid
 
-    def _rounds_of(self, conn: Connection, batch: Sequence[RecordReaction]) -> dict[int, tuple[int, str, str]]:
-        """candidate id → (round id, community, phase) for the batch's targets."""
-        ids = {cid for cmd in batch if (cid := self._target(cmd)) is not None}
-        unknown = ids - self._places.keys()
+    def _learn_places(self, conn: Connection, batch: Sequence[RecordReaction]) -> None:
+        unknown = {cid for cmd in batch if (cid := self._target(cmd)) is not None} - self._places.keys()
         if unknown:
             for cid, rid, community in conn.execute(self._places_of, {"ids": sorted(unknown)}).all():
                 if cid is not None and rid is not None:
                     self._places[cid] = (rid, community)
-        rounds = {self._places[cid][0] for cid in ids if cid in self._places}
-        phases: dict[int, str] = {}
-        if rounds:
-            phases = {rid: phase for rid, phase in conn.execute(self._phases, {"rounds": sorted(rounds)}).all()}
-        info: dict[int, tuple[int, str, str]] = {}
-        for cid in ids & self._places.keys():
-            rid, community = self._places[cid]
-            if rid in phases:
-                info[cid] = (rid, community, phases[rid])
-        return info
 
-    def _check(self, cmd: RecordReaction, info: dict[int, tuple[int, str, str]]) -> tuple[int, int] | CommandError:
-        """(candidate id, round id) of a reaction that can be recorded, or why not."""
+    def _check(self, cmd: RecordReaction) -> tuple[int, int] | CommandError:
+        """(candidate id, round id) of a reaction to a candidate of this community, or why not; the
+        round's phase is checked by the insert itself."""
         cid = self._target(cmd)
-        found = info.get(cid) if cid is not None else None
+        found = self._places.get(cid) if cid is not None else None
         if cid is None or found is None or found[1] != cmd.actor.community:
             return CommandError("That message is not a candidate of a round in this community.")
-        rid, _, phase = found
-        if Phase(phase) not in REACTION_PHASES:
-            return CommandError(f"Round #{rid} is {phase}; reactions are no longer recorded.")
-        return cid, rid
+        return cid, found[0]
 
     def _target(self, cmd: RecordReaction) -> int | None:
         if cmd.candidate_id is not None:
@@ -149,15 +156,87 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
         return self._by_message.get(cmd.message_key or "")
 
 
-def _row(cmd: RecordReaction, candidate_id: int, round_id: int, now: datetime) -> dict[str, Any]:
-    return {
-        "community": cmd.actor.community,
-        "round_id": round_id,
-        "candidate_id": candidate_id,
-        "member": cmd.actor.member,
-        "stance": cmd.stance.value,
-        "action": "remove" if cmd.removed else "add",
-        "reason": cmd.reason.strip(),
-        "event_key": cmd.event_key,
-        "at": now,
+# (community, round id, candidate id, member, stance, action, reason, event key): the columns the
+# batch insert takes from each reaction, in its order; `at` is the batch's, given once.
+_Row = tuple[str, int, int, str, str, str, str, str]
+_COLUMNS = ("community", "round_id", "candidate_id", "member", "stance", "action", "reason", "event_key")
+_OPEN = tuple(p.value for p in REACTION_PHASES)
+
+
+def _row(cmd: RecordReaction, candidate_id: int, round_id: int) -> _Row:
+    action = "remove" if cmd.removed else "add"
+    return (
+        cmd.actor.community,
+        round_id,
+        candidate_id,
+        cmd.actor.member,
+        cmd.stance.value,
+        action,
+        cmd.reason.strip(),
+        cmd.event_key,
+    )
+
+
+def _closed(round_id: int, phase: str | None) -> CommandError:
+    if phase is None:
+        return CommandError("That message is not a candidate of a round in this community.")
+    if Phase(phase) in REACTION_PHASES:  # stored by nobody and refused by nothing: say so, not "recorded"
+        return CommandError(f"Round #{round_id}: that reaction could not be recorded; please react again.")
+    return CommandError(f"Round #{round_id} is {phase}; reactions are no longer recorded.")
+
+
+def _sqlite_batch_insert(conn: Connection, rows: list[_Row], now: datetime) -> Any:
+    """The rows of rounds open for reactions, in one INSERT … SELECT from a VALUES list (skipping
+    event keys already stored); returns (community, event key) of each row stored."""
+    params: dict[str, Any] = {
+        f"{name}_{i}": value for i, row in enumerate(rows) for name, value in zip(_COLUMNS, row, strict=True)
     }
+    params["at"] = now
+    params.update({f"phase_{i}": phase for i, phase in enumerate(_OPEN)})
+    return conn.execute(_sqlite_statement(len(rows)), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_statement(n: int) -> TextualSelect:
+    """The batch insert for n rows as text: SQLAlchemy compiles a VALUES construct afresh on every
+    execution (it has no cache key), and SQLite takes no column names after a VALUES alias, only in a
+    WITH clause. Built once per batch size."""
+    listed = ", ".join(_COLUMNS)
+    rows = ", ".join("(" + ", ".join(f":{name}_{i}" for name in _COLUMNS) + ")" for i in range(n))
+    phases = ", ".join(f":phase_{i}" for i in range(len(_OPEN)))
+    table: Any = ReactionEventRow.__table__  # type: ignore[attr-defined]
+    # column names and placeholders of ours only: every value is bound
+    return (
+        text(
+            f"WITH batch ({listed}) AS (VALUES {rows}) "  # noqa: S608
+            f"INSERT INTO reaction_event ({listed}, at) SELECT {listed}, :at FROM batch "
+            f"WHERE round_id IN (SELECT id FROM round WHERE phase IN ({phases})) "
+            "ON CONFLICT (community, event_key) DO NOTHING RETURNING community, event_key"
+        )
+        .bindparams(bindparam("at", type_=table.c.at.type))
+        .columns(table.c.community, table.c.event_key)
+    )
+
+
+def _postgresql_batch_insert() -> Callable[[Connection, list[_Row], datetime], Any]:
+    """The same insert on PostgreSQL, from arrays (unnest): one statement whatever the batch's size,
+    prepared once by the driver."""
+    table: Any = ReactionEventRow.__table__  # type: ignore[attr-defined]
+    arrays: list[Any] = [func.unnest(bindparam(name, type_=ARRAY(table.c[name].type))).label(name) for name in _COLUMNS]
+    batch = select(*arrays).cte("batch")
+    values: list[Any] = [*(batch.c[name] for name in _COLUMNS), bindparam("at", type_=table.c.at.type)]
+    statement = (
+        pg_insert(table)
+        .from_select(
+            [*_COLUMNS, "at"],
+            select(*values).where(batch.c.round_id.in_(select(RoundRow.id).where(col(RoundRow.phase).in_(_OPEN)))),
+        )
+        .on_conflict_do_nothing(index_elements=["community", "event_key"])
+        .returning(table.c.community, table.c.event_key)
+    )
+
+    def insert(conn: Connection, rows: list[_Row], now: datetime) -> Any:
+        columns = zip(*rows, strict=True)
+        return conn.execute(statement, {name: list(each) for name, each in zip(_COLUMNS, columns, strict=True)} | {"at": now})
+
+    return insert

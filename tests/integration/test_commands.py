@@ -177,6 +177,68 @@ async def test_reaction_rules(app: App, mod: Actor, chat: FakeChat) -> None:
     await refused(app, c.RecordReaction(alice, Stance.OBJECT, "k3", candidate_id=1), "no longer recorded")
 
 
+async def test_one_batch_tells_new_repeated_and_refused_reactions_apart(app: App, mod: Actor) -> None:
+    """The batch's single insert checks the rounds' phases itself; what it skipped is then told
+    apart: an event key stored before is a duplicate, a closed round's reaction is refused."""
+    from bot.errors import CommandError
+    from bot.rounds.recording import Recorded
+    from storage.tables import ReactionEventRow
+
+    await ready(app, mod)
+    await open_round(app, mod)  # round 1: candidates 1 and 2
+    assert (await app.engine.dispatch(c.CancelRound(mod, 1))).ok
+    await open_round(app, mod)  # round 2: candidates 3 and 4
+    alice, bob = actor("alice"), actor("bob")
+    assert (await app.engine.dispatch(c.RecordReaction(alice, Stance.ENDORSE, "k-old", candidate_id=3))).ok
+    results = await app.engine.services.recorder.write(
+        [
+            c.RecordReaction(bob, Stance.OBJECT, "k-new", candidate_id=4),
+            c.RecordReaction(bob, Stance.OBJECT, "k-new", candidate_id=4),  # the platform sent it twice
+            c.RecordReaction(alice, Stance.ENDORSE, "k-old", candidate_id=3),  # and this one again later
+            c.RecordReaction(bob, Stance.PASS, "k-closed", candidate_id=1),
+            c.RecordReaction(bob, Stance.PASS, "k-nowhere", candidate_id=999),
+            c.RecordReaction(actor("eve", community="guild-2"), Stance.PASS, "k-stranger", candidate_id=3),
+        ]
+    )
+    assert results[:3] == [Recorded(4, duplicate=False), Recorded(4, duplicate=True), Recorded(3, duplicate=True)]
+    refusals = [str(r) for r in results[3:]]
+    assert all(isinstance(r, CommandError) for r in results[3:]), results
+    assert "Round #1 is cancelled; reactions are no longer recorded" in refusals[0]
+    assert all("not a candidate of a round in this community" in r for r in refusals[1:])
+    async with app.engine.services.uow() as uow:
+        stored = (await uow.session.exec(select(ReactionEventRow.event_key, ReactionEventRow.member))).all()
+    assert sorted(stored) == [("k-new", "bob"), ("k-old", "alice")]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_reactions_are_recorded_after_the_server_drops_their_connections(app: App, mod: Actor) -> None:
+    """Reactions use connections that are not pinged before each batch: after PostgreSQL drops them
+    (a restart, a failover), the batch that meets the dead connection is written again on a new one."""
+    from sqlalchemy import text
+
+    from storage.tables import ReactionEventRow
+
+    await ready(app, mod)
+    await open_round(app, mod)
+    alice = actor("alice")
+    assert (await app.engine.dispatch(c.RecordReaction(alice, Stance.ENDORSE, "k1", candidate_id=1))).ok
+    async with app.database.engine.connect() as conn:
+        dropped = (
+            await conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).scalar_one()
+    assert dropped >= 1  # at least the reactions' connection
+    reply = await app.engine.dispatch(c.RecordReaction(alice, Stance.OBJECT, "k2", candidate_id=2))
+    assert reply.ok, reply.text
+    async with app.engine.services.uow() as uow:
+        keys = (await uow.session.exec(select(ReactionEventRow.event_key))).all()
+    assert sorted(keys) == ["k1", "k2"]
+
+
 async def test_member_written_response(app: App, mod: Actor, chat: FakeChat) -> None:
     await ready(app, mod)
     await open_round(app, mod)
