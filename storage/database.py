@@ -193,8 +193,7 @@ class Database:
         self.engine = create_engine(url, self._gate)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._checkpointer: asyncio.Task[None] | None = None
-        # SQLite, on first use: the writer thread's engines, in transactions and in autocommit
-        self._writer: tuple[Engine, Engine, concurrent.futures.ThreadPoolExecutor] | None = None
+        self._writer: tuple[Engine, concurrent.futures.ThreadPoolExecutor] | None = None  # SQLite, on first use
         self._autocommit: AsyncEngine | None = None  # PostgreSQL, on first use
 
     @property
@@ -214,9 +213,11 @@ class Database:
         """One write transaction: `work` runs its statements on a plain connection and the
         transaction commits when it returns (rolls back if it raises). `urgent`: members wait for
         it (reactions); on SQLite it goes before the other writers waiting for the gate.
-        `autocommit`: for work whose only write is one statement, which then is its own transaction,
-        with no BEGIN or COMMIT to send (on PostgreSQL, from a pool of connections in autocommit,
-        which need no reset when given back).
+        `autocommit`: for work whose only write is one statement, which on PostgreSQL is then its own
+        transaction, with no BEGIN or COMMIT to send (from a pool of connections in autocommit, which
+        need no reset when given back). On SQLite the work stays in a transaction on the writer
+        thread's one connection: a second connection, in autocommit, finds its page cache emptied
+        by every write of the first, and measured slower.
 
         For the writes that come by the hundred a second (reactions, log lines, cache entries). On
         SQLite the whole transaction is one trip to a writer thread, taken after this process's
@@ -229,8 +230,6 @@ class Database:
                     return await conn.run_sync(work)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
-        if autocommit:
-            return await self._on_writer(lambda engine: _alone(engine, work), urgent=urgent, autocommit=True)
         return await self._on_writer(lambda engine: _in_transaction(engine, work), urgent=urgent)
 
     def _autocommit_engine(self) -> AsyncEngine:
@@ -242,12 +241,10 @@ class Database:
             )
         return self._autocommit
 
-    async def _on_writer(self, job: Callable[[Engine], T], *, urgent: bool = False, autocommit: bool = False) -> T:
-        """`job` on SQLite's writer thread, inside this process's write gate, given the thread's
-        engine (the one in autocommit with `autocommit`)."""
+    async def _on_writer(self, job: Callable[[Engine], T], *, urgent: bool = False) -> T:
+        """`job` on SQLite's writer thread, inside this process's write gate."""
         assert self._gate is not None
-        transactional, alone, thread = self._sqlite_writer()
-        engine = alone if autocommit else transactional
+        engine, thread = self._sqlite_writer()
         loop = asyncio.get_running_loop()
         lock = await self._gate.acquire(urgent=urgent)
         try:
@@ -259,17 +256,12 @@ class Database:
         done.add_done_callback(lambda _f: loop.call_soon_threadsafe(lock.release))
         return await asyncio.wrap_future(done)
 
-    def _sqlite_writer(self) -> tuple[Engine, Engine, concurrent.futures.ThreadPoolExecutor]:
+    def _sqlite_writer(self) -> tuple[Engine, concurrent.futures.ThreadPoolExecutor]:
         if self._writer is None:
             url = make_url(self.url).set(drivername="sqlite+pysqlite")
-            args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-            engine = create_sync_engine(url, connect_args=args)
-            # its own engine, not an execution option: giving back a connection whose isolation level
-            # was changed costs a PRAGMA, a step inside the write gate
-            alone = create_sync_engine(url, connect_args=args, isolation_level="AUTOCOMMIT")
-            for each in (engine, alone):
-                event.listen(each, "connect", _sqlite_pragmas)
-            self._writer = engine, alone, concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            engine = create_sync_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            self._writer = engine, concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         return self._writer
 
     def sync_engines(self) -> list[Engine]:
@@ -304,10 +296,9 @@ class Database:
                 await task
         writer, self._writer = self._writer, None
         if writer is not None:
-            engine, alone, thread = writer
+            engine, thread = writer
             await asyncio.get_running_loop().run_in_executor(None, thread.shutdown)
             engine.dispose()
-            alone.dispose()
         autocommit, self._autocommit = self._autocommit, None
         if autocommit is not None:
             await autocommit.dispose()
@@ -321,9 +312,4 @@ def _checkpoint(engine: Engine) -> None:
 
 def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
     with engine.begin() as conn:
-        return work(conn)
-
-
-def _alone(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.connect() as conn:  # autocommit: each statement commits as it ends
         return work(conn)

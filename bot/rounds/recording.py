@@ -7,14 +7,14 @@ NOTHING), which is what makes thousands per second possible on SQLite."""
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, TextualSelect, bindparam, func, text
+from sqlalchemy import Connection, bindparam, func, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
@@ -46,7 +46,7 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
         self._clock = clock
         self._by_message: dict[str, int] = {}  # message key → candidate id (never changes once set)
         self._places: dict[int, tuple[int, str]] = {}  # candidate id → (round id, community): never change
-        self._insert = _sqlite_batch_insert if database.is_sqlite else _postgresql_batch_insert()
+        self._insert = _sqlite_batch_insert() if database.is_sqlite else _postgresql_batch_insert()
         # The reads, built once and run on the connection (Core, not the ORM). They are needed once
         # per candidate (its round and community never change) or when a row was not stored.
         self._places_of = select(CandidateRow.id, CandidateRow.round_id, RoundRow.community).where(
@@ -72,12 +72,10 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
 
     async def write(self, batch: Sequence[RecordReaction]) -> list[Recorded | Exception]:
         now = utc(self._clock.now())
-        # The batch's one write is a single statement that checks the rounds' phases itself, so it
-        # is its own transaction: one round trip to PostgreSQL, one step of SQLite. Members wait
-        # for it, and every step on SQLite's writer thread must win the interpreter back from a
-        # busy event loop.
-        work = lambda conn: self._write_in(conn, batch, now)  # noqa: E731
-        return await self._database.write(work, urgent=True, autocommit=True)
+        # The batch's one write is a single statement that checks the rounds' phases itself, so on
+        # PostgreSQL it is its own transaction: one round trip, where a transaction with a query
+        # before the insert took five, each a turn of the busy event loop. Members wait for it.
+        return await self._database.write(lambda conn: self._write_in(conn, batch, now), urgent=True, autocommit=True)
 
     def _write_in(self, conn: Connection, batch: Sequence[RecordReaction], now: datetime) -> list[Recorded | Exception]:
         self._learn_message_keys(conn, batch)
@@ -97,7 +95,7 @@ class ReactionRecorder(GroupCommit[RecordReaction, Recorded]):
                 rows.append(_row(cmd, target[0], target[1]))
         inserted: set[tuple[str, str]] = set()
         if rows:
-            inserted = {(c, k) for c, k in self._insert(conn, rows, now).all()}
+            inserted = self._insert(conn, rows, now)
         why = self._why_not_stored(conn, [r for r in rows if (r[0], r[7]) not in inserted]) if len(inserted) < len(rows) else {}
         final: list[Recorded | Exception] = []
         for cmd, res in zip(batch, results, strict=True):
@@ -185,40 +183,34 @@ def _closed(round_id: int, phase: str | None) -> CommandError:
     return CommandError(f"Round #{round_id} is {phase}; reactions are no longer recorded.")
 
 
-def _sqlite_batch_insert(conn: Connection, rows: list[_Row], now: datetime) -> Any:
-    """The rows of rounds open for reactions, in one INSERT … SELECT from a VALUES list (skipping
-    event keys already stored); returns (community, event key) of each row stored."""
-    params: dict[str, Any] = {
-        f"{name}_{i}": value for i, row in enumerate(rows) for name, value in zip(_COLUMNS, row, strict=True)
-    }
-    params["at"] = now
-    params.update({f"phase_{i}": phase for i, phase in enumerate(_OPEN)})
-    return conn.execute(_sqlite_statement(len(rows)), params)
+def _sqlite_batch_insert() -> Callable[[Connection, list[_Row], datetime], set[tuple[str, str]]]:
+    """The rows of rounds open for reactions, in one INSERT … SELECT (skipping event keys already
+    stored); the insert returns (community, event key) of each row stored.
 
-
-@functools.lru_cache(maxsize=64)
-def _sqlite_statement(n: int) -> TextualSelect:
-    """The batch insert for n rows as text: SQLAlchemy compiles a VALUES construct afresh on every
-    execution (it has no cache key), and SQLite takes no column names after a VALUES alias, only in a
-    WITH clause. Built once per batch size."""
-    listed = ", ".join(_COLUMNS)
-    rows = ", ".join("(" + ", ".join(f":{name}_{i}" for name in _COLUMNS) + ")" for i in range(n))
-    phases = ", ".join(f":phase_{i}" for i in range(len(_OPEN)))
+    The rows go in as one JSON array, read back by SQLite's json_each: one statement whatever the
+    batch's size, compiled and prepared once. (A VALUES list of n rows is a statement of its own for
+    every n, which SQLAlchemy compiles anew on the writer thread, often in the burst of reactions
+    that follows a round's opening.)"""
     table: Any = ReactionEventRow.__table__  # type: ignore[attr-defined]
-    # column names and placeholders of ours only: every value is bound
-    return (
+    fields = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_COLUMNS)))
+    phases = ", ".join(f"'{phase}'" for phase in _OPEN)  # our own enum's values
+    statement = (
         text(
-            f"WITH batch ({listed}) AS (VALUES {rows}) "  # noqa: S608
-            f"INSERT INTO reaction_event ({listed}, at) SELECT {listed}, :at FROM batch "
-            f"WHERE round_id IN (SELECT id FROM round WHERE phase IN ({phases})) "
+            f"INSERT INTO reaction_event ({', '.join(_COLUMNS)}, at) SELECT {fields}, :at FROM json_each(:rows) "  # noqa: S608
+            f"WHERE json_extract(value, '$[1]') IN (SELECT id FROM round WHERE phase IN ({phases})) "
             "ON CONFLICT (community, event_key) DO NOTHING RETURNING community, event_key"
         )
         .bindparams(bindparam("at", type_=table.c.at.type))
         .columns(table.c.community, table.c.event_key)
     )
 
+    def insert(conn: Connection, rows: list[_Row], now: datetime) -> set[tuple[str, str]]:
+        return {(c, k) for c, k in conn.execute(statement, {"rows": json.dumps(rows), "at": now})}
 
-def _postgresql_batch_insert() -> Callable[[Connection, list[_Row], datetime], Any]:
+    return insert
+
+
+def _postgresql_batch_insert() -> Callable[[Connection, list[_Row], datetime], set[tuple[str, str]]]:
     """The same insert on PostgreSQL, from arrays (unnest): one statement whatever the batch's size,
     prepared once by the driver."""
     table: Any = ReactionEventRow.__table__  # type: ignore[attr-defined]
@@ -235,8 +227,9 @@ def _postgresql_batch_insert() -> Callable[[Connection, list[_Row], datetime], A
         .returning(table.c.community, table.c.event_key)
     )
 
-    def insert(conn: Connection, rows: list[_Row], now: datetime) -> Any:
+    def insert(conn: Connection, rows: list[_Row], now: datetime) -> set[tuple[str, str]]:
         columns = zip(*rows, strict=True)
-        return conn.execute(statement, {name: list(each) for name, each in zip(_COLUMNS, columns, strict=True)} | {"at": now})
+        params = {name: list(each) for name, each in zip(_COLUMNS, columns, strict=True)} | {"at": now}
+        return {(c, k) for c, k in conn.execute(statement, params)}
 
     return insert
