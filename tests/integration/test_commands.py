@@ -210,6 +210,29 @@ async def test_one_batch_tells_new_repeated_and_refused_reactions_apart(app: App
     assert sorted(stored) == [("k-new", "bob"), ("k-old", "alice")]
 
 
+async def test_a_reaction_is_stored_exactly_as_sent(app: App, mod: Actor) -> None:
+    """The batch's rows travel as one JSON array on SQLite and as arrays on PostgreSQL: text that
+    JSON escapes (quotes, backslashes, control characters, line separators, emoji, bidi overrides)
+    comes back as it was sent."""
+    from storage.tables import ReactionEventRow
+
+    await ready(app, mod)
+    await open_round(app, mod)
+    odd = 'He said "no" \\ then\ttab\x01\u2028\u202e🙂 e\u0301 ' + "ß" * 300
+    member = actor('m"\\ü🙂')
+    reply = await app.engine.dispatch(c.RecordReaction(member, Stance.OBJECT, 'evt"\\🙂', candidate_id=1, reason=odd))
+    assert reply.ok, reply.text
+    async with app.engine.services.uow() as uow:
+        row = (await uow.session.exec(select(ReactionEventRow))).one()
+    assert (row.member, row.event_key, row.reason, row.round_id, row.candidate_id) == (
+        'm"\\ü🙂',
+        'evt"\\🙂',
+        odd.strip(),
+        1,
+        1,
+    )
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_reactions_are_recorded_after_the_server_drops_their_connections(app: App, mod: Actor) -> None:
     """Reactions use connections that are not pinged before each batch: after PostgreSQL drops them
