@@ -234,11 +234,9 @@ class Database:
 
     def _autocommit_engine(self) -> AsyncEngine:
         if self._autocommit is None:
-            # pinged when taken, as the main pool's are: a connection the server dropped is replaced
-            # before a write meets it
-            self._autocommit = create_async_engine(
-                async_url(self.url), isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_pre_ping=True
-            )
+            # configured as the main pool is (pinged when taken: a connection the server dropped is
+            # replaced before a write meets it), but in autocommit, with nothing to reset
+            self._autocommit = create_engine(self.url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
         return self._autocommit
 
     async def _on_writer(self, job: Callable[[Engine], T], *, urgent: bool = False) -> T:
